@@ -1,0 +1,2 @@
+//! openclaw-loadtest.
+fn main() {}

@@ -1,0 +1,67 @@
+//! Echo server on the gateway's own WebSocket path (sniff → handshake → reader → outbound →
+//! vectored writer), for the Autobahn fuzzing client: `cargo run --release -p openclaw-net
+//! --example ws_echo -- PORT`.
+
+use std::sync::Arc;
+
+use openclaw_net::{
+    full_body, App, ConnInfo, Flow, HttpBody, Message, NetLimits, Outbound, WsSession,
+};
+
+struct Echo;
+
+struct EchoSession(Outbound);
+
+impl App for Echo {
+    type Session = EchoSession;
+
+    async fn http(
+        &self,
+        _req: hyper::Request<hyper::body::Incoming>,
+        _info: &ConnInfo,
+    ) -> hyper::Response<HttpBody> {
+        hyper::Response::new(full_body("ws_echo\n"))
+    }
+
+    fn ws_open(&self, out: Outbound, _info: ConnInfo) -> EchoSession {
+        EchoSession(out)
+    }
+}
+
+impl WsSession for EchoSession {
+    async fn on_message(&mut self, msg: Message) -> Flow {
+        if msg.text {
+            self.0.send_text(msg.data);
+        } else {
+            self.0.send_binary(msg.data);
+        }
+        Flow::Continue
+    }
+
+    fn established(&self) -> bool {
+        true
+    }
+
+    fn on_close(&mut self) {}
+}
+
+#[tokio::main]
+async fn main() {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9001);
+    let limits = NetLimits {
+        max_payload: 64 << 20,
+        ..NetLimits::default()
+    };
+    let listener = openclaw_net::bind(([127, 0, 0, 1], port).into()).expect("bind");
+    eprintln!("ws_echo listening on 127.0.0.1:{port}");
+    let shutdown = openclaw_net::Shutdown::new();
+    let s2 = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        s2.trigger();
+    });
+    openclaw_net::serve(listener, Arc::new(Echo), limits, shutdown).await;
+}

@@ -1,0 +1,35 @@
+//! openclaw-net: the transport under the gateway — one TCP port, sniffed per connection into
+//! WebSocket (fastwebsockets reader, our own vectored writer) or HTTP/1.1 (hyper 1).
+//!
+//! It knows bytes, frames and sockets, never JSON and never an OpenClaw method. The
+//! application plugs in through [`App`] (HTTP requests and WebSocket sessions) and talks
+//! back to a socket only through its [`Outbound`] queue.
+//!
+//! # Layout
+//! - [`listener`]: bind, accept loop with EMFILE back-off, per-connection task, pre-auth permits.
+//! - [`sniff`]: first bytes with a deadline, kept and replayed ([`rewind`]); WS upgrade or HTTP.
+//! - [`ws`]: the upgrade handshake, the reader loop (fragments, control frames, limits) and
+//!   the writer task (batched vectored writes, per-socket `seq` spliced at write time).
+//! - [`outbound`]: the byte-budgeted per-socket queue that fan-out pushes into.
+//! - [`http`]: hyper's HTTP/1.1 connection with header timeout and graceful shutdown.
+//! - [`shutdown`]: one watch signal plus a drain counter with a deadline.
+#![deny(missing_docs)]
+
+mod app;
+mod error;
+pub mod http;
+mod limits;
+pub mod listener;
+pub mod outbound;
+pub mod rewind;
+pub mod shutdown;
+pub mod sniff;
+pub mod ws;
+
+pub use app::{App, ConnInfo, Flow, Message, WsSession};
+pub use error::NetError;
+pub use http::{full_body, HttpBody};
+pub use limits::NetLimits;
+pub use listener::{bind, serve};
+pub use outbound::{Outbound, PushResult};
+pub use shutdown::Shutdown;

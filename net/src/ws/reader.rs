@@ -1,0 +1,165 @@
+//! The reader loop: frames in, complete messages out, control frames answered.
+//!
+//! fastwebsockets parses frames (masking, lengths, reserved bits, per-frame size); this loop
+//! joins fragments under the current message limit, validates UTF-8 of text messages and
+//! close payloads (≤ 125 bytes, a legal code), and maps every violation to its close code.
+
+use bytes::{Bytes, BytesMut};
+use fastwebsockets::{OpCode, WebSocketError, WebSocketRead};
+use tokio::io::AsyncRead;
+
+use crate::app::Message;
+use crate::outbound::{Item, Outbound};
+
+/// Close codes we send.
+pub(crate) mod code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// Protocol error.
+    pub const PROTOCOL: u16 = 1002;
+    /// Invalid payload data (bad UTF-8).
+    pub const INVALID_DATA: u16 = 1007;
+    /// Message too big.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// Why reading stopped.
+#[derive(Debug)]
+pub(crate) enum ReadEnd {
+    /// The peer sent a close frame (already echoed).
+    PeerClosed,
+    /// The peer vanished (EOF or I/O error).
+    Gone,
+    /// A protocol violation: close with this code (already queued).
+    Violation,
+}
+
+/// Joins fragments into messages.
+pub(crate) struct Reader<R> {
+    ws: WebSocketRead<R>,
+    partial: Option<(bool, BytesMut)>,
+}
+
+fn legal_close_code(c: u16) -> bool {
+    matches!(c, 1000..=1003 | 1007..=1011 | 3000..=4999)
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    pub(crate) fn new(mut ws: WebSocketRead<R>) -> Self {
+        ws.set_auto_close(false);
+        ws.set_auto_pong(false);
+        Self { ws, partial: None }
+    }
+
+    /// Read the next complete message under `limit` bytes. Control frames are handled here:
+    /// pings answered, close frames validated and echoed (or answered with 1002/1007).
+    pub(crate) async fn next(&mut self, out: &Outbound, limit: usize) -> Result<Message, ReadEnd> {
+        // The frame parser rejects a single frame at `>= max`, so allow exactly `limit`.
+        self.ws.set_max_message_size(limit.saturating_add(1));
+        loop {
+            let mut nothing = |_f| async { Ok::<(), std::io::Error>(()) };
+            let frame = match self.ws.read_frame(&mut nothing).await {
+                Ok(f) => f,
+                Err(e) => return Err(fail(out, e)),
+            };
+            match frame.opcode {
+                OpCode::Text | OpCode::Binary => {
+                    if self.partial.is_some() {
+                        out.close(code::PROTOCOL, "");
+                        return Err(ReadEnd::Violation);
+                    }
+                    let text = frame.opcode == OpCode::Text;
+                    if frame.fin {
+                        let data = Bytes::from(frame.payload.to_vec());
+                        return finish(out, text, data);
+                    }
+                    let mut buf = BytesMut::with_capacity(frame.payload.len() * 2);
+                    buf.extend_from_slice(&frame.payload);
+                    self.partial = Some((text, buf));
+                }
+                OpCode::Continuation => {
+                    let Some((text, buf)) = self.partial.as_mut() else {
+                        out.close(code::PROTOCOL, "");
+                        return Err(ReadEnd::Violation);
+                    };
+                    if buf.len() + frame.payload.len() > limit {
+                        out.close(code::TOO_BIG, "");
+                        return Err(ReadEnd::Violation);
+                    }
+                    buf.extend_from_slice(&frame.payload);
+                    if frame.fin {
+                        let text = *text;
+                        let (_, buf) = self.partial.take().expect("partial");
+                        return finish(out, text, buf.freeze());
+                    }
+                }
+                OpCode::Ping => {
+                    out.push_control(Item::Pong(Bytes::from(frame.payload.to_vec())));
+                }
+                OpCode::Pong => {}
+                OpCode::Close => {
+                    let p = &frame.payload[..];
+                    if p.is_empty() {
+                        out.push_control(Item::CloseRaw(Bytes::new()));
+                        return Err(ReadEnd::PeerClosed);
+                    }
+                    if p.len() == 1 || p.len() > 125 {
+                        out.close(code::PROTOCOL, "");
+                        return Err(ReadEnd::Violation);
+                    }
+                    let c = u16::from_be_bytes([p[0], p[1]]);
+                    if !legal_close_code(c) {
+                        out.close(code::PROTOCOL, "");
+                        return Err(ReadEnd::Violation);
+                    }
+                    if std::str::from_utf8(&p[2..]).is_err() {
+                        out.close(code::INVALID_DATA, "");
+                        return Err(ReadEnd::Violation);
+                    }
+                    out.push_control(Item::CloseRaw(Bytes::copy_from_slice(&p[..2])));
+                    return Err(ReadEnd::PeerClosed);
+                }
+            }
+        }
+    }
+
+    /// After we sent a close: discard frames until the peer's close or EOF.
+    pub(crate) async fn linger(&mut self) {
+        loop {
+            let mut nothing = |_f| async { Ok::<(), std::io::Error>(()) };
+            match self.ws.read_frame(&mut nothing).await {
+                Ok(f) if f.opcode == OpCode::Close => return,
+                Ok(_) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+fn finish(out: &Outbound, text: bool, data: Bytes) -> Result<Message, ReadEnd> {
+    if text && simd_utf8_invalid(&data) {
+        out.close(code::INVALID_DATA, "");
+        return Err(ReadEnd::Violation);
+    }
+    Ok(Message { text, data })
+}
+
+fn simd_utf8_invalid(data: &[u8]) -> bool {
+    std::str::from_utf8(data).is_err()
+}
+
+fn fail(out: &Outbound, e: WebSocketError) -> ReadEnd {
+    let c = match e {
+        WebSocketError::FrameTooLarge => code::TOO_BIG,
+        WebSocketError::InvalidUTF8 => code::INVALID_DATA,
+        WebSocketError::UnexpectedEOF
+        | WebSocketError::IoError(_)
+        | WebSocketError::ConnectionClosed => return ReadEnd::Gone,
+        _ => code::PROTOCOL,
+    };
+    out.close(c, "");
+    ReadEnd::Violation
+}
+
+#[allow(dead_code)]
+const _: u16 = code::NORMAL;

@@ -1,0 +1,633 @@
+//! Command-line surface of the `openclaw` binary (clap derive), mirroring the stock CLI.
+//!
+//! Only `gateway [run]` is wired to config loading here ([`GatewayRunArgs::load_args`]); the
+//! other commands are parsed so the surface is complete.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{AuthMode, BindMode, ConfigError, LoadArgs, Secret};
+
+/// Default RPC/probe timeout of client commands (ms).
+pub const DEFAULT_CLIENT_TIMEOUT_MS: u64 = 10_000;
+/// `logs --limit` default.
+pub const DEFAULT_LOGS_LIMIT: u32 = 200;
+/// `logs --max-bytes` default.
+pub const DEFAULT_LOGS_MAX_BYTES: u64 = 250_000;
+/// `logs --follow` poll interval default (ms).
+pub const DEFAULT_LOGS_INTERVAL_MS: u64 = 1_000;
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret::new(s))
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("invalid port {s:?} (expected 1-65535)")),
+    }
+}
+
+/// `openclaw` — OpenClaw Gateway (Rust).
+#[derive(Debug, Parser)]
+#[command(name = "openclaw", version, about = "OpenClaw Gateway (openclaw-rs)")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Root options accepted anywhere on the command line.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Dev profile: isolated state under ~/.openclaw-dev, default port 19001
+    #[arg(long, global = true)]
+    pub dev: bool,
+    /// Named profile: state under ~/.openclaw-<name>
+    #[arg(long, global = true, value_name = "name")]
+    pub profile: Option<String>,
+    /// Disable ANSI colours
+    #[arg(long = "no-color", global = true)]
+    pub no_color: bool,
+    /// Console log level (silent|fatal|error|warn|info|debug|trace)
+    #[arg(long = "log-level", global = true, value_name = "level")]
+    pub log_level: Option<String>,
+    /// Container target (accepted for compatibility; ignored)
+    #[arg(long, global = true, hide = true, value_name = "name")]
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run and manage the Gateway (bare `gateway` == `gateway run`)
+    Gateway(GatewayCommand),
+    /// Gateway health (via the `health` RPC)
+    Health(HealthArgs),
+    /// Gateway status summary
+    Status(StatusArgs),
+    /// Tail the Gateway file log (via `logs.tail`)
+    Logs(LogsArgs),
+    /// Diagnose and repair config/state
+    Doctor(DoctorArgs),
+    /// Secrets runtime
+    Secrets(SecretsCommand),
+    /// Write a baseline local config (gateway.mode=local)
+    Setup(SetupArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayCommand {
+    #[command(subcommand)]
+    pub command: Option<GatewaySubcommand>,
+    #[command(flatten)]
+    pub run: GatewayRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewaySubcommand {
+    /// Run the Gateway in the foreground
+    Run(GatewayRunArgs),
+    /// Service state + connectivity probe
+    Status(GatewayStatusArgs),
+    /// Probe reachability and capability
+    Probe(GatewayProbeArgs),
+    /// Call the `health` RPC
+    Health(GatewayHealthArgs),
+    /// Install the Gateway as a user service
+    Install(GatewayInstallArgs),
+    /// Start the installed service
+    Start(JsonFlag),
+    /// Stop the installed service
+    Stop(GatewayStopArgs),
+    /// Restart the installed service
+    Restart(GatewayRestartArgs),
+    /// Remove the installed service
+    Uninstall(JsonFlag),
+    /// Call a raw Gateway RPC method
+    Call(GatewayCallArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TailscaleMode {
+    Off,
+    Serve,
+    Funnel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum WsLogStyle {
+    #[default]
+    Auto,
+    Compact,
+    Full,
+}
+
+/// `openclaw gateway [run]` flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GatewayRunArgs {
+    /// Port for the gateway WebSocket
+    #[arg(long, value_name = "port", value_parser = parse_port)]
+    pub port: Option<u16>,
+    /// Bind mode
+    #[arg(long, value_enum, value_name = "mode")]
+    pub bind: Option<BindMode>,
+    /// Gateway auth mode
+    #[arg(long, value_enum, value_name = "mode")]
+    pub auth: Option<AuthMode>,
+    /// Shared token required in connect.params.auth.token (default: OPENCLAW_GATEWAY_TOKEN)
+    #[arg(long, value_name = "token", value_parser = parse_secret)]
+    pub token: Option<Secret>,
+    /// Password for auth mode=password
+    #[arg(long, value_name = "password", value_parser = parse_secret)]
+    pub password: Option<Secret>,
+    /// Read gateway password from file
+    #[arg(long = "password-file", value_name = "path")]
+    pub password_file: Option<PathBuf>,
+    /// Tailscale exposure mode (accepted; not implemented)
+    #[arg(long, value_enum, value_name = "mode")]
+    pub tailscale: Option<TailscaleMode>,
+    /// Reset Tailscale serve/funnel on exit (accepted; not implemented)
+    #[arg(long = "tailscale-reset-on-exit", hide = true)]
+    pub tailscale_reset_on_exit: bool,
+    /// Allow start without gateway.mode=local in config (does not repair config)
+    #[arg(long = "allow-unconfigured")]
+    pub allow_unconfigured: bool,
+    /// Allow auto-configuring channels from ambient environment variables
+    #[arg(long = "ambient-channels", alias = "dev-ambient-channels")]
+    pub ambient_channels: bool,
+    /// Reset dev config + credentials + sessions + workspace (requires --dev)
+    #[arg(long)]
+    pub reset: bool,
+    /// Kill any existing listener on the target port before starting
+    #[arg(long)]
+    pub force: bool,
+    /// Verbose logging to stdout/stderr
+    #[arg(long)]
+    pub verbose: bool,
+    /// Only show CLI backend logs in the console
+    #[arg(long = "cli-backend-logs", alias = "claude-cli-logs")]
+    pub cli_backend_logs: bool,
+    /// WebSocket log style
+    #[arg(long = "ws-log", value_enum, value_name = "style")]
+    pub ws_log: Option<WsLogStyle>,
+    /// Alias for --ws-log compact
+    #[arg(long)]
+    pub compact: bool,
+    /// Log raw model stream events to jsonl
+    #[arg(long = "raw-stream")]
+    pub raw_stream: bool,
+    /// Raw stream jsonl path
+    #[arg(long = "raw-stream-path", value_name = "path")]
+    pub raw_stream_path: Option<PathBuf>,
+}
+
+impl GatewayRunArgs {
+    /// Effective WS log style (`--compact` wins).
+    pub fn ws_log_style(&self) -> WsLogStyle {
+        if self.compact {
+            WsLogStyle::Compact
+        } else {
+            self.ws_log.unwrap_or_default()
+        }
+    }
+
+    /// Config overrides for [`crate::config::load`].
+    pub fn load_args(&self, global: &GlobalArgs) -> Result<LoadArgs, ConfigError> {
+        let mut args = global.load_args()?;
+        args.port = self.port;
+        args.bind = self.bind;
+        args.auth = self.auth;
+        args.token = self.token.clone();
+        args.password = self.password.clone();
+        args.password_file = self.password_file.clone();
+        args.verbose = self.verbose;
+        if self.reset && !global.dev {
+            return Err(ConfigError::Usage("--reset requires --dev".into()));
+        }
+        Ok(args)
+    }
+}
+
+impl GlobalArgs {
+    /// Profile/colour/log-level overrides shared by every command.
+    pub fn load_args(&self) -> Result<LoadArgs, ConfigError> {
+        if self.dev && self.profile.as_deref().is_some_and(|p| p != "dev") {
+            return Err(ConfigError::Usage(
+                "Cannot combine --dev with --profile".into(),
+            ));
+        }
+        Ok(LoadArgs {
+            dev: self.dev,
+            profile: self.profile.clone(),
+            no_color: self.no_color,
+            log_level: self.log_level.clone(),
+            ..LoadArgs::default()
+        })
+    }
+}
+
+/// `--url/--token/--password/--timeout` of client commands.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Gateway WebSocket URL (defaults to the local gateway from config)
+    #[arg(long, value_name = "url")]
+    pub url: Option<String>,
+    /// Gateway token (if required)
+    #[arg(long, value_name = "token", value_parser = parse_secret)]
+    pub token: Option<Secret>,
+    /// Gateway password (password auth)
+    #[arg(long, value_name = "password", value_parser = parse_secret)]
+    pub password: Option<Secret>,
+    /// Timeout in ms
+    #[arg(long, value_name = "ms", default_value_t = DEFAULT_CLIENT_TIMEOUT_MS)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JsonFlag {
+    /// Output JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayStatusArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Scan system-level services
+    #[arg(long)]
+    pub deep: bool,
+    /// Exit non-zero when the RPC probe fails
+    #[arg(long = "require-rpc")]
+    pub require_rpc: bool,
+    /// Skip RPC probe
+    #[arg(long = "no-probe")]
+    pub no_probe: bool,
+    /// Local Gateway port
+    #[arg(long, value_parser = parse_port)]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayProbeArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_parser = parse_port)]
+    pub port: Option<u16>,
+    /// Probe through an SSH tunnel (accepted; not implemented)
+    #[arg(long, value_name = "user@host")]
+    pub ssh: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayHealthArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_parser = parse_port)]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayInstallArgs {
+    #[arg(long, value_parser = parse_port)]
+    pub port: Option<u16>,
+    /// Reinstall if already installed
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub json: bool,
+    /// Gateway token (token auth)
+    #[arg(long, value_parser = parse_secret)]
+    pub token: Option<Secret>,
+    /// Daemon runtime (accepted for compatibility)
+    #[arg(long, value_name = "runtime")]
+    pub runtime: Option<String>,
+    /// Executable wrapper for the service command
+    #[arg(long, value_name = "path")]
+    pub wrapper: Option<PathBuf>,
+    /// Allow the service to start without gateway.mode=local
+    #[arg(long = "allow-unconfigured")]
+    pub allow_unconfigured: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayStopArgs {
+    /// Allow stop from a non-interactive shell
+    #[arg(long)]
+    pub force: bool,
+    /// Suppress respawn until next start (launchd only)
+    #[arg(long)]
+    pub disable: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayRestartArgs {
+    /// Begin restart now; drain admitted work within the shutdown budget
+    #[arg(long)]
+    pub force: bool,
+    /// Restart after active work drains
+    #[arg(long)]
+    pub safe: bool,
+    /// Bypass the safe-restart deferral gate (requires --safe)
+    #[arg(long = "skip-deferral")]
+    pub skip_deferral: bool,
+    /// Wait duration before restart (ms, 10s, 5m)
+    #[arg(long, value_name = "duration")]
+    pub wait: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayCallArgs {
+    /// RPC method name, e.g. `health`
+    pub method: String,
+    /// Params as a JSON object
+    #[arg(long, value_name = "json", default_value = "{}")]
+    pub params: String,
+    /// Wait for the final response of a streaming method
+    #[arg(long = "expect-final")]
+    pub expect_final: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Force a live probe and print details
+    #[arg(long, alias = "debug")]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Full local diagnosis
+    #[arg(long)]
+    pub all: bool,
+    /// Probe channels/services
+    #[arg(long)]
+    pub deep: bool,
+    /// Include usage
+    #[arg(long)]
+    pub usage: bool,
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Keep following (reconnects on gateway restart)
+    #[arg(long)]
+    pub follow: bool,
+    /// Max lines
+    #[arg(long, default_value_t = DEFAULT_LOGS_LIMIT)]
+    pub limit: u32,
+    /// Max bytes per read
+    #[arg(long = "max-bytes", default_value_t = DEFAULT_LOGS_MAX_BYTES)]
+    pub max_bytes: u64,
+    /// Poll interval in ms
+    #[arg(long, default_value_t = DEFAULT_LOGS_INTERVAL_MS)]
+    pub interval: u64,
+    /// Raw JSON lines
+    #[arg(long)]
+    pub json: bool,
+    /// Plain text (no colours/pretty formatting)
+    #[arg(long)]
+    pub plain: bool,
+    /// UTC timestamps
+    #[arg(long)]
+    pub utc: bool,
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Apply repairs
+    #[arg(long, alias = "repair")]
+    pub fix: bool,
+    /// Assume yes
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long = "non-interactive")]
+    pub non_interactive: bool,
+    #[arg(long)]
+    pub deep: bool,
+    #[arg(long = "generate-gateway-token")]
+    pub generate_gateway_token: bool,
+    /// Lint only (exit 0/1/2)
+    #[arg(long)]
+    pub lint: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsCommand {
+    #[command(subcommand)]
+    pub command: SecretsSubcommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsSubcommand {
+    /// Re-resolve secrets in the running gateway (`secrets.reload`)
+    Reload(SecretsReloadArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SecretsReloadArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    /// Write only the baseline config
+    #[arg(long)]
+    pub baseline: bool,
+}
+
+impl Cli {
+    /// Run args if the command is `gateway` / `gateway run`.
+    pub fn gateway_run(&self) -> Option<&GatewayRunArgs> {
+        match &self.command {
+            Some(Command::Gateway(g)) => match &g.command {
+                None => Some(&g.run),
+                Some(GatewaySubcommand::Run(r)) => Some(r),
+                Some(_) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("openclaw").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_gateway_is_run() {
+        let cli = parse(&[
+            "gateway",
+            "--port",
+            "18800",
+            "--bind",
+            "lan",
+            "--token",
+            "t",
+            "--verbose",
+        ]);
+        let run = cli.gateway_run().unwrap();
+        assert_eq!(run.port, Some(18800));
+        assert_eq!(run.bind, Some(BindMode::Lan));
+        assert_eq!(run.token.as_ref().unwrap().expose(), "t");
+        assert!(format!("{cli:?}").contains("***") && !format!("{cli:?}").contains("\"t\""));
+        let la = run.load_args(&cli.global).unwrap();
+        assert!(la.verbose && la.port == Some(18800));
+    }
+
+    #[test]
+    fn gateway_run_and_global_flags() {
+        let cli = parse(&[
+            "--profile",
+            "work",
+            "gateway",
+            "run",
+            "--auth",
+            "trusted-proxy",
+            "--ws-log",
+            "full",
+            "--tailscale",
+            "serve",
+            "--allow-unconfigured",
+            "--compact",
+            "--no-color",
+        ]);
+        let run = cli.gateway_run().unwrap();
+        assert_eq!(run.auth, Some(AuthMode::TrustedProxy));
+        assert_eq!(run.ws_log_style(), WsLogStyle::Compact);
+        assert!(run.allow_unconfigured && cli.global.no_color);
+        assert_eq!(cli.global.profile.as_deref(), Some("work"));
+        // `gateway --dev` is the global flag
+        let cli = parse(&["gateway", "--dev"]);
+        assert!(cli.global.dev && cli.gateway_run().is_some());
+        assert!(Cli::try_parse_from(["openclaw", "gateway", "--port", "0"]).is_err());
+        assert!(Cli::try_parse_from(["openclaw", "gateway", "--bind", "0.0.0.0"]).is_err());
+    }
+
+    #[test]
+    fn dev_and_profile_conflict() {
+        let cli = parse(&["--dev", "--profile", "x", "gateway"]);
+        let err = cli
+            .gateway_run()
+            .unwrap()
+            .load_args(&cli.global)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "Cannot combine --dev with --profile");
+        let cli = parse(&["gateway", "--reset"]);
+        assert!(cli.gateway_run().unwrap().load_args(&cli.global).is_err());
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let cli = parse(&[
+            "gateway",
+            "status",
+            "--json",
+            "--deep",
+            "--require-rpc",
+            "--no-probe",
+        ]);
+        match cli.command {
+            Some(Command::Gateway(GatewayCommand {
+                command: Some(GatewaySubcommand::Status(s)),
+                ..
+            })) => {
+                assert!(s.json && s.deep && s.require_rpc && s.no_probe);
+                assert_eq!(s.conn.timeout, 10_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(&[
+            "gateway",
+            "call",
+            "health",
+            "--params",
+            "{\"a\":1}",
+            "--expect-final",
+            "--timeout",
+            "500",
+        ]);
+        match cli.command {
+            Some(Command::Gateway(GatewayCommand {
+                command: Some(GatewaySubcommand::Call(c)),
+                ..
+            })) => {
+                assert_eq!(
+                    (c.method.as_str(), c.params.as_str(), c.conn.timeout),
+                    ("health", "{\"a\":1}", 500)
+                );
+                assert!(c.expect_final);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(&["logs", "--follow", "--json"]);
+        match cli.command {
+            Some(Command::Logs(l)) => {
+                assert!(l.follow && l.json);
+                assert_eq!((l.limit, l.max_bytes, l.interval), (200, 250_000, 1_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        for args in [
+            &["health", "--json", "--verbose"][..],
+            &["status", "--all", "--deep"],
+            &["doctor", "--fix", "--yes", "--non-interactive"],
+            &["secrets", "reload"],
+            &["setup"],
+            &[
+                "gateway", "install", "--port", "1234", "--force", "--json", "--token", "x",
+            ],
+            &["gateway", "start"],
+            &["gateway", "stop", "--force"],
+            &["gateway", "restart"],
+            &["gateway", "uninstall"],
+            &["gateway", "probe", "--json"],
+            &["gateway", "health", "--url", "ws://127.0.0.1:1"],
+        ] {
+            let cli = parse(args);
+            assert!(cli.gateway_run().is_none(), "{args:?}");
+        }
+        // run flags are not accepted together with another gateway subcommand
+        assert!(Cli::try_parse_from(["openclaw", "gateway", "--port", "1", "status"]).is_err());
+    }
+}

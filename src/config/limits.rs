@@ -1,0 +1,194 @@
+//! Named limits and defaults. Every limit here has a config override (`gateway.limits.*`,
+//! our own extension, or the upstream key noted on the const) and a comment explaining why.
+
+use serde_json::Value;
+
+use super::env::Env;
+
+/// Default gateway port (upstream default; `gateway.port`, `OPENCLAW_GATEWAY_PORT`, `--port`).
+pub const DEFAULT_PORT: u16 = 18789;
+/// Base port of the `dev` profile, so a dev gateway never collides with the default one.
+pub const DEV_PORT: u16 = 19001;
+
+/// Pre-auth handshake deadline: a socket that has not completed `connect` in this time is
+/// closed (observed 15.0 s on the stock gateway). `gateway.limits.handshakeTimeoutMs`,
+/// env `OPENCLAW_HANDSHAKE_TIMEOUT_MS` (wins over config).
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 15_000;
+/// Max unauthenticated sockets per client IP (stock value); bounds per-peer handshake state.
+/// `gateway.limits.maxPreauthPerIp`, env `OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP`.
+pub const DEFAULT_MAX_PREAUTH_PER_IP: u64 = 32;
+/// Max unauthenticated sockets overall: hard cap on pre-auth memory regardless of the number
+/// of distinct IPs. `gateway.limits.maxPreauthGlobal`.
+pub const DEFAULT_MAX_PREAUTH_GLOBAL: u64 = 4096;
+/// Max frame size before auth (stock 64 KiB; larger frames close with 1009) so anonymous
+/// peers cannot make us buffer big payloads. `gateway.limits.preauthMaxPayload`.
+pub const DEFAULT_PREAUTH_MAX_PAYLOAD: u64 = 65_536;
+/// Max frame size after auth (stock 25 MiB, advertised in `hello-ok.policy.maxPayload`).
+/// `gateway.limits.maxPayload`.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 26_214_400;
+/// Per-connection outbound buffer cap (stock 50 MiB, `hello-ok.policy.maxBufferedBytes`);
+/// slow consumers beyond it are dropped instead of growing memory. `gateway.limits.maxBufferedBytes`.
+pub const DEFAULT_MAX_BUFFERED_BYTES: u64 = 52_428_800;
+/// `tick` event period (observed 30 s, `hello-ok.policy.tickIntervalMs`). `gateway.limits.tickIntervalMs`.
+pub const DEFAULT_TICK_INTERVAL_MS: u64 = 30_000;
+/// Health snapshot refresh period (stock caches `health` for 60 s). `gateway.limits.healthRefreshMs`.
+pub const DEFAULT_HEALTH_REFRESH_MS: u64 = 60_000;
+/// Graceful-shutdown drain budget; well inside systemd's `TimeoutStopSec=30`.
+/// `gateway.limits.shutdownDrainMs`.
+pub const DEFAULT_SHUTDOWN_DRAIN_MS: u64 = 5_000;
+
+/// Failed-auth limiter: attempts per window (security.md §4). `gateway.auth.rateLimit.maxAttempts`.
+pub const DEFAULT_RATE_LIMIT_MAX_ATTEMPTS: u32 = 10;
+/// Failed-auth limiter window. `gateway.auth.rateLimit.windowMs`.
+pub const DEFAULT_RATE_LIMIT_WINDOW_MS: u64 = 60_000;
+/// Failed-auth lockout duration. `gateway.auth.rateLimit.lockoutMs`.
+pub const DEFAULT_RATE_LIMIT_LOCKOUT_MS: u64 = 300_000;
+/// Loopback clients are exempt from lockout by default. `gateway.auth.rateLimit.exemptLoopback`.
+pub const DEFAULT_RATE_LIMIT_EXEMPT_LOOPBACK: bool = true;
+
+/// File log rotation size (stock default). `logging.maxFileBytes`.
+pub const DEFAULT_LOG_MAX_FILE_BYTES: u64 = 104_857_600;
+/// Rotated log files kept (`.1` … `.5`, stock value). Not configurable upstream; fixed.
+pub const LOG_ROTATE_KEEP: u32 = 5;
+/// Default heartbeat period (`agents.defaults.heartbeat.every`, stock "30m").
+pub const DEFAULT_HEARTBEAT_EVERY_MS: u64 = 30 * 60 * 1000;
+/// Refuse config files larger than this: a gateway config is a few KiB; a huge file is a
+/// mistake or an attack and would stall startup. Override: none needed (edit the file).
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Ephemeral token entropy (stock: 24 random bytes, hex-encoded).
+pub const EPHEMERAL_TOKEN_BYTES: usize = 24;
+
+/// Connection/frame limits resolved from defaults, `gateway.limits.*` and env.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub handshake_timeout_ms: u64,
+    pub max_preauth_per_ip: u64,
+    pub max_preauth_global: u64,
+    pub preauth_max_payload: u64,
+    pub max_payload: u64,
+    pub max_buffered_bytes: u64,
+    pub tick_interval_ms: u64,
+    pub health_refresh_ms: u64,
+    pub shutdown_drain_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake_timeout_ms: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+            max_preauth_per_ip: DEFAULT_MAX_PREAUTH_PER_IP,
+            max_preauth_global: DEFAULT_MAX_PREAUTH_GLOBAL,
+            preauth_max_payload: DEFAULT_PREAUTH_MAX_PAYLOAD,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            tick_interval_ms: DEFAULT_TICK_INTERVAL_MS,
+            health_refresh_ms: DEFAULT_HEALTH_REFRESH_MS,
+            shutdown_drain_ms: DEFAULT_SHUTDOWN_DRAIN_MS,
+        }
+    }
+}
+
+/// Config keys under `gateway.limits` (camelCase, like upstream keys).
+pub const LIMIT_KEYS: &[&str] = &[
+    "handshakeTimeoutMs",
+    "maxPreauthPerIp",
+    "maxPreauthGlobal",
+    "preauthMaxPayload",
+    "maxPayload",
+    "maxBufferedBytes",
+    "tickIntervalMs",
+    "healthRefreshMs",
+    "shutdownDrainMs",
+];
+
+impl Limits {
+    /// Resolve from `gateway.limits` (already type-validated) and env overrides.
+    pub fn resolve(limits: Option<&Value>, env: &Env, warnings: &mut Vec<String>) -> Limits {
+        let mut l = Limits::default();
+        let get = |k: &str| limits.and_then(|v| v.get(k)).and_then(Value::as_u64);
+        let slots: [(&str, &mut u64); 9] = [
+            ("handshakeTimeoutMs", &mut l.handshake_timeout_ms),
+            ("maxPreauthPerIp", &mut l.max_preauth_per_ip),
+            ("maxPreauthGlobal", &mut l.max_preauth_global),
+            ("preauthMaxPayload", &mut l.preauth_max_payload),
+            ("maxPayload", &mut l.max_payload),
+            ("maxBufferedBytes", &mut l.max_buffered_bytes),
+            ("tickIntervalMs", &mut l.tick_interval_ms),
+            ("healthRefreshMs", &mut l.health_refresh_ms),
+            ("shutdownDrainMs", &mut l.shutdown_drain_ms),
+        ];
+        for (key, slot) in slots {
+            if let Some(v) = get(key) {
+                *slot = v;
+            }
+        }
+        let env_u64 = |name: &str, raw: Option<&str>, warnings: &mut Vec<String>| match raw {
+            None => None,
+            Some(s) => match s.parse::<u64>() {
+                Ok(v) if v > 0 => Some(v),
+                _ => {
+                    warnings.push(format!(
+                        "ignoring {name}={s:?}: expected a positive integer"
+                    ));
+                    None
+                }
+            },
+        };
+        if let Some(v) = env_u64(
+            "OPENCLAW_HANDSHAKE_TIMEOUT_MS",
+            env.handshake_timeout_ms(),
+            warnings,
+        ) {
+            l.handshake_timeout_ms = v;
+        }
+        if let Some(v) = env_u64(
+            "OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP",
+            env.max_preauth_per_ip(),
+            warnings,
+        ) {
+            l.max_preauth_per_ip = v;
+        }
+        l
+    }
+}
+
+/// Failed-auth rate limiter settings (`gateway.auth.rateLimit`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub max_attempts: u32,
+    pub window_ms: u64,
+    pub lockout_ms: u64,
+    pub exempt_loopback: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            max_attempts: DEFAULT_RATE_LIMIT_MAX_ATTEMPTS,
+            window_ms: DEFAULT_RATE_LIMIT_WINDOW_MS,
+            lockout_ms: DEFAULT_RATE_LIMIT_LOCKOUT_MS,
+            exempt_loopback: DEFAULT_RATE_LIMIT_EXEMPT_LOOPBACK,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Resolve from `gateway.auth.rateLimit` (already type-validated).
+    pub fn resolve(v: Option<&Value>) -> RateLimitConfig {
+        let mut r = RateLimitConfig::default();
+        let Some(v) = v else { return r };
+        if let Some(n) = v.get("maxAttempts").and_then(Value::as_u64) {
+            r.max_attempts = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(n) = v.get("windowMs").and_then(Value::as_u64) {
+            r.window_ms = n;
+        }
+        if let Some(n) = v.get("lockoutMs").and_then(Value::as_u64) {
+            r.lockout_ms = n;
+        }
+        if let Some(b) = v.get("exemptLoopback").and_then(Value::as_bool) {
+            r.exempt_loopback = b;
+        }
+        r
+    }
+}

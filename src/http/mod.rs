@@ -1,0 +1,114 @@
+//! HTTP routes on the gateway port: liveness/readiness probes, the Control UI (a built-in
+//! page, or the static bundle under `gateway.controlUi.root`), and 404 for surfaces that are
+//! off. Every response carries the security headers the Node gateway sends.
+
+mod control_ui;
+
+use std::net::IpAddr;
+
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use openclaw_net::{full_body, ConnInfo, HttpBody};
+use serde_json::json;
+
+use crate::server::Gateway;
+
+/// JSON content type used by the probes.
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+/// Plain-text content type used by errors.
+const TEXT_UTF8: &str = "text/plain; charset=utf-8";
+
+/// `true` if `ip` matches `pattern`: an address or a CIDR block.
+pub fn ip_matches(pattern: &str, ip: IpAddr) -> bool {
+    let pattern = pattern.trim();
+    if let Some((net, bits)) = pattern.split_once('/') {
+        let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
+            return false;
+        };
+        return match (net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) if bits <= 32 => {
+                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                u32::from(n) & mask == u32::from(i) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) if bits <= 128 => {
+                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                u128::from(n) & mask == u128::from(i) & mask
+            }
+            _ => false,
+        };
+    }
+    pattern.parse::<IpAddr>().is_ok_and(|p| p == ip)
+}
+
+/// Add the headers every response carries.
+fn secure(mut r: Response<HttpBody>) -> Response<HttpBody> {
+    let h = r.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    r
+}
+
+/// A response with a body (dropped for HEAD).
+pub fn respond(status: StatusCode, ctype: &'static str, body: impl Into<bytes::Bytes>, head: bool) -> Response<HttpBody> {
+    let body: bytes::Bytes = body.into();
+    let len = body.len();
+    let mut r = Response::new(full_body(if head { bytes::Bytes::new() } else { body }));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if head {
+        r.headers_mut().insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    r
+}
+
+/// `404 Not Found`, as the Node gateway answers for disabled surfaces.
+pub fn not_found(head: bool) -> Response<HttpBody> {
+    respond(StatusCode::NOT_FOUND, TEXT_UTF8, "Not Found", head)
+}
+
+/// Route one request.
+pub async fn route(gw: &Gateway, req: Request<hyper::body::Incoming>, _info: &ConnInfo) -> Response<HttpBody> {
+    let head = req.method() == Method::HEAD;
+    let get = req.method() == Method::GET || head;
+    let path = req.uri().path().to_string();
+    let r = match (get, path.as_str()) {
+        (true, "/health" | "/healthz") => {
+            let mut r = respond(StatusCode::OK, JSON_UTF8, r#"{"ok":true,"status":"live"}"#, head);
+            r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        (true, "/readyz" | "/ready") => {
+            let body = json!({ "ready": true, "failing": [], "uptimeMs": gw.uptime_ms() }).to_string();
+            let mut r = respond(StatusCode::OK, JSON_UTF8, body, head);
+            r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        (_, p) if p.starts_with("/v1/") || p == "/v1" || p.starts_with("/tools/") || p.starts_with("/hooks") => {
+            not_found(head)
+        }
+        (true, "/ui") => not_found(head),
+        (true, _) => control_ui::serve(gw, &path, head).await,
+        (false, _) => not_found(head),
+    };
+    secure(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_matches;
+
+    #[test]
+    fn cidr_matching() {
+        let ip = "10.1.2.3".parse().unwrap();
+        assert!(ip_matches("10.0.0.0/8", ip));
+        assert!(ip_matches("10.1.2.3", ip));
+        assert!(!ip_matches("10.1.2.4", ip));
+        assert!(!ip_matches("192.168.0.0/16", ip));
+        assert!(ip_matches("::1/128", "::1".parse().unwrap()));
+        assert!(!ip_matches("garbage", ip));
+    }
+}

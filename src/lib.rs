@@ -1,0 +1,34 @@
+//! openclaw-rs: the OpenClaw Gateway (protocol v4) as a multi-threaded Rust server.
+//!
+//! # Layout
+//! - [`config`], [`cli`], [`logging`]: resolving what to run (files, env, flags) and where
+//!   logs go. Only `config` reads the environment.
+//! - [`server`]: the shared [`server::Gateway`] state, start-up, periodic tasks, shutdown.
+//! - [`app`], [`session`], [`connect`]: the transport seam, one WebSocket socket's life,
+//!   and the `connect` handshake (auth, devices, scopes, `hello-ok`).
+//! - [`auth`], [`store`]: shared secrets, device signatures, rate limits; SQLite state.
+//! - [`rpc`]: one file per method group, behind the scope gate.
+//! - [`hub`], [`presence`], [`health`]: fan-out, presence list, health snapshot.
+//! - [`http`]: probes and the Control UI on the same port.
+//!
+//! The transport (`openclaw-net`) and the protocol (`openclaw-proto`) are separate crates
+//! that never depend on each other.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod connect;
+mod error;
+pub mod health;
+pub mod http;
+pub mod hub;
+pub mod logging;
+pub mod presence;
+pub mod rpc;
+pub mod run;
+pub mod server;
+pub mod session;
+pub mod store;
+
+pub use error::GatewayError;

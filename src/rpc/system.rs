@@ -1,0 +1,201 @@
+//! System methods: `health`, `status`, `system-presence`, `system-event`,
+//! `last-heartbeat`, `set-heartbeats`, `gateway.identity.get`.
+
+use std::sync::atomic::Ordering;
+
+use openclaw_proto::{ErrorShape, RequestFrame};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::params;
+use crate::auth::device::{b64url, device_id};
+use crate::connect::Authed;
+use crate::health::{every_string, rss_bytes};
+use crate::server::{now_ms, Gateway, VERSION};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HealthParams {
+    probe: Option<bool>,
+}
+
+/// `health`: the cached snapshot, or a fresh one with `probe:true`.
+pub fn health(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p: HealthParams = params(req)?;
+    Ok(gw.health_snapshot(p.probe.unwrap_or(false)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct StatusParams {
+    #[allow(dead_code)]
+    include_channel_summary: Option<bool>,
+}
+
+/// `status`: runtime summary (same keys as the Node gateway, our own numbers).
+pub fn status(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let _p: StatusParams = params(req)?;
+    let cfg = gw.cfg.load();
+    let agent = &cfg.default_agent_id;
+    let every = cfg.heartbeat_every_ms;
+    let enabled = gw.heartbeats_enabled.load(Ordering::Relaxed);
+    let sessions_path = gw.sessions_path();
+    let mut v = json!({
+        "runtimeVersion": VERSION,
+        "hostDesktop": { "enabled": false, "state": "disabled", "port": null },
+        "heartbeat": {
+            "defaultAgentId": agent,
+            "agents": [{ "agentId": agent, "enabled": enabled, "every": every_string(every), "everyMs": every, "waitingForRoute": false }],
+        },
+        "channelSummary": [],
+        "queuedSystemEvents": [],
+        "degradedSecretOwners": [],
+        "degradedPlugins": [],
+        "tasks": {
+            "total": 0, "active": 0, "terminal": 0, "failures": 0,
+            "byStatus": { "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0, "cancelled": 0, "lost": 0 },
+            "byRuntime": { "subagent": 0, "acp": 0, "cli": 0, "cron": 0 },
+        },
+        "taskAudit": {
+            "total": 0, "warnings": 0, "errors": 0,
+            "byCode": { "stale_queued": 0, "stale_running": 0, "lost": 0, "delivery_failed": 0, "missing_cleanup": 0, "inconsistent_timestamps": 0 },
+        },
+        "sessions": {
+            "paths": [sessions_path],
+            "count": 0,
+            "defaults": { "model": null, "contextTokens": null },
+            "recent": [],
+            "byAgent": [{ "agentId": agent, "path": sessions_path, "count": 0, "recent": [] }],
+        },
+        "eventLoop": gw.monitor.event_loop(),
+        "processMemory": { "rssBytes": rss_bytes(), "heapUsedBytes": 0, "heapTotalBytes": 0, "externalBytes": 0, "arrayBuffersBytes": 0 },
+        "connections": { "sockets": gw.hub.len(), "live": gw.shutdown.live() },
+        "pid": std::process::id(),
+        "shutdownBudget": {
+            "timeoutMs": cfg.limits.shutdown_drain_ms,
+            "reserveMs": 0,
+            "nativeStopBudget": cfg.limits.shutdown_drain_ms,
+            "activeWork": { "rootRequests": 0, "cronRuns": 0, "sessionMutations": 0, "terminalPersistence": 0, "lifecycleWrites": 0 },
+            "writeCustody": [],
+        },
+    });
+    // Sensitive fields only for admins.
+    if openclaw_proto::satisfies(&who.scopes, "operator.admin") {
+        v["configPath"] = json!(cfg.path.display().to_string());
+        v["stateDir"] = json!(cfg.state_dir.display().to_string());
+    }
+    Ok(v)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+/// `system-presence`: the presence list as a bare array.
+pub fn presence(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let _: Empty = params(req)?;
+    Ok(Value::Array(gw.presence.list()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SystemEventParams {
+    text: String,
+    mode: Option<String>,
+    session_key: Option<String>,
+    instance_id: Option<String>,
+    host: Option<String>,
+    reason: Option<String>,
+    device_id: Option<String>,
+    ip: Option<String>,
+    version: Option<String>,
+    platform: Option<String>,
+    device_family: Option<String>,
+    model_identifier: Option<String>,
+    last_input_seconds: Option<u64>,
+    tags: Option<Vec<String>>,
+}
+
+/// `system-event`: the text becomes a presence entry, broadcast to every socket.
+pub fn system_event(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p: SystemEventParams = params(req)?;
+    let text = p.text.trim().to_string();
+    if text.is_empty() {
+        return Err(ErrorShape::invalid_params("system-event", "text must not be empty"));
+    }
+    let mode = p.mode.as_deref().unwrap_or("next-heartbeat");
+    if mode != "now" && mode != "next-heartbeat" {
+        return Err(ErrorShape::invalid_params(
+            "system-event",
+            "mode must be \"now\" or \"next-heartbeat\"",
+        ));
+    }
+    let now = now_ms();
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    };
+    put("host", p.host.map(Value::from));
+    put("ip", p.ip.map(Value::from));
+    put("version", p.version.map(Value::from));
+    put("platform", p.platform.map(Value::from));
+    put("deviceFamily", p.device_family.map(Value::from));
+    put("modelIdentifier", p.model_identifier.map(Value::from));
+    put("lastInputSeconds", p.last_input_seconds.map(Value::from));
+    put("deviceId", p.device_id.clone().map(Value::from));
+    put("instanceId", p.instance_id.clone().map(Value::from));
+    put("tags", p.tags.map(|t| json!(t)));
+    m.insert("reason".into(), json!(p.reason.unwrap_or_else(|| "event".into())));
+    m.insert("text".into(), json!(text));
+    m.insert("ts".into(), json!(now));
+    let key = p
+        .device_id
+        .or(p.instance_id)
+        .unwrap_or_else(|| format!("event:{text}"));
+    gw.presence.upsert(&key, m, now);
+    gw.publish_presence();
+    if mode == "now" || p.session_key.is_some() {
+        let hb = json!({ "ts": now, "status": "skipped", "reason": "no-agent-runtime" });
+        *gw.last_heartbeat.lock().expect("heartbeat lock") = Some(hb.clone());
+        gw.hub.publish("heartbeat", &hb, None, true);
+    }
+    Ok(json!({ "ok": true }))
+}
+
+/// `last-heartbeat`: the last heartbeat event, or null.
+pub fn last_heartbeat(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let _: Empty = params(req)?;
+    Ok(gw
+        .last_heartbeat
+        .lock()
+        .expect("heartbeat lock")
+        .clone()
+        .unwrap_or(Value::Null))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetHeartbeats {
+    enabled: bool,
+}
+
+/// `set-heartbeats {enabled}`.
+pub fn set_heartbeats(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p: SetHeartbeats = params(req)?;
+    gw.heartbeats_enabled.store(p.enabled, Ordering::Relaxed);
+    gw.publish_health();
+    Ok(json!({ "ok": true, "enabled": p.enabled }))
+}
+
+/// `gateway.identity.get`: the gateway's own device identity.
+pub fn identity(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let _: Empty = params(req)?;
+    let pk = gw.identity.verifying_key().to_bytes();
+    Ok(json!({
+        "deviceId": device_id(&pk),
+        "publicKey": b64url(&pk),
+        "algorithm": "ed25519",
+    }))
+}

@@ -1,0 +1,131 @@
+//! `openclaw gateway run`: resolve config, pass the startup guards, start logging, bind the
+//! port (retrying `EADDRINUSE` like the Node gateway), serve until SIGTERM/SIGINT, then shut
+//! down gracefully. Returns the process exit code.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::cli::{GatewayRunArgs, GlobalArgs};
+use crate::config::{self, Env, EXIT_CONFIG};
+use crate::server::{self, Gateway};
+
+/// Attempts to bind while the port is in use (the Node gateway: 20 × 500 ms).
+pub const BIND_RETRIES: u32 = 20;
+/// Pause between bind attempts.
+pub const BIND_RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// Run the gateway in the foreground; the process exit code.
+pub fn run_gateway(global: &GlobalArgs, args: &GatewayRunArgs) -> i32 {
+    let env = Env::from_process();
+    let load = match args.load_args(global) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.exit_code();
+        }
+    };
+    let cfg = match config::load(&load, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.exit_code();
+        }
+    };
+    if let Err(e) = config::startup_guard(&cfg, args.allow_unconfigured) {
+        eprintln!("{e}");
+        return e.exit_code();
+    }
+    let _log = match crate::logging::init(&cfg.logging, args.verbose, false) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    for w in &cfg.warnings {
+        tracing::warn!(target: "gateway", "{w}");
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("openclaw-rt")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(target: "gateway", "cannot start runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(serve(cfg))
+}
+
+async fn serve(cfg: config::GatewayConfig) -> i32 {
+    let addr = SocketAddr::new(cfg.bind_host, cfg.port);
+    let token_note = cfg.auth.token_is_ephemeral;
+    let gw = match tokio::task::spawn_blocking(move || Gateway::new(cfg)).await {
+        Ok(Ok(gw)) => gw,
+        Ok(Err(e)) => {
+            tracing::error!(target: "gateway", "{e}");
+            return 1;
+        }
+        Err(e) => {
+            tracing::error!(target: "gateway", "{e}");
+            return 1;
+        }
+    };
+    let listener = match bind_with_retry(addr).await {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let running = server::start(gw.clone(), listener);
+    let a = running.addr;
+    tracing::info!(target: "gateway", "listening on ws://{a} (PID {})", std::process::id());
+    if token_note {
+        tracing::warn!(target: "gateway", "no gateway token configured: generated an ephemeral token for this run (set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN)");
+    }
+    wait_for_signal().await;
+    server::begin_shutdown(&gw, "gateway stopping");
+    running.wait().await;
+    tracing::info!(target: "gateway", "stopped");
+    0
+}
+
+async fn bind_with_retry(addr: SocketAddr) -> Result<tokio::net::TcpListener, i32> {
+    let mut tries = 0;
+    loop {
+        match openclaw_net::bind(addr) {
+            Ok(l) => return Ok(l),
+            Err(openclaw_net::NetError::Bind { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                tries += 1;
+                if tries >= BIND_RETRIES {
+                    tracing::error!(target: "gateway", "another gateway instance is already listening on ws://{addr}");
+                    eprintln!("another gateway instance is already listening on ws://{addr}");
+                    return Err(1);
+                }
+                tokio::time::sleep(BIND_RETRY_DELAY).await;
+            }
+            Err(e) => {
+                tracing::error!(target: "gateway", "failed to bind gateway socket on ws://{addr}: {e}");
+                eprintln!("failed to bind gateway socket on ws://{addr}: {e}");
+                return Err(1);
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Exit code for invalid config (re-exported for `main`).
+pub const EXIT_INVALID_CONFIG: i32 = EXIT_CONFIG;

@@ -1,0 +1,336 @@
+//! The gateway process state (`Gateway`) and its lifecycle: start on a listener, the
+//! periodic tasks (tick, health refresh, runtime monitor), and graceful shutdown
+//! (`shutdown` event → close 1012 → drain with a deadline).
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use openclaw_net::{NetLimits, Shutdown};
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+
+use crate::auth::ratelimit::{AuthLimiter, RateLimitSettings};
+use crate::config::GatewayConfig;
+use crate::health::{self, HealthCache, HealthInputs, Monitor};
+use crate::hub::Hub;
+use crate::presence::{Presence, Versions};
+use crate::store::DeviceStore;
+use crate::GatewayError;
+
+/// The version we report (`server.version`): the OpenClaw release we are compatible with.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Facts fixed at process start.
+#[derive(Debug, Clone)]
+pub struct Boot {
+    /// `server.buildId`.
+    pub build_id: String,
+    /// `server.bootId` (new every start).
+    pub boot_id: String,
+    /// Monotonic start.
+    pub started: Instant,
+    /// Wall-clock start (ms).
+    pub started_ms: u64,
+    /// Host name.
+    pub host: String,
+    /// `linux <kernel release>`.
+    pub platform: String,
+    /// Our instance id (presence).
+    pub instance_id: String,
+}
+
+/// Wall clock in ms since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn uname() -> (String, String) {
+    // SAFETY: uname fills a caller-owned struct; zeroed is a valid initial state.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return ("localhost".into(), "linux".into());
+    }
+    let s = |f: &[libc::c_char]| {
+        let b: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    (s(&u.nodename), format!("linux {}", s(&u.release)))
+}
+
+/// Everything the connections share.
+pub struct Gateway {
+    /// The active config snapshot (swapped atomically on reload).
+    pub cfg: ArcSwap<GatewayConfig>,
+    /// Fan-out registry.
+    pub hub: Hub,
+    /// Presence list.
+    pub presence: Presence,
+    /// `stateVersion` counters.
+    pub versions: Versions,
+    /// Cached health snapshot.
+    pub health: HealthCache,
+    /// Runtime monitor feeding `eventLoop`.
+    pub monitor: Monitor,
+    /// Failed-auth limiter.
+    pub limiter: AuthLimiter,
+    /// Paired devices (SQLite).
+    pub devices: DeviceStore,
+    /// Start-up facts.
+    pub boot: Boot,
+    /// `set-heartbeats` switch.
+    pub heartbeats_enabled: AtomicBool,
+    /// Last heartbeat event payload (`last-heartbeat`).
+    pub last_heartbeat: Mutex<Option<Value>>,
+    /// The stop signal and drain counter.
+    pub shutdown: Shutdown,
+    /// The gateway's own Ed25519 identity (`gateway.identity.get`).
+    pub identity: ed25519_dalek::SigningKey,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Build the state from a resolved config. Blocking (opens the store): call before the
+    /// server runs or from `spawn_blocking`.
+    ///
+    /// # Errors
+    /// The state store cannot be opened.
+    pub fn new(cfg: GatewayConfig) -> Result<Arc<Self>, GatewayError> {
+        let devices = DeviceStore::open(&cfg.state_dir)?;
+        let identity = ed25519_dalek::SigningKey::from_bytes(&devices.identity_seed());
+        let (host, platform) = uname();
+        let started_ms = now_ms();
+        let boot = Boot {
+            build_id: format!("openclaw-rs-{VERSION}"),
+            boot_id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+            started_ms,
+            host,
+            platform,
+            instance_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let presence = Presence::new(self_presence(&boot, started_ms), started_ms);
+        Ok(Arc::new(Self {
+            cfg: ArcSwap::from_pointee(cfg),
+            hub: Hub::default(),
+            presence,
+            versions: Versions::default(),
+            health: HealthCache::default(),
+            monitor: Monitor::default(),
+            limiter: AuthLimiter::default(),
+            devices,
+            boot,
+            heartbeats_enabled: AtomicBool::new(true),
+            last_heartbeat: Mutex::new(None),
+            shutdown: Shutdown::new(),
+            identity,
+        }))
+    }
+
+    /// Milliseconds since start.
+    pub fn uptime_ms(&self) -> u64 {
+        self.boot.started.elapsed().as_millis() as u64
+    }
+
+    /// Transport limits from the active config.
+    pub fn net_limits(&self) -> NetLimits {
+        let c = self.cfg.load();
+        let l = &c.limits;
+        NetLimits {
+            preauth_max_payload: l.preauth_max_payload as usize,
+            max_payload: l.max_payload as usize,
+            max_buffered_bytes: l.max_buffered_bytes as usize,
+            handshake_timeout: Duration::from_millis(l.handshake_timeout_ms),
+            max_preauth_per_ip: l.max_preauth_per_ip as usize,
+            max_preauth_global: l.max_preauth_global as usize,
+            seq_splice_prefix: openclaw_proto::SEQ_SPLICE_PREFIX,
+            ..NetLimits::default()
+        }
+    }
+
+    /// Failed-auth limiter settings from the active config.
+    pub fn rate_limit(&self) -> RateLimitSettings {
+        let c = self.cfg.load();
+        let r = &c.auth.rate_limit;
+        RateLimitSettings {
+            max_attempts: r.max_attempts,
+            window: Duration::from_millis(r.window_ms),
+            lockout: Duration::from_millis(r.lockout_ms),
+            exempt_loopback: r.exempt_loopback,
+        }
+    }
+
+    /// Path of the default agent's session store (reported by health).
+    pub fn sessions_path(&self) -> String {
+        let c = self.cfg.load();
+        c.state_dir
+            .join("agents")
+            .join(&c.default_agent_id)
+            .join("agent")
+            .join("openclaw-agent.sqlite")
+            .display()
+            .to_string()
+    }
+
+    fn health_inputs(&self) -> HealthInputs {
+        let c = self.cfg.load();
+        HealthInputs {
+            default_agent_id: c.default_agent_id.clone(),
+            heartbeat_every_ms: c.heartbeat_every_ms,
+            heartbeats_enabled: self
+                .heartbeats_enabled
+                .load(std::sync::atomic::Ordering::Relaxed),
+            sessions_path: self.sessions_path(),
+            sessions_count: 0,
+            hot_reload: c.reload_mode.as_str() != "off",
+        }
+    }
+
+    /// The health snapshot: cached unless older than the refresh interval or `force`.
+    pub fn health_snapshot(&self, force: bool) -> Value {
+        let max_age = Duration::from_millis(self.cfg.load().limits.health_refresh_ms);
+        if !force {
+            if let Some(v) = self.health.fresh(max_age) {
+                return v;
+            }
+        }
+        let v = health::build(&self.health_inputs(), &self.monitor, now_ms());
+        self.health.store(v.clone());
+        v
+    }
+
+    /// Rebuild health, bump its version and broadcast the `health` event.
+    pub fn publish_health(&self) {
+        let v = self.health_snapshot(true);
+        let sv = self.versions.bump_health();
+        self.hub.publish("health", &v, Some(sv), true);
+    }
+
+    /// Broadcast the presence list with a bumped version.
+    pub fn publish_presence(&self) {
+        let sv = self.versions.bump_presence();
+        let payload = json!({ "presence": self.presence.list() });
+        self.hub.publish("presence", &payload, Some(sv), true);
+    }
+}
+
+/// The gateway's own presence entry.
+fn self_presence(boot: &Boot, ts: u64) -> Map<String, Value> {
+    let text = format!(
+        "Gateway: {} · app {VERSION} · mode gateway · reason self",
+        boot.host
+    );
+    let v = json!({
+        "host": boot.host,
+        "version": VERSION,
+        "platform": boot.platform,
+        "deviceFamily": "Linux",
+        "mode": "gateway",
+        "reason": "self",
+        "instanceId": boot.instance_id,
+        "text": text,
+        "ts": ts,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A running gateway (for `main` and tests).
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The shared state.
+    pub gw: Arc<Gateway>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Graceful stop: `shutdown` event, close 1012, drain. Resolves when done.
+    pub async fn stop(self) {
+        begin_shutdown(&self.gw, "gateway stopping");
+        let _ = self.task.await;
+    }
+
+    /// Wait until the server task ends (after [`begin_shutdown`]).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Announce shutdown to every socket, then signal the transport to close and drain.
+pub fn begin_shutdown(gw: &Gateway, reason: &str) {
+    if gw.shutdown.is_triggered() {
+        return;
+    }
+    tracing::info!(target: "gateway", "shutting down: {reason}");
+    gw.hub
+        .publish("shutdown", &json!({ "reason": reason }), None, false);
+    gw.shutdown.trigger();
+}
+
+/// Start serving on `listener`: the accept loop plus the periodic tasks.
+pub fn start(gw: Arc<Gateway>, listener: TcpListener) -> Running {
+    let addr = listener.local_addr().expect("listener addr");
+    let limits = gw.net_limits();
+    let app = Arc::new(crate::app::GatewayApp::new(gw.clone()));
+    tokio::spawn(periodic(gw.clone()));
+    tokio::spawn(monitor(gw.clone()));
+    let g = gw.clone();
+    let task = tokio::spawn(async move {
+        openclaw_net::serve(listener, app, limits, g.shutdown.clone()).await;
+        let drain = Duration::from_millis(g.cfg.load().limits.shutdown_drain_ms);
+        if !g.shutdown.drain(drain).await {
+            tracing::warn!(target: "gateway", "drain deadline passed with {} connections", g.shutdown.live());
+        }
+    });
+    Running { addr, gw, task }
+}
+
+/// `tick` every `tickIntervalMs`; health rebuilt and broadcast every refresh interval.
+async fn periodic(gw: Arc<Gateway>) {
+    let tick_ms = gw.cfg.load().limits.tick_interval_ms.max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut last_health = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = gw.shutdown.wait() => return,
+        }
+        gw.hub.publish("tick", &json!({ "ts": now_ms() }), None, true);
+        let refresh = Duration::from_millis(gw.cfg.load().limits.health_refresh_ms);
+        if last_health.elapsed() >= refresh {
+            last_health = tokio::time::Instant::now();
+            gw.publish_health();
+        }
+    }
+}
+
+/// Samples scheduler lateness for the `eventLoop` health block.
+async fn monitor(gw: Arc<Gateway>) {
+    let mut iv = tokio::time::interval(health::MONITOR_INTERVAL);
+    iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let expected = tokio::select! {
+            t = iv.tick() => t,
+            _ = gw.shutdown.wait() => return,
+        };
+        gw.monitor
+            .record(tokio::time::Instant::now().saturating_duration_since(expected));
+    }
+}

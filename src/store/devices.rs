@@ -1,0 +1,318 @@
+//! Paired devices and the gateway identity: the in-memory view plus the SQLite writer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+/// Writes a single group commit may gather.
+const MAX_GROUP_COMMIT: usize = 256;
+
+/// One approved device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Lower-case hex SHA-256 of the public key.
+    pub device_id: String,
+    /// Base64url raw public key.
+    pub public_key: String,
+    /// Approved role.
+    pub role: String,
+    /// Approved scopes.
+    pub scopes: Vec<String>,
+    /// The device token issued to it.
+    pub token: String,
+    /// When the token was issued.
+    pub token_issued_ms: u64,
+    /// When it was approved.
+    pub approved_ms: u64,
+    /// `client.id` at pairing.
+    pub client_id: String,
+    /// `client.platform` at pairing.
+    pub platform: String,
+    /// How it was approved (`silent` for local auto-approval).
+    pub provenance: String,
+}
+
+enum Op {
+    Upsert(DeviceRecord, oneshot::Sender<Result<(), String>>),
+    Remove(String, oneshot::Sender<Result<(), String>>),
+}
+
+use crate::GatewayError as StoreError;
+
+/// Handle to the device store; cheap to clone.
+#[derive(Clone)]
+pub struct DeviceStore {
+    cache: Arc<RwLock<HashMap<String, DeviceRecord>>>,
+    tx: crossbeam::channel::Sender<Op>,
+    path: PathBuf,
+    identity: Arc<[u8; 32]>,
+}
+
+impl std::fmt::Debug for DeviceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    let c = Connection::open(path)?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "FULL")?;
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS devices (
+            device_id TEXT PRIMARY KEY,
+            public_key TEXT NOT NULL,
+            role TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            token TEXT NOT NULL,
+            token_issued_ms INTEGER NOT NULL,
+            approved_ms INTEGER NOT NULL,
+            client_id TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            provenance TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(c)
+}
+
+fn load(c: &Connection) -> Result<HashMap<String, DeviceRecord>, StoreError> {
+    let mut st = c.prepare(
+        "SELECT device_id, public_key, role, scopes, token, token_issued_ms, approved_ms,
+                client_id, platform, provenance FROM devices",
+    )?;
+    let rows = st.query_map([], |r| {
+        let scopes: String = r.get(3)?;
+        Ok(DeviceRecord {
+            device_id: r.get(0)?,
+            public_key: r.get(1)?,
+            role: r.get(2)?,
+            scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+            token: r.get(4)?,
+            token_issued_ms: r.get::<_, i64>(5)? as u64,
+            approved_ms: r.get::<_, i64>(6)? as u64,
+            client_id: r.get(7)?,
+            platform: r.get(8)?,
+            provenance: r.get(9)?,
+        })
+    })?;
+    let mut m = HashMap::new();
+    for row in rows {
+        let d = row?;
+        m.insert(d.device_id.clone(), d);
+    }
+    Ok(m)
+}
+
+fn identity(c: &Connection) -> Result<[u8; 32], StoreError> {
+    let cur: Option<Vec<u8>> = c
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'gateway_identity_seed'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(v) = cur.and_then(|v| <[u8; 32]>::try_from(v).ok()) {
+        return Ok(v);
+    }
+    let seed: [u8; 32] = rand::random();
+    c.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('gateway_identity_seed', ?1)",
+        params![seed.to_vec()],
+    )?;
+    Ok(seed)
+}
+
+fn apply(c: &mut Connection, ops: &[&Op]) -> Result<(), rusqlite::Error> {
+    let tx = c.transaction()?;
+    for op in ops {
+        match op {
+            Op::Upsert(d, _) => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO devices (device_id, public_key, role, scopes, token,
+                        token_issued_ms, approved_ms, client_id, platform, provenance)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        d.device_id,
+                        d.public_key,
+                        d.role,
+                        serde_json::to_string(&d.scopes).unwrap_or_else(|_| "[]".into()),
+                        d.token,
+                        d.token_issued_ms as i64,
+                        d.approved_ms as i64,
+                        d.client_id,
+                        d.platform,
+                        d.provenance
+                    ],
+                )?;
+            }
+            Op::Remove(id, _) => {
+                tx.execute("DELETE FROM devices WHERE device_id = ?1", params![id])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+fn writer(mut c: Connection, rx: crossbeam::channel::Receiver<Op>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP_COMMIT {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let refs: Vec<&Op> = batch.iter().collect();
+        let res = apply(&mut c, &refs).map_err(|e| e.to_string());
+        for op in batch {
+            let tx = match op {
+                Op::Upsert(_, tx) | Op::Remove(_, tx) => tx,
+            };
+            let _ = tx.send(res.clone());
+        }
+    }
+}
+
+impl DeviceStore {
+    /// Open (creating) the store under `state_dir`. Blocking: call at start-up or from
+    /// `spawn_blocking`.
+    ///
+    /// # Errors
+    /// The database cannot be created or read.
+    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        let path = state_dir.join("state").join("openclaw.sqlite");
+        let c = open(&path)?;
+        let cache = load(&c)?;
+        let seed = identity(&c)?;
+        let (tx, rx) = crossbeam::channel::unbounded();
+        std::thread::Builder::new()
+            .name("openclaw-store".into())
+            .spawn(move || writer(c, rx))?;
+        Ok(Self {
+            cache: Arc::new(RwLock::new(cache)),
+            tx,
+            path,
+            identity: Arc::new(seed),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The gateway's own Ed25519 seed (stable across restarts).
+    pub fn identity_seed(&self) -> [u8; 32] {
+        *self.identity
+    }
+
+    /// A paired device by id.
+    pub fn get(&self, device_id: &str) -> Option<DeviceRecord> {
+        self.cache
+            .read()
+            .expect("device cache")
+            .get(device_id)
+            .cloned()
+    }
+
+    /// Number of paired devices.
+    pub fn len(&self) -> usize {
+        self.cache.read().expect("device cache").len()
+    }
+
+    /// `true` when no device is paired.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Insert or replace a device; resolves once the write is committed.
+    ///
+    /// # Errors
+    /// The commit failed; the in-memory view is unchanged then.
+    pub async fn upsert(&self, d: DeviceRecord) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Op::Upsert(d.clone(), tx))
+            .map_err(|_| StoreError::Store("writer gone".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Store("writer gone".into()))?
+            .map_err(StoreError::Store)?;
+        self.cache
+            .write()
+            .expect("device cache")
+            .insert(d.device_id.clone(), d);
+        Ok(())
+    }
+
+    /// Remove a device; resolves once committed.
+    ///
+    /// # Errors
+    /// The commit failed.
+    pub async fn remove(&self, device_id: &str) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Op::Remove(device_id.to_string(), tx))
+            .map_err(|_| StoreError::Store("writer gone".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Store("writer gone".into()))?
+            .map_err(StoreError::Store)?;
+        self.cache.write().expect("device cache").remove(device_id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str) -> DeviceRecord {
+        DeviceRecord {
+            device_id: id.into(),
+            public_key: "pk".into(),
+            role: "operator".into(),
+            scopes: vec!["operator.read".into()],
+            token: "tok".into(),
+            token_issued_ms: 1,
+            approved_ms: 2,
+            client_id: "cli".into(),
+            platform: "linux".into(),
+            provenance: "silent".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn devices_survive_reopen_and_identity_is_stable() {
+        let dir = std::env::temp_dir().join(format!("oc-store-{}", uuid::Uuid::new_v4()));
+        let s = DeviceStore::open(&dir).unwrap();
+        let seed = s.identity_seed();
+        s.upsert(rec("a")).await.unwrap();
+        s.upsert(rec("b")).await.unwrap();
+        s.remove("b").await.unwrap();
+        drop(s);
+        let s2 = DeviceStore::open(&dir).unwrap();
+        assert_eq!(s2.get("a"), Some(rec("a")));
+        assert!(s2.get("b").is_none());
+        assert_eq!(s2.identity_seed(), seed);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
