@@ -187,18 +187,14 @@ fn authenticate(
     }
     let has_device = p.device.is_some();
     if auth.device_token.is_some() && verified_device.is_some() && provided.is_none() {
-        let lock = gw.limiter.failure(&rl, ip, "device-token");
-        return Err(lock.map_or_else(
-            || secret_failure(SecretFailure::DeviceTokenMismatch, kind, has_device),
-            |w| rate_limited(w.as_millis() as u64),
-        ));
+        // The failure that triggers a lockout is still answered as a mismatch; the lockout
+        // applies from the next attempt (stock: recordFailure, then `token_mismatch`).
+        gw.limiter.failure(&rl, ip, "device-token");
+        return Err(secret_failure(SecretFailure::DeviceTokenMismatch, kind, has_device));
     }
     if provided.is_some() {
-        let lock = gw.limiter.failure(&rl, ip, class);
-        return Err(lock.map_or_else(
-            || secret_failure(mismatch, kind, has_device),
-            |w| rate_limited(w.as_millis() as u64),
-        ));
+        gw.limiter.failure(&rl, ip, class);
+        return Err(secret_failure(mismatch, kind, has_device));
     }
     if has_device {
         return Err(secret_failure(missing, kind, has_device));

@@ -28,7 +28,11 @@ impl Env {
         let mut vars: BTreeMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
-        if !vars.get("HOME").is_some_and(|h| !h.trim().is_empty()) {
+        let home_missing = match vars.get("HOME") {
+            Some(h) => h.trim().is_empty(),
+            None => true,
+        };
+        if home_missing {
             if let Some(home) = passwd_home() {
                 vars.insert("HOME".to_string(), home);
             }

@@ -55,7 +55,8 @@ pub fn resolve_port(
     dev: bool,
     warnings: &mut Vec<String>,
 ) -> (u16, PortSource) {
-    if let Some(p) = args.port.filter(|p| *p != 0) {
+    if let Some(p) = args.port {
+        // `--port 0`: the OS picks a free port (logged once bound).
         return (p, PortSource::Cli);
     }
     if let Some(raw) = env.gateway_port() {

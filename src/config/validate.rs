@@ -223,10 +223,8 @@ fn validate_gateway(c: &mut Checker, g: &Map<String, Value>) {
     c.int_range(g, p, "port", 1, 65_535);
     c.one_of(g, p, "bind", BIND_MODES);
     if let Some(v) = g.get("customBindHost") {
-        if !v
-            .as_str()
-            .is_some_and(|s| s.trim().parse::<std::net::Ipv4Addr>().is_ok())
-        {
+        let ipv4 = v.as_str().map(|s| s.trim().parse::<std::net::Ipv4Addr>());
+        if !matches!(ipv4, Some(Ok(_))) {
             c.issue(
                 "gateway.customBindHost",
                 format_args!("expected an IPv4 address, got {}", describe(v)),

@@ -1,1 +1,10 @@
-//! e2e tests.
+//! End-to-end suite: every test starts the real gateway on 127.0.0.1:0 and drives it with a
+//! real WebSocket/HTTP client. Every frame received is validated against
+//! ../shared/schema/protocol.schema.json (see `util::check_frame`).
+
+mod util;
+
+// The handshake happy path and the frame-level schema check (more topics in sibling files).
+mod smoke;
+// Pre-auth refusals, protocol negotiation, handshake deadline, raw close frames, pipelining.
+mod handshake;

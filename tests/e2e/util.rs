@@ -1,0 +1,492 @@
+//! Shared helpers for the end-to-end suite: an in-process gateway on 127.0.0.1:0 with its
+//! own state dir, a protocol-v4 WebSocket client, Ed25519 device signing, and a schema check
+//! applied to EVERY frame a test client receives (so the whole suite proves schema validity).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use futures_util::{SinkExt, StreamExt};
+use openclaw::config::{self, Env, LoadArgs};
+use openclaw::server::{self, Gateway, Running};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The shared token every test gateway uses unless a test says otherwise.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// All eight operator scopes.
+pub const ALL_SCOPES: &[&str] = &[
+    "operator.admin",
+    "operator.read",
+    "operator.write",
+    "operator.approvals",
+    "operator.pairing",
+    "operator.questions",
+    "operator.talk",
+    "operator.talk.secrets",
+];
+
+/// A fresh temporary directory (kept on failure for inspection).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("oc-e2e-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A gateway running inside the test process.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub gw: Arc<Gateway>,
+    pub dir: PathBuf,
+    running: Option<Running>,
+}
+
+/// How to start a test gateway.
+#[derive(Clone)]
+pub struct Setup {
+    /// Config file body (JSON5). `gateway.mode` is the caller's business.
+    pub config: String,
+    /// Extra env vars (OPENCLAW_STATE_DIR / CONFIG_PATH are set to the temp dir).
+    pub env: Vec<(String, String)>,
+    /// CLI-style overrides.
+    pub args: LoadArgs,
+    /// Reuse this state dir (restart tests).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            config: r#"{ gateway: { mode: "local", auth: { mode: "token" } } }"#.into(),
+            env: vec![("OPENCLAW_GATEWAY_TOKEN".into(), TOKEN.into())],
+            args: LoadArgs::default(),
+            dir: None,
+        }
+    }
+}
+
+impl Setup {
+    /// Default setup with this config body.
+    pub fn config(body: &str) -> Self {
+        Setup {
+            config: body.into(),
+            ..Setup::default()
+        }
+    }
+}
+
+/// Start a gateway with the default token setup.
+pub async fn start() -> TestGateway {
+    start_with(Setup::default()).await
+}
+
+/// Start a gateway as described.
+pub async fn start_with(s: Setup) -> TestGateway {
+    let dir = s.dir.clone().unwrap_or_else(|| temp_dir("gw"));
+    let cfg_path = dir.join("openclaw.json");
+    std::fs::write(&cfg_path, &s.config).unwrap();
+    let mut env = vec![
+        ("HOME".to_string(), dir.display().to_string()),
+        ("OPENCLAW_STATE_DIR".to_string(), dir.join("state").display().to_string()),
+        ("OPENCLAW_CONFIG_PATH".to_string(), cfg_path.display().to_string()),
+    ];
+    env.extend(s.env.clone());
+    let env = Env::from_pairs(env);
+    let mut cfg = config::load(&s.args, &env).expect("test config loads");
+    cfg.logging.file = dir.join("openclaw.log");
+    let gw = tokio::task::spawn_blocking(move || Gateway::new(cfg))
+        .await
+        .unwrap()
+        .expect("gateway state");
+    let listener = openclaw_net::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let running = server::start(gw.clone(), listener);
+    TestGateway {
+        addr: running.addr,
+        gw,
+        dir,
+        running: Some(running),
+    }
+}
+
+impl TestGateway {
+    /// `ws://` URL of this gateway.
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    /// `http://` base URL.
+    pub fn http(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Graceful stop (shutdown event, close 1012, drain).
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        self.dir.clone()
+    }
+}
+
+// ---------------------------------------------------------------- schema checking
+
+struct Schemas {
+    doc: Value,
+    cache: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+fn schemas() -> &'static Schemas {
+    static S: OnceLock<Schemas> = OnceLock::new();
+    S.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schema/protocol.schema.json");
+        let text = std::fs::read_to_string(&path).expect("../shared/schema/protocol.schema.json");
+        let mut doc: Value = serde_json::from_str(&text).unwrap();
+        // The one documented relaxation: the real gateway (2026.9.6) sends
+        // `hello-ok.auth.method` (observed.md, hello-ok.json), which the published schema
+        // (2026.9.1) does not list yet. Observed behaviour wins; everything else is strict.
+        doc["definitions"]["HelloOk"]["properties"]["auth"]["properties"]["method"] = json!({ "type": "string", "minLength": 1 });
+        // Snapshot.health is the health payload's only published shape.
+        let health = doc["definitions"]["Snapshot"]["properties"]["health"].clone();
+        doc["definitions"]["__Health"] = health;
+        let entry = json!({ "$ref": "#/definitions/PresenceEntry" });
+        doc["definitions"]["__PresenceEvent"] = json!({
+            "type": "object", "required": ["presence"],
+            "properties": { "presence": { "type": "array", "items": entry } },
+            "additionalProperties": false
+        });
+        doc["definitions"]["__PresenceList"] = json!({ "type": "array", "items": entry });
+        Schemas { doc, cache: Mutex::new(HashMap::new()) }
+    })
+}
+
+fn validator(def: &str) -> Arc<jsonschema::Validator> {
+    let s = schemas();
+    let mut c = s.cache.lock().unwrap();
+    if let Some(v) = c.get(def) {
+        return v.clone();
+    }
+    let mut root = json!({ "$schema": s.doc["$schema"].clone(), "definitions": s.doc["definitions"].clone() });
+    if def == "__Frame" {
+        root["oneOf"] = s.doc["oneOf"].clone();
+    } else {
+        root["$ref"] = json!(format!("#/definitions/{def}"));
+    }
+    let v = Arc::new(jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .build(&root)
+            .expect("schema compiles"));
+    c.insert(def.to_string(), v.clone());
+    v
+}
+
+/// Panic with the schema errors if `value` does not validate against `def`.
+pub fn assert_valid(def: &str, value: &Value, what: &str) {
+    let v = validator(def);
+    let errors: Vec<String> = v.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "{what} does not validate against {def}: {errors:?}\nframe: {value}");
+}
+
+/// The definition an event payload must satisfy, if the schema has one.
+fn event_def(event: &str) -> Option<&'static str> {
+    Some(match event {
+        "tick" => "TickEvent",
+        "shutdown" => "ShutdownEvent",
+        "device.pair.resolved" => "DevicePairResolvedEvent",
+        "health" => "__Health",
+        "presence" => "__PresenceEvent",
+        _ => return None,
+    })
+}
+
+/// The definition a method's result must satisfy, if the schema has one.
+fn result_def(method: &str) -> Option<&'static str> {
+    Some(match method {
+        "connect" => "HelloOk",
+        "logs.tail" => "LogsTailResult",
+        "models.list" => "ModelsListResult",
+        "health" => "__Health",
+        "system-presence" => "__PresenceList",
+        _ => return None,
+    })
+}
+
+/// Frames checked so far in this process (the suite asserts it is not zero).
+pub static CHECKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Validate one received frame: the frame envelope, and the payload where the schema
+/// has a shape for it (`method` is the request it answers, when known).
+pub fn check_frame(frame: &Value, method: Option<&str>) {
+    assert_valid("__Frame", frame, "frame");
+    match frame["type"].as_str() {
+        Some("event") => {
+            if let Some(def) = frame["event"].as_str().and_then(event_def) {
+                assert_valid(def, &frame["payload"], "event payload");
+            }
+        }
+        Some("res") if frame["ok"] == true => {
+            if let Some(def) = method.and_then(result_def) {
+                assert_valid(def, &frame["payload"], "result payload");
+            }
+        }
+        Some("res") => assert_valid("ErrorShape", &frame["error"], "error"),
+        _ => {}
+    }
+    CHECKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+// ---------------------------------------------------------------- client
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What ended a read.
+#[derive(Debug)]
+pub enum Closed {
+    /// A close frame with this code and reason.
+    Frame(u16, String),
+    /// The stream ended without a close frame.
+    Eof,
+}
+
+/// A protocol-v4 client that checks every frame it receives against the schema.
+pub struct Client {
+    ws: Ws,
+    next_id: u64,
+    /// Methods of requests in flight, by id (to pick the result schema).
+    pending: HashMap<String, String>,
+    /// Events received while waiting for responses.
+    pub events: Vec<Value>,
+    /// The challenge nonce.
+    pub nonce: String,
+    /// The challenge ts.
+    pub challenge_ts: u64,
+}
+
+impl Client {
+    /// Open a socket and read the challenge.
+    pub async fn open(addr: SocketAddr) -> Client {
+        Self::open_with_headers(addr, &[]).await
+    }
+
+    /// Open a socket with extra upgrade headers and read the challenge.
+    pub async fn open_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{addr}/").into_client_request().unwrap();
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
+        let mut c = Client { ws, next_id: 1, pending: HashMap::new(), events: Vec::new(), nonce: String::new(), challenge_ts: 0 };
+        let ch = c.recv().await.expect("challenge");
+        assert_eq!(ch["event"], "connect.challenge", "first frame is the challenge: {ch}");
+        assert!(ch.get("seq").is_none(), "challenge carries no seq");
+        c.nonce = ch["payload"]["nonce"].as_str().unwrap().to_string();
+        c.challenge_ts = ch["payload"]["ts"].as_u64().unwrap();
+        c
+    }
+
+    /// Next frame as JSON, schema-checked. `Err` when the socket closed.
+    pub async fn recv(&mut self) -> Result<Value, Closed> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).expect("server sent JSON");
+                    let method = if v["type"] == "res" {
+                        v["id"].as_str().and_then(|id| self.pending.get(id)).cloned()
+                    } else {
+                        None
+                    };
+                    check_frame(&v, method.as_deref());
+                    return Ok(v);
+                }
+                Some(Ok(Message::Close(f))) => {
+                    return Err(match f {
+                        Some(CloseFrame { code, reason }) => Closed::Frame(u16::from(code), reason.to_string()),
+                        None => Closed::Frame(1005, String::new()),
+                    })
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(Closed::Eof),
+            }
+        }
+    }
+
+    /// Read until the socket closes; the close it ended with.
+    pub async fn closed(&mut self) -> Closed {
+        loop {
+            match self.recv().await {
+                Ok(v) => self.events.push(v),
+                Err(c) => return c,
+            }
+        }
+    }
+
+    /// Send raw text.
+    pub async fn send_text(&mut self, s: &str) {
+        self.ws.send(Message::Text(s.to_string())).await.expect("send");
+    }
+
+    /// Send a binary frame.
+    pub async fn send_binary(&mut self, b: Vec<u8>) {
+        self.ws.send(Message::Binary(b)).await.expect("send");
+    }
+
+    /// Send a close frame.
+    pub async fn send_close(&mut self, code: u16, reason: &str) {
+        let _ = self
+            .ws
+            .send(Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() })))
+            .await;
+    }
+
+    /// Send a request; returns its id.
+    pub async fn send_req(&mut self, method: &str, params: Value) -> String {
+        let id = format!("{}:{}", self.next_id, uuid::Uuid::new_v4());
+        self.next_id += 1;
+        self.pending.insert(id.clone(), method.to_string());
+        let frame = json!({ "type": "req", "id": id, "method": method, "params": params });
+        self.send_text(&frame.to_string()).await;
+        id
+    }
+
+    /// The `res` for `id` (events that arrive first are kept in `events`).
+    pub async fn response(&mut self, id: &str) -> Value {
+        loop {
+            let v = self.recv().await.unwrap_or_else(|c| panic!("closed waiting for {id}: {c:?}"));
+            if v["type"] == "res" && v["id"] == id {
+                return v;
+            }
+            self.events.push(v);
+        }
+    }
+
+    /// Request and wait for the response frame.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_req(method, params).await;
+        self.response(&id).await
+    }
+
+    /// Request and return the payload of a successful response (panics otherwise).
+    pub async fn ok(&mut self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params).await;
+        assert_eq!(r["ok"], true, "{method} failed: {r}");
+        r["payload"].clone()
+    }
+
+    /// The next event named `name` (from the backlog first).
+    pub async fn event(&mut self, name: &str) -> Value {
+        if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
+            return self.events.remove(i);
+        }
+        loop {
+            let v = self.recv().await.unwrap_or_else(|c| panic!("closed waiting for {name}: {c:?}"));
+            if v["type"] == "event" && v["event"] == name {
+                return v;
+            }
+            self.events.push(v);
+        }
+    }
+}
+
+/// Connect params for a token client.
+pub fn connect_params(client_id: &str, mode: &str, scopes: &[&str], token: Option<&str>) -> Value {
+    let mut p = json!({
+        "minProtocol": 4, "maxProtocol": 4,
+        "client": { "id": client_id, "version": "e2e", "platform": "linux", "mode": mode },
+        "role": "operator",
+        "scopes": scopes,
+        "caps": [],
+    });
+    if let Some(t) = token {
+        p["auth"] = json!({ "token": t });
+    }
+    p
+}
+
+/// Open and `connect` with the shared token as `gateway-client`/`backend` (scopes kept).
+pub async fn operator(addr: SocketAddr, scopes: &[&str]) -> (Client, Value) {
+    let mut c = Client::open(addr).await;
+    let r = c.call("connect", connect_params("gateway-client", "backend", scopes, Some(TOKEN))).await;
+    assert_eq!(r["ok"], true, "connect failed: {r}");
+    (c, r["payload"].clone())
+}
+
+/// An Ed25519 device identity.
+pub struct Device {
+    pub key: SigningKey,
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Device {
+    /// A random device.
+    pub fn new() -> Self {
+        Device { key: SigningKey::from_bytes(&rand::random::<[u8; 32]>()) }
+    }
+
+    /// Base64url raw public key.
+    pub fn public_key(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.key.verifying_key().to_bytes())
+    }
+
+    /// Hex SHA-256 of the raw public key.
+    pub fn id(&self) -> String {
+        hex::encode(Sha256::digest(self.key.verifying_key().to_bytes()))
+    }
+
+    /// Sign `payload`, base64url.
+    pub fn sign(&self, payload: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.key.sign(payload.as_bytes()).to_bytes())
+    }
+
+    /// The v3 payload string for these params (observed.md layout).
+    pub fn v3_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
+        let c = &p["client"];
+        let scopes: Vec<&str> = p["scopes"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let token = p["auth"]["token"].as_str().or(p["auth"]["deviceToken"].as_str()).unwrap_or("");
+        let norm = |v: &Value| v.as_str().unwrap_or("").trim().to_ascii_lowercase();
+        format!(
+            "v3|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.id(), c["id"].as_str().unwrap(), c["mode"].as_str().unwrap(), p["role"].as_str().unwrap_or("operator"),
+            scopes.join(","), signed_at, token, nonce, norm(&c["platform"]), norm(&c["deviceFamily"])
+        )
+    }
+
+    /// The v2 payload string.
+    pub fn v2_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
+        let c = &p["client"];
+        let scopes: Vec<&str> = p["scopes"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let token = p["auth"]["token"].as_str().or(p["auth"]["deviceToken"].as_str()).unwrap_or("");
+        format!(
+            "v2|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.id(), c["id"].as_str().unwrap(), c["mode"].as_str().unwrap(), p["role"].as_str().unwrap_or("operator"),
+            scopes.join(","), signed_at, token, nonce
+        )
+    }
+
+    /// Add a v3-signed device block to `p` for the client's challenge.
+    pub fn attach(&self, p: &mut Value, c: &Client) {
+        let payload = self.v3_payload(p, c.challenge_ts, &c.nonce);
+        p["device"] = json!({
+            "id": self.id(), "publicKey": self.public_key(), "signature": self.sign(&payload),
+            "signedAt": c.challenge_ts, "nonce": c.nonce,
+        });
+    }
+}
