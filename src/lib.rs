@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod connect;
 mod error;
+pub mod force;
 pub mod health;
 pub mod http;
 pub mod hub;

@@ -56,10 +56,18 @@ pub fn run_gateway(global: &GlobalArgs, args: &GatewayRunArgs) -> i32 {
             return 1;
         }
     };
-    rt.block_on(serve(cfg))
+    rt.block_on(serve(cfg, args.force))
 }
 
-async fn serve(cfg: config::GatewayConfig) -> i32 {
+async fn serve(cfg: config::GatewayConfig, force: bool) -> i32 {
+    // Handlers first: a signal that arrives once we say "listening" must be graceful.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(target: "gateway", "cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
     let addr = SocketAddr::new(cfg.bind_host, cfg.port);
     let token_note = cfg.auth.token_is_ephemeral;
     let gw = match tokio::task::spawn_blocking(move || Gateway::new(cfg)).await {
@@ -73,6 +81,27 @@ async fn serve(cfg: config::GatewayConfig) -> i32 {
             return 1;
         }
     };
+    if force && addr.port() != 0 {
+        let probe = SocketAddr::new(
+            if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() },
+            addr.port(),
+        );
+        match tokio::task::spawn_blocking(move || crate::force::free_port(probe)).await {
+            Ok(Ok(pids)) if !pids.is_empty() => {
+                tracing::warn!(target: "gateway", "--force: stopped pid {pids:?} listening on port {}", addr.port());
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(msg)) => {
+                tracing::error!(target: "gateway", "{msg}");
+                eprintln!("{msg}");
+                return 1;
+            }
+            Err(e) => {
+                tracing::error!(target: "gateway", "--force failed: {e}");
+                return 1;
+            }
+        }
+    }
     let listener = match bind_with_retry(addr).await {
         Ok(l) => l,
         Err(code) => return code,
@@ -83,7 +112,7 @@ async fn serve(cfg: config::GatewayConfig) -> i32 {
     if token_note {
         tracing::warn!(target: "gateway", "no gateway token configured: generated an ephemeral token for this run (set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN)");
     }
-    wait_for_signal().await;
+    signals.wait().await;
     server::begin_shutdown(&gw, "gateway stopping");
     running.wait().await;
     tracing::info!(target: "gateway", "stopped");
@@ -115,15 +144,26 @@ async fn bind_with_retry(addr: SocketAddr) -> Result<tokio::net::TcpListener, i3
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, registered before the port is announced.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }
 

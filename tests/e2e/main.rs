@@ -8,3 +8,14 @@ mod util;
 mod smoke;
 // Pre-auth refusals, protocol negotiation, handshake deadline, raw close frames, pipelining.
 mod handshake;
+// Tier 1 system RPCs: scope gate, error shapes, strict params, result shapes, logs.tail.
+mod rpc;
+// Connect auth: token, password, none, failed-auth lockout, trusted-proxy.
+mod auth;
+
+// The real binary: signals, exit codes, startup guards, EADDRINUSE, EMFILE back-off.
+mod lifecycle;
+// Server-pushed events: per-socket seq, presence lifecycle, tick, shutdown, scope gating.
+mod events;
+// Device identity: auto-approval, signatures, device tokens, Control UI rules.
+mod devices;

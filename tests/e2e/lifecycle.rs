@@ -1,0 +1,231 @@
+//! Lifecycle of the real `openclaw` binary: SIGTERM (shutdown event → close 1012 → exit 0),
+//! invalid config (exit 78), startup guards, a taken port, and accept back-off at EMFILE.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::util::*;
+
+/// A gateway process with its own state dir.
+struct Proc {
+    child: Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    seen: Vec<String>,
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+
+fn command(dir: &std::path::Path, config: Option<&str>, args: &[&str]) -> Command {
+    program(BIN, dir, config, args)
+}
+
+/// `program args…` with an isolated environment pointing at `dir`.
+fn program(prog: &str, dir: &std::path::Path, config: Option<&str>, args: &[&str]) -> Command {
+    let cfg = dir.join("openclaw.json");
+    if let Some(body) = config {
+        std::fs::write(&cfg, body).unwrap();
+    }
+    let mut c = Command::new(prog);
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env("OPENCLAW_STATE_DIR", dir.join("state"))
+        .env("OPENCLAW_CONFIG_PATH", &cfg)
+        .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+fn config_with_log(dir: &std::path::Path) -> String {
+    format!(
+        r#"{{ gateway: {{ mode: "local" }}, logging: {{ file: "{}" }} }}"#,
+        dir.join("openclaw.log").display()
+    )
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command) -> Proc {
+        let mut child = cmd.spawn().expect("spawn openclaw");
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        Proc { child, lines, seen: Vec::new() }
+    }
+
+    /// Read stderr until a line contains `needle`; the line.
+    async fn line_with(&mut self, needle: &str) -> String {
+        while let Some(l) = self.lines.next_line().await.unwrap() {
+            self.seen.push(l.clone());
+            if l.contains(needle) {
+                return l;
+            }
+        }
+        panic!("stderr ended without {needle:?}; saw: {:#?}", self.seen);
+    }
+
+    /// The address from `listening on ws://ADDR (PID n)`.
+    async fn listening(&mut self) -> SocketAddr {
+        let l = self.line_with("listening on ws://").await;
+        let rest = l.split("ws://").nth(1).unwrap();
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// Exit code and the rest of stderr.
+    async fn finish(mut self) -> (i32, String) {
+        while let Some(l) = self.lines.next_line().await.unwrap() {
+            self.seen.push(l);
+        }
+        let st = self.child.wait().await.unwrap();
+        (st.code().unwrap_or(-1), self.seen.join("\n"))
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.child.id().expect("running") as i32;
+        // SAFETY: plain kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+}
+
+#[tokio::test]
+async fn sigterm_sends_shutdown_then_close_1012_and_exits_0() {
+    let dir = temp_dir("sigterm");
+    let mut p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "run", "--port", "0"]));
+    let addr = p.listening().await;
+    let (mut c, _) = operator(addr, ALL_SCOPES).await;
+    let _ = c.ok("health", json!({})).await;
+    p.signal(libc::SIGTERM);
+    let ev = c.event("shutdown").await;
+    assert_eq!(ev["payload"], json!({ "reason": "gateway stopping" }));
+    match c.closed().await {
+        Closed::Frame(code, _) => assert_eq!(code, 1012),
+        other => panic!("expected close 1012, got {other:?}"),
+    }
+    let (code, log) = p.finish().await;
+    assert_eq!(code, 0, "exit code; stderr:\n{log}");
+}
+
+#[tokio::test]
+async fn sigint_is_graceful_too() {
+    let dir = temp_dir("sigint");
+    let mut p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "--port", "0"]));
+    let _ = p.listening().await;
+    p.signal(libc::SIGINT);
+    let (code, log) = p.finish().await;
+    assert_eq!(code, 0, "{log}");
+}
+
+#[tokio::test]
+async fn invalid_config_exits_78() {
+    let dir = temp_dir("badcfg");
+    let p = Proc::spawn(command(&dir, Some(r#"{ gateway: { mode: "local", port: "not-a-port" } }"#), &["gateway", "run"]));
+    let (code, err) = p.finish().await;
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("Invalid config at"), "{err}");
+    let p = Proc::spawn(command(&dir, Some("{ gateway: { mode: "), &["gateway", "run"]));
+    let (code, err) = p.finish().await;
+    assert_eq!(code, 78, "syntax error: {err}");
+}
+
+#[tokio::test]
+async fn start_blocked_unless_mode_local_or_allow_unconfigured() {
+    let dir = temp_dir("blocked");
+    let p = Proc::spawn(command(&dir, Some(r#"{ gateway: { mode: "remote" } }"#), &["gateway", "run", "--port", "0"]));
+    let (code, err) = p.finish().await;
+    assert_ne!(code, 0);
+    assert!(err.contains("Gateway start blocked: set gateway.mode=local"), "{err}");
+
+    let p = Proc::spawn(command(&dir, Some(r#"{ logging: { level: "info" } }"#), &["gateway", "run", "--port", "0"]));
+    let (code, err) = p.finish().await;
+    assert_ne!(code, 0);
+    assert!(err.contains("existing config is missing gateway.mode"), "{err}");
+
+    let log = dir.join("x.log").display().to_string();
+    let body = format!(r#"{{ logging: {{ file: "{log}" }} }}"#);
+    let mut p = Proc::spawn(command(&dir, Some(&body), &["gateway", "run", "--port", "0", "--allow-unconfigured"]));
+    let addr = p.listening().await;
+    let (mut c, _) = operator(addr, &["operator.read"]).await;
+    let _ = c.ok("health", json!({})).await;
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.finish().await.0, 0);
+}
+
+#[tokio::test]
+async fn refuses_non_loopback_bind_without_auth() {
+    let dir = temp_dir("lan");
+    let p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "run", "--port", "0", "--bind", "lan", "--auth", "none"]));
+    let (code, err) = p.finish().await;
+    assert_ne!(code, 0);
+    assert!(err.contains("refusing to bind gateway") && err.contains("without auth"), "{err}");
+}
+
+#[tokio::test]
+async fn a_taken_port_is_reported_after_retries() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = temp_dir("inuse");
+    let p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "run", "--port", &port]));
+    let (code, err) = p.finish().await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("another gateway instance is already listening on ws://127.0.0.1:{port}")),
+        "{err}"
+    );
+    drop(taken);
+}
+
+#[tokio::test]
+async fn accept_backs_off_at_emfile_and_recovers() {
+    let dir = temp_dir("emfile");
+    // Run the gateway with a tiny descriptor limit so accept(2) hits EMFILE.
+    let script = "ulimit -n 64 && exec \"$0\" gateway run --port 0";
+    let sh = program("/bin/sh", &dir, Some(&config_with_log(&dir)), &["-c", script, BIN]);
+    let mut p = Proc::spawn(sh);
+    let addr = p.listening().await;
+    // Hold far more sockets than the gateway has descriptors for.
+    let mut held = Vec::new();
+    for _ in 0..120 {
+        held.push(tokio::net::TcpStream::connect(addr).await.expect("connect queues in the backlog"));
+    }
+    p.line_with("accept failed").await;
+    drop(held);
+    // Once the sockets are gone the gateway serves again.
+    let (mut c, _) = operator(addr, &["operator.read"]).await;
+    assert_eq!(c.ok("health", json!({})).await["ok"], true);
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.finish().await.0, 0);
+}
+
+#[tokio::test]
+async fn force_frees_the_port_of_a_non_gateway_listener() {
+    // A plain process (not a gateway) squatting on a port.
+    let mut squatter = Command::new("python3")
+        .args(["-c", "import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(120)"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut out = BufReader::new(squatter.stdout.take().unwrap()).lines();
+    let port = out.next_line().await.unwrap().unwrap();
+    let dir = temp_dir("force");
+    let mut p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "run", "--port", &port, "--force"]));
+    let addr = p.listening().await;
+    assert_eq!(addr.port().to_string(), port);
+    let status = squatter.wait().await.unwrap();
+    assert!(!status.success(), "the squatter was stopped by a signal");
+
+    // A second gateway with --force, not on a terminal, refuses to stop a verified gateway.
+    let dir2 = temp_dir("force2");
+    let q = Proc::spawn(command(&dir2, Some(&config_with_log(&dir2)), &["gateway", "run", "--port", &port, "--force"]));
+    let (code, err) = q.finish().await;
+    assert_ne!(code, 0);
+    assert!(err.contains("refusing to stop the gateway already listening"), "{err}");
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.finish().await.0, 0, "the first gateway was left alone");
+}
