@@ -6,7 +6,8 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use serde::Deserialize;
 use serde_json::json;
 
-const HEALTH: &str = r#"{"type":"req","id":"2:5f0c3c5e-2b9e-4a53-9a7e-4f1c2d3e4f50","method":"health","params":{}}"#;
+const HEALTH: &str =
+    r#"{"type":"req","id":"2:5f0c3c5e-2b9e-4a53-9a7e-4f1c2d3e4f50","method":"health","params":{}}"#;
 const LOGS: &str = r#"{"type":"req","id":"7:0bfd2c9e-1111-4a53-9a7e-4f1c2d3e4f50","method":"logs.tail","params":{"cursor":123456,"limit":200,"maxBytes":250000}}"#;
 const CONNECT: &str = r#"{"type":"req","id":"1:9a0b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d","method":"connect","params":{"minProtocol":4,"maxProtocol":4,"client":{"id":"cli","version":"2026.9.6","platform":"linux","mode":"cli","deviceFamily":"Linux","instanceId":"0bfd2c9e-1111-4a53-9a7e-4f1c2d3e4f50","displayName":"gateway:health"},"role":"operator","scopes":["operator.admin","operator.read","operator.write","operator.approvals","operator.pairing"],"caps":[],"auth":{"token":"peer-token-0123456789abcdef"}}}"#;
 
@@ -23,7 +24,11 @@ struct SerdeFrame<'a> {
 
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse_request");
-    for (name, frame) in [("health", HEALTH), ("logs.tail", LOGS), ("connect", CONNECT)] {
+    for (name, frame) in [
+        ("health", HEALTH),
+        ("logs.tail", LOGS),
+        ("connect", CONNECT),
+    ] {
         g.throughput(Throughput::Bytes(frame.len() as u64));
         g.bench_with_input(BenchmarkId::new("sonic_rs", name), frame, |b, f| {
             b.iter(|| {
@@ -49,11 +54,22 @@ fn encode(c: &mut Criterion) {
         { "host": "tui", "mode": "ui", "reason": "connect", "text": "Node: tui · mode ui", "ts": 1_795_373_621_470u64 },
     ]});
     g.bench_function("event_parts/presence", |b| {
-        b.iter(|| black_box(openclaw_proto::event_parts("presence", black_box(&presence), None)))
+        b.iter(|| {
+            black_box(openclaw_proto::event_parts(
+                "presence",
+                black_box(&presence),
+                None,
+            ))
+        })
     });
     let health = json!({ "ok": true, "ts": 1u64, "durationMs": 0 });
     g.bench_function("res_ok/small", |b| {
-        b.iter(|| black_box(openclaw_proto::res_ok("2:5f0c3c5e-2b9e", black_box(&health))))
+        b.iter(|| {
+            black_box(openclaw_proto::res_ok(
+                "2:5f0c3c5e-2b9e",
+                black_box(&health),
+            ))
+        })
     });
     g.finish();
 }

@@ -12,18 +12,24 @@ use openclaw_proto::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::auth::ct_eq;
 use crate::auth::device::{self, b64url};
 use crate::auth::shared::{
     rate_limited, refuse, secret_failure, truncate_reason, ClientKind, ConnectFail, SecretFailure,
 };
-use crate::auth::ct_eq;
 use crate::config::AuthMode;
 use crate::hub::Subscriber;
 use crate::server::{now_ms, Gateway, VERSION};
 use crate::store::DeviceRecord;
 
 /// Headers that make a loopback socket non-local (a proxy is in between).
-const FORWARDING_HEADERS: &[&str] = &["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"];
+const FORWARDING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
 
 /// An authenticated socket.
 #[derive(Debug)]
@@ -101,7 +107,10 @@ fn origin_allowed(gw: &Gateway, origin: &str) -> bool {
         }
     });
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") || host.ends_with(".local") || host.ends_with(".ts.net") {
+    if host.eq_ignore_ascii_case("localhost")
+        || host.ends_with(".local")
+        || host.ends_with(".ts.net")
+    {
         return true;
     }
     match host.parse::<IpAddr>() {
@@ -143,10 +152,12 @@ fn authenticate(
                 device_token_ok: false,
             })
         }
-        AuthMode::TrustedProxy => return trusted_proxy(gw, info).map(|_| SharedOk {
-            method: "trusted-proxy",
-            device_token_ok: false,
-        }),
+        AuthMode::TrustedProxy => {
+            return trusted_proxy(gw, info).map(|_| SharedOk {
+                method: "trusted-proxy",
+                device_token_ok: false,
+            })
+        }
         AuthMode::Token => (
             "token",
             cfg.auth.token.as_ref().map(|s| s.expose().to_string()),
@@ -162,7 +173,12 @@ fn authenticate(
             SecretFailure::PasswordMismatch,
         ),
     };
-    if let Err(wait) = gw.limiter.check(&rl, ip, class) {
+    // A lockout of either credential class (shared secret or device token) applies.
+    let locked = gw
+        .limiter
+        .check(&rl, ip, class)
+        .and_then(|_| gw.limiter.check(&rl, ip, "device-token"));
+    if let Err(wait) = locked {
         return Err(rate_limited(wait.as_millis() as u64));
     }
     if let (Some(given), Some(want)) = (provided.as_deref(), secret.as_deref()) {
@@ -190,7 +206,11 @@ fn authenticate(
         // The failure that triggers a lockout is still answered as a mismatch; the lockout
         // applies from the next attempt (stock: recordFailure, then `token_mismatch`).
         gw.limiter.failure(&rl, ip, "device-token");
-        return Err(secret_failure(SecretFailure::DeviceTokenMismatch, kind, has_device));
+        return Err(secret_failure(
+            SecretFailure::DeviceTokenMismatch,
+            kind,
+            has_device,
+        ));
     }
     if provided.is_some() {
         gw.limiter.failure(&rl, ip, class);
@@ -199,7 +219,12 @@ fn authenticate(
     if has_device {
         return Err(secret_failure(missing, kind, has_device));
     }
-    Err(refuse(ErrorCode::NotPaired, "device identity required", Some("DEVICE_IDENTITY_REQUIRED"), 1008))
+    Err(refuse(
+        ErrorCode::NotPaired,
+        "device identity required",
+        Some("DEVICE_IDENTITY_REQUIRED"),
+        1008,
+    ))
 }
 
 /// Trusted-proxy evaluation (security.md §5), first failure wins.
@@ -217,7 +242,10 @@ fn trusted_proxy(gw: &Gateway, info: &ConnInfo) -> Result<String, ConnectFail> {
         return Err(fail("trusted_proxy_no_proxies_configured"));
     }
     let peer = info.peer.ip();
-    let listed = cfg.trusted_proxies.iter().any(|p| crate::http::ip_matches(p, peer));
+    let listed = cfg
+        .trusted_proxies
+        .iter()
+        .any(|p| crate::http::ip_matches(p, peer));
     if !listed {
         return Err(fail("trusted_proxy_untrusted_source"));
     }
@@ -225,8 +253,14 @@ fn trusted_proxy(gw: &Gateway, info: &ConnInfo) -> Result<String, ConnectFail> {
         return Err(fail("trusted_proxy_loopback_source"));
     }
     for h in &tp.required_headers {
-        if info.header(&h.to_ascii_lowercase()).is_none_or(|v| v.trim().is_empty()) {
-            return Err(fail(&format!("trusted_proxy_missing_header_{}", h.to_ascii_lowercase())));
+        if info
+            .header(&h.to_ascii_lowercase())
+            .is_none_or(|v| v.trim().is_empty())
+        {
+            return Err(fail(&format!(
+                "trusted_proxy_missing_header_{}",
+                h.to_ascii_lowercase()
+            )));
         }
     }
     let user = info
@@ -253,19 +287,32 @@ pub async fn connect(
     out: &Outbound,
 ) -> Result<(Authed, Value), ConnectFail> {
     let p = parse_connect_params(req.params_raw()).map_err(|d| {
-        refuse(ErrorCode::InvalidRequest, &format!("invalid connect params: {d}"), None, 1008)
+        refuse(
+            ErrorCode::InvalidRequest,
+            &format!("invalid connect params: {d}"),
+            None,
+            1008,
+        )
     })?;
     let protocol = negotiate(&p).ok_or_else(|| protocol_mismatch(&p))?;
     let role = p.role_or_default().to_string();
     if role != "operator" && role != "node" {
-        return Err(refuse(ErrorCode::InvalidRequest, &format!("invalid role: {role}"), None, 1008));
+        return Err(refuse(
+            ErrorCode::InvalidRequest,
+            &format!("invalid role: {role}"),
+            None,
+            1008,
+        ));
     }
     let local = is_local_direct(info);
     let client_id = p.client.id.clone();
     let mode = p.client.mode.clone();
     let kind = ClientKind {
         cli: mode == "cli" || client_id == "cli",
-        ui: matches!(client_id.as_str(), "openclaw-control-ui" | "webchat-ui" | "webchat"),
+        ui: matches!(
+            client_id.as_str(),
+            "openclaw-control-ui" | "webchat-ui" | "webchat"
+        ),
         local,
     };
     if matches!(client_id.as_str(), "openclaw-control-ui" | "webchat-ui")
@@ -298,16 +345,27 @@ pub async fn connect(
             1008,
         ));
     }
-    let shared = authenticate(gw, &p, info, kind, verified.as_ref().map(|(id, _)| id.as_str()))?;
+    let shared = authenticate(
+        gw,
+        &p,
+        info,
+        kind,
+        verified.as_ref().map(|(id, _)| id.as_str()),
+    )?;
     let requested: Vec<String> = p.scopes.clone().unwrap_or_default();
 
     // Scopes and pairing.
-    let mut scopes = if role == "node" { Vec::new() } else { requested.clone() };
+    let mut scopes = if role == "node" {
+        Vec::new()
+    } else {
+        requested.clone()
+    };
     let mut device_token: Option<(String, u64)> = None;
     let mut newly_paired = None;
     if let Some((id, pk)) = verified.as_ref() {
         let existing = gw.devices.get(id);
-        let covers = |d: &DeviceRecord| d.role == role && scopes.iter().all(|s| d.scopes.contains(s));
+        let covers =
+            |d: &DeviceRecord| d.role == role && scopes.iter().all(|s| d.scopes.contains(s));
         match existing {
             Some(d) if covers(&d) => device_token = Some((d.token.clone(), d.token_issued_ms)),
             Some(_) if shared.device_token_ok => {
@@ -340,7 +398,12 @@ pub async fn connect(
                 };
                 gw.devices.upsert(rec).await.map_err(|e| {
                     tracing::error!(target: "gateway", "pairing write failed: {e}");
-                    refuse(ErrorCode::Unavailable, "pairing store unavailable", None, 1013)
+                    refuse(
+                        ErrorCode::Unavailable,
+                        "pairing store unavailable",
+                        None,
+                        1013,
+                    )
                 })?;
                 device_token = Some((token, issued));
                 if prev.is_none() {
@@ -348,13 +411,18 @@ pub async fn connect(
                 }
             }
             prev => {
-                let reason = if prev.is_none() { "not-paired" } else { "scope-upgrade" };
-                let e = ErrorShape::new(ErrorCode::InvalidRequest, "pairing required").with_details(json!({
-                    "code": "PAIRING_REQUIRED",
-                    "reason": reason,
-                    "requestId": uuid::Uuid::new_v4().to_string(),
-                    "recommendedNextStep": "wait_then_retry",
-                }));
+                let reason = if prev.is_none() {
+                    "not-paired"
+                } else {
+                    "scope-upgrade"
+                };
+                let e = ErrorShape::new(ErrorCode::InvalidRequest, "pairing required")
+                    .with_details(json!({
+                        "code": "PAIRING_REQUIRED",
+                        "reason": reason,
+                        "requestId": uuid::Uuid::new_v4().to_string(),
+                        "recommendedNextStep": "wait_then_retry",
+                    }));
                 return Err(ConnectFail::new(e, 1008));
             }
         }
@@ -380,9 +448,29 @@ pub async fn connect(
             .unwrap_or_else(|| conn_id.clone())
     });
     if let Some(key) = &presence_key {
-        gw.presence.upsert(key, presence_entry(&p, info, &role, &granted, verified.as_ref().map(|v| v.0.as_str()), now), now);
+        gw.presence.upsert(
+            key,
+            presence_entry(
+                &p,
+                info,
+                &role,
+                &granted,
+                verified.as_ref().map(|v| v.0.as_str()),
+                now,
+            ),
+            now,
+        );
     }
-    let hello = hello_ok(gw, protocol, &conn_id, shared.method, &role, &granted, device_token.as_ref(), newly_paired.is_some());
+    let hello = hello_ok(
+        gw,
+        protocol,
+        &conn_id,
+        shared.method,
+        &role,
+        &granted,
+        device_token.as_ref(),
+        newly_paired.is_some(),
+    );
     let authed = Authed {
         conn: info.conn_id,
         conn_id,
@@ -455,7 +543,10 @@ fn presence_entry(
     m.insert("roles".into(), json!([role]));
     m.insert("scopes".into(), json!(scopes.list()));
     m.insert("onlineSince".into(), json!(now));
-    m.insert("text".into(), json!(format!("Node: {host} · mode {}", c.mode)));
+    m.insert(
+        "text".into(),
+        json!(format!("Node: {host} · mode {}", c.mode)),
+    );
     m.insert("ts".into(), json!(now));
     m
 }
@@ -474,7 +565,10 @@ pub fn after_hello(gw: &Gateway, a: &Authed, out: &Outbound) {
             "ts": now_ms(),
         });
         let conn = a.conn;
-        gw.hub.publish_filtered("device.pair.resolved", &payload, None, false, |s| s.conn != conn);
+        gw.hub
+            .publish_filtered("device.pair.resolved", &payload, None, false, |s| {
+                s.conn != conn
+            });
     }
     let health = gw.health_snapshot(false);
     let parts = openclaw_proto::event_parts("health", &health, Some(gw.versions.current()));

@@ -27,7 +27,10 @@ fn listening_inodes(port: u16) -> HashSet<u64> {
             if f.len() < 10 || f[3] != "0A" {
                 continue;
             }
-            let local_port = f[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+            let local_port = f[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
             if local_port == Some(port) {
                 if let Ok(inode) = f[9].parse::<u64>() {
                     out.insert(inode);
@@ -60,7 +63,10 @@ fn owners(inodes: &HashSet<u64>) -> Vec<i32> {
                 .ok()
                 .and_then(|l| {
                     let l = l.to_string_lossy().into_owned();
-                    l.strip_prefix("socket:[")?.strip_suffix(']')?.parse::<u64>().ok()
+                    l.strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .parse::<u64>()
+                        .ok()
                 })
                 .is_some_and(|i| inodes.contains(&i))
         });
@@ -94,7 +100,10 @@ fn alive(pid: i32) -> bool {
         return false;
     }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next());
     !matches!(state, Some("Z") | Some("X") | None)
 }
 
@@ -130,7 +139,10 @@ pub fn free_port(addr: SocketAddr) -> Result<Vec<i32>, String> {
         std::thread::sleep(FORCE_POLL);
     }
     if let Some(p) = pids.iter().find(|&&p| alive(p)) {
-        return Err(format!("could not stop pid {p} listening on port {}", addr.port()));
+        return Err(format!(
+            "could not stop pid {p} listening on port {}",
+            addr.port()
+        ));
     }
     Ok(pids)
 }

@@ -83,7 +83,11 @@ async fn serve(cfg: config::GatewayConfig, force: bool) -> i32 {
     };
     if force && addr.port() != 0 {
         let probe = SocketAddr::new(
-            if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() },
+            if addr.ip().is_unspecified() {
+                [127, 0, 0, 1].into()
+            } else {
+                addr.ip()
+            },
             addr.port(),
         );
         match tokio::task::spawn_blocking(move || crate::force::free_port(probe)).await {

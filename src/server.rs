@@ -58,7 +58,11 @@ fn uname() -> (String, String) {
         return ("localhost".into(), "linux".into());
     }
     let s = |f: &[libc::c_char]| {
-        let b: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let b: Vec<u8> = f
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         String::from_utf8_lossy(&b).into_owned()
     };
     (s(&u.nodename), format!("linux {}", s(&u.release)))
@@ -279,6 +283,8 @@ pub fn begin_shutdown(gw: &Gateway, reason: &str) {
     tracing::info!(target: "gateway", "shutting down: {reason}");
     gw.hub
         .publish("shutdown", &json!({ "reason": reason }), None, false);
+    // Observed: a final `health` event follows `shutdown`, before the close.
+    gw.publish_health();
     gw.shutdown.trigger();
 }
 
@@ -312,7 +318,8 @@ async fn periodic(gw: Arc<Gateway>) {
             _ = tick.tick() => {}
             _ = gw.shutdown.wait() => return,
         }
-        gw.hub.publish("tick", &json!({ "ts": now_ms() }), None, true);
+        gw.hub
+            .publish("tick", &json!({ "ts": now_ms() }), None, true);
         let refresh = Duration::from_millis(gw.cfg.load().limits.health_refresh_ms);
         if last_health.elapsed() >= refresh {
             last_health = tokio::time::Instant::now();

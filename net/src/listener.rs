@@ -206,16 +206,31 @@ mod tests {
         let held: Vec<_> = (0..32)
             .map(|_| pool.acquire(remote, &limits).expect("under the per-IP cap"))
             .collect();
-        assert!(pool.acquire(remote, &limits).is_none(), "33rd pre-auth socket from one IP");
+        assert!(
+            pool.acquire(remote, &limits).is_none(),
+            "33rd pre-auth socket from one IP"
+        );
         let other: IpAddr = "10.0.0.8".parse().unwrap();
-        assert!(pool.acquire(other, &limits).is_some(), "other IPs are unaffected");
+        assert!(
+            pool.acquire(other, &limits).is_some(),
+            "other IPs are unaffected"
+        );
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let local: Vec<_> = (0..68).map(|_| pool.acquire(lo, &limits)).collect();
-        assert!(local.iter().all(Option::is_some), "loopback is not capped per IP");
-        assert!(pool.acquire(lo, &limits).is_none(), "but the global cap holds");
+        assert!(
+            local.iter().all(Option::is_some),
+            "loopback is not capped per IP"
+        );
+        assert!(
+            pool.acquire(lo, &limits).is_none(),
+            "but the global cap holds"
+        );
         drop(local);
         drop(held);
-        assert!(pool.acquire(remote, &limits).is_some(), "permits come back on drop");
+        assert!(
+            pool.acquire(remote, &limits).is_some(),
+            "permits come back on drop"
+        );
         assert_eq!(pool.global.load(Ordering::Acquire), 0);
         assert!(pool.per_ip.lock().unwrap().is_empty());
     }

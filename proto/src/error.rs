@@ -69,22 +69,23 @@ impl std::fmt::Display for ErrorCode {
 pub const MISSING_SCOPE_DETAIL_CODE: &str = "MISSING_SCOPE";
 
 /// The `error` object of a failed `res` frame:
-/// `{code, message, details?, retryable?, retryAfterMs?}` (serialized in that key order).
+/// `{code, message, retryable?, retryAfterMs?, details?}` (serialized in that key order, as the
+/// documented lockout frame is).
 #[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct ErrorShape {
     /// Top-level code; usually an [`ErrorCode`] string, but any string is allowed.
     pub code: Cow<'static, str>,
     /// Human-readable message.
     pub message: String,
-    /// Structured details (clients branch on `details.code`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Value>,
     /// Whether the client may retry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retryable: Option<bool>,
     /// Suggested retry delay in milliseconds.
     #[serde(rename = "retryAfterMs", skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// Structured details (clients branch on `details.code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
 }
 
 impl ErrorShape {
@@ -201,7 +202,7 @@ mod tests {
             .retry_after(500);
         assert_eq!(
             to_json(&e),
-            r#"{"code":"UNAVAILABLE","message":"gateway starting","details":{"reason":"startup-sidecars"},"retryable":true,"retryAfterMs":500}"#
+            r#"{"code":"UNAVAILABLE","message":"gateway starting","retryable":true,"retryAfterMs":500,"details":{"reason":"startup-sidecars"}}"#
         );
         let e = ErrorShape::with_code("PLUGIN_X", "boom").retryable(false);
         assert_eq!(

@@ -105,14 +105,20 @@ pub fn secret_failure(f: SecretFailure, k: ClientKind, has_device: bool) -> Conn
             },
         ),
         SecretFailure::PasswordMissing => (
-            format!("unauthorized: gateway password missing ({})", password_hint(k)),
+            format!(
+                "unauthorized: gateway password missing ({})",
+                password_hint(k)
+            ),
             "AUTH_PASSWORD_MISSING",
             "password_missing",
             false,
             "update_auth_configuration",
         ),
         SecretFailure::PasswordMismatch => (
-            format!("unauthorized: gateway password mismatch ({})", password_hint(k)),
+            format!(
+                "unauthorized: gateway password mismatch ({})",
+                password_hint(k)
+            ),
             "AUTH_PASSWORD_MISMATCH",
             "password_mismatch",
             false,
@@ -163,4 +169,18 @@ pub fn refuse(code: ErrorCode, msg: &str, detail_code: Option<&str>, close: u16)
         e = e.with_details(json!({ "code": dc }));
     }
     ConnectFail::new(e, close)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lockout_frame_is_the_documented_one_byte_for_byte() {
+        let f = super::rate_limited(297_000);
+        let json = serde_json::to_string(&f.error).unwrap();
+        assert_eq!(
+            json,
+            r#"{"code":"INVALID_REQUEST","message":"unauthorized: too many failed authentication attempts (retry later)","retryable":true,"retryAfterMs":297000,"details":{"code":"AUTH_RATE_LIMITED","authReason":"rate_limited","recommendedNextStep":"wait_then_retry"}}"#
+        );
+        assert_eq!(f.close, 1008);
+    }
 }

@@ -59,7 +59,10 @@ fn gateway_run_and_global_flags() {
     let cli = parse(&["gateway", "--dev"]);
     assert!(cli.global.dev && cli.gateway_run().is_some());
     assert!(Cli::try_parse_from(["openclaw", "gateway", "--port", "70000"]).is_err());
-    assert!(Cli::try_parse_from(["openclaw", "gateway", "--port", "0"]).is_ok(), "0 = any free port");
+    assert!(
+        Cli::try_parse_from(["openclaw", "gateway", "--port", "0"]).is_ok(),
+        "0 = any free port"
+    );
     assert!(Cli::try_parse_from(["openclaw", "gateway", "--bind", "0.0.0.0"]).is_err());
 }
 

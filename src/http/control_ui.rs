@@ -36,16 +36,28 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-fn page(body: impl Into<bytes::Bytes>, ctype: &'static str, head: bool, immutable: bool) -> Response<HttpBody> {
+fn page(
+    body: impl Into<bytes::Bytes>,
+    ctype: &'static str,
+    head: bool,
+    immutable: bool,
+) -> Response<HttpBody> {
     let mut r = respond(StatusCode::OK, ctype, body, head);
     let h = r.headers_mut();
     h.insert(
         CACHE_CONTROL,
-        HeaderValue::from_static(if immutable { "public, max-age=31536000, immutable" } else { "no-cache" }),
+        HeaderValue::from_static(if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        }),
     );
     if ctype.starts_with("text/html") {
         h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-        h.insert("content-security-policy", HeaderValue::from_static(BUILTIN_CSP));
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(BUILTIN_CSP),
+        );
     }
     r
 }
@@ -69,10 +81,17 @@ pub async fn serve(gw: &Gateway, path: &str, head: bool) -> Response<HttpBody> {
         return page(builtin_page(), "text/html; charset=utf-8", head, false);
     };
     let rel = rel.trim_start_matches('/');
-    if rel.split('/').any(|seg| seg == ".." || seg.starts_with('.') && !seg.is_empty()) {
+    if rel
+        .split('/')
+        .any(|seg| seg == ".." || seg.starts_with('.') && !seg.is_empty())
+    {
         return not_found(head);
     }
-    let file = if rel.is_empty() { root.join("index.html") } else { root.join(rel) };
+    let file = if rel.is_empty() {
+        root.join("index.html")
+    } else {
+        root.join(rel)
+    };
     let immutable = rel.starts_with("assets/");
     match tokio::fs::read(&file).await {
         Ok(bytes) => page(bytes, content_type(rel), head, immutable),

@@ -27,11 +27,19 @@ pub fn ip_matches(pattern: &str, ip: IpAddr) -> bool {
         };
         return match (net, ip) {
             (IpAddr::V4(n), IpAddr::V4(i)) if bits <= 32 => {
-                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
                 u32::from(n) & mask == u32::from(i) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(i)) if bits <= 128 => {
-                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
                 u128::from(n) & mask == u128::from(i) & mask
             }
             _ => false,
@@ -43,7 +51,10 @@ pub fn ip_matches(pattern: &str, ip: IpAddr) -> bool {
 /// Add the headers every response carries.
 fn secure(mut r: Response<HttpBody>) -> Response<HttpBody> {
     let h = r.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert(
         "permissions-policy",
@@ -53,14 +64,21 @@ fn secure(mut r: Response<HttpBody>) -> Response<HttpBody> {
 }
 
 /// A response with a body (dropped for HEAD).
-pub fn respond(status: StatusCode, ctype: &'static str, body: impl Into<bytes::Bytes>, head: bool) -> Response<HttpBody> {
+pub fn respond(
+    status: StatusCode,
+    ctype: &'static str,
+    body: impl Into<bytes::Bytes>,
+    head: bool,
+) -> Response<HttpBody> {
     let body: bytes::Bytes = body.into();
     let len = body.len();
     let mut r = Response::new(full_body(if head { bytes::Bytes::new() } else { body }));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
     if head {
-        r.headers_mut().insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
+        r.headers_mut()
+            .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     r
 }
@@ -71,23 +89,45 @@ pub fn not_found(head: bool) -> Response<HttpBody> {
 }
 
 /// Route one request.
-pub async fn route(gw: &Gateway, req: Request<hyper::body::Incoming>, _info: &ConnInfo) -> Response<HttpBody> {
+pub async fn route(
+    gw: &Gateway,
+    req: Request<hyper::body::Incoming>,
+    _info: &ConnInfo,
+) -> Response<HttpBody> {
     let head = req.method() == Method::HEAD;
     let get = req.method() == Method::GET || head;
     let path = req.uri().path().to_string();
     let r = match (get, path.as_str()) {
         (true, "/health" | "/healthz") => {
-            let mut r = respond(StatusCode::OK, JSON_UTF8, r#"{"ok":true,"status":"live"}"#, head);
-            r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let mut r = respond(
+                StatusCode::OK,
+                JSON_UTF8,
+                r#"{"ok":true,"status":"live"}"#,
+                head,
+            );
+            r.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
         (true, "/readyz" | "/ready") => {
-            let body = json!({ "ready": true, "failing": [], "uptimeMs": gw.uptime_ms() }).to_string();
+            let body = json!({
+                "ready": true,
+                "failing": [],
+                "uptimeMs": gw.uptime_ms(),
+                "eventLoop": gw.monitor.event_loop(),
+            })
+            .to_string();
             let mut r = respond(StatusCode::OK, JSON_UTF8, body, head);
-            r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        (_, p) if p.starts_with("/v1/") || p == "/v1" || p.starts_with("/tools/") || p.starts_with("/hooks") => {
+        (_, p)
+            if p.starts_with("/v1/")
+                || p == "/v1"
+                || p.starts_with("/tools/")
+                || p.starts_with("/hooks") =>
+        {
             not_found(head)
         }
         (true, "/ui") => not_found(head),

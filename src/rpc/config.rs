@@ -69,9 +69,18 @@ pub fn models_list(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorS
     }
     let cfg = gw.cfg.load();
     let mut models = Vec::new();
-    if let Some(providers) = cfg.parsed.pointer("/models/providers").and_then(Value::as_object) {
+    if let Some(providers) = cfg
+        .parsed
+        .pointer("/models/providers")
+        .and_then(Value::as_object)
+    {
         for (provider, body) in providers {
-            for m in body.get("models").and_then(Value::as_array).into_iter().flatten() {
+            for m in body
+                .get("models")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let Some(id) = m.get("id").and_then(Value::as_str) else {
                     continue;
                 };

@@ -39,10 +39,16 @@ pub async fn tail(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorSh
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     let max_bytes = p.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ErrorShape::invalid_params("logs.tail", "limit must be 1..5000"));
+        return Err(ErrorShape::invalid_params(
+            "logs.tail",
+            "limit must be 1..5000",
+        ));
     }
     if !(1..=MAX_MAX_BYTES).contains(&max_bytes) {
-        return Err(ErrorShape::invalid_params("logs.tail", "maxBytes must be 1..1000000"));
+        return Err(ErrorShape::invalid_params(
+            "logs.tail",
+            "maxBytes must be 1..1000000",
+        ));
     }
     let file = crate::logging::log_file_path(&gw.cfg.load().logging);
     tokio::task::spawn_blocking(move || read_page(file, p.cursor, limit, max_bytes))
@@ -70,7 +76,9 @@ pub fn read_page(
             ))
         }
     };
-    let io = |e: std::io::Error| ErrorShape::new(ErrorCode::Unavailable, format!("cannot read log file: {e}"));
+    let io = |e: std::io::Error| {
+        ErrorShape::new(ErrorCode::Unavailable, format!("cannot read log file: {e}"))
+    };
     let size = f.metadata().map_err(io)?.len();
     let mut reset = false;
     let (start, from_tail) = match cursor {
@@ -89,7 +97,10 @@ pub fn read_page(
     let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let mut begin = 0;
     if from_tail && start > 0 {
-        begin = buf[..end].iter().position(|b| *b == b'\n').map_or(end, |i| i + 1);
+        begin = buf[..end]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(end, |i| i + 1);
     }
     let body = &buf[begin..end];
     let mut lines: Vec<&[u8]> = body.split(|b| *b == b'\n').collect();

@@ -121,7 +121,10 @@ pub fn system_event(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, Error
     let p: SystemEventParams = params(req)?;
     let text = p.text.trim().to_string();
     if text.is_empty() {
-        return Err(ErrorShape::invalid_params("system-event", "text must not be empty"));
+        return Err(ErrorShape::invalid_params(
+            "system-event",
+            "text must not be empty",
+        ));
     }
     let mode = p.mode.as_deref().unwrap_or("next-heartbeat");
     if mode != "now" && mode != "next-heartbeat" {
@@ -147,7 +150,10 @@ pub fn system_event(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, Error
     put("deviceId", p.device_id.clone().map(Value::from));
     put("instanceId", p.instance_id.clone().map(Value::from));
     put("tags", p.tags.map(|t| json!(t)));
-    m.insert("reason".into(), json!(p.reason.unwrap_or_else(|| "event".into())));
+    m.insert(
+        "reason".into(),
+        json!(p.reason.unwrap_or_else(|| "event".into())),
+    );
     m.insert("text".into(), json!(text));
     m.insert("ts".into(), json!(now));
     let key = p

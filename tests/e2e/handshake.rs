@@ -33,18 +33,27 @@ async fn silent_close(c: &mut Client, code: u16) {
         }
         Closed::Eof => panic!("no close frame (expected {code})"),
     }
-    assert!(c.events.is_empty(), "nothing may be sent before the close: {:?}", c.events);
+    assert!(
+        c.events.is_empty(),
+        "nothing may be sent before the close: {:?}",
+        c.events
+    );
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// A full `connect` request frame of exactly `len` bytes (padded through `userAgent`).
 fn padded_connect(len: usize) -> String {
     let mut p = connect_params("gateway-client", "backend", &["operator.read"], Some(TOKEN));
     p["userAgent"] = json!("");
-    let frame = |p: &Value| json!({ "type": "req", "id": "big-1", "method": "connect", "params": p }).to_string();
+    let frame = |p: &Value| {
+        json!({ "type": "req", "id": "big-1", "method": "connect", "params": p }).to_string()
+    };
     let base = frame(&p).len();
     p["userAgent"] = json!("u".repeat(len - base));
     let f = frame(&p);
@@ -58,7 +67,11 @@ async fn challenge_comes_first_with_nonce_and_ts_and_no_seq() {
     // `Client::open` asserts the first frame is the challenge without `seq`.
     let c = Client::open(g.addr).await;
     assert!(!c.nonce.is_empty());
-    assert!(c.challenge_ts.abs_diff(now_ms()) < 60_000, "ts is wall-clock ms: {}", c.challenge_ts);
+    assert!(
+        c.challenge_ts.abs_diff(now_ms()) < 60_000,
+        "ts is wall-clock ms: {}",
+        c.challenge_ts
+    );
     let c2 = Client::open(g.addr).await;
     assert_ne!(c.nonce, c2.nonce, "a fresh nonce per socket");
     g.stop().await;
@@ -88,7 +101,9 @@ async fn event_frame_first_closes_1008_invalid_request_frame() {
     let mut c = Client::open(g.addr).await;
     c.send_text(r#"{"type":"event"}"#).await;
     match c.closed().await {
-        Closed::Frame(code, why) => assert_eq!((code, why.as_str()), (1008, "invalid request frame")),
+        Closed::Frame(code, why) => {
+            assert_eq!((code, why.as_str()), (1008, "invalid request frame"))
+        }
         Closed::Eof => panic!("no close frame"),
     }
     assert!(c.events.is_empty(), "nothing sent: {:?}", c.events);
@@ -104,7 +119,10 @@ async fn health_first_is_refused_and_closed_1008() {
     let r = c.recv().await.expect("response");
     assert_eq!(r["id"], id.as_str());
     assert_eq!(r["ok"], false);
-    assert_eq!(r["error"], json!({ "code": "INVALID_REQUEST", "message": msg }));
+    assert_eq!(
+        r["error"],
+        json!({ "code": "INVALID_REQUEST", "message": msg })
+    );
     match c.closed().await {
         Closed::Frame(code, why) => assert_eq!((code, why.as_str()), (1008, msg)),
         Closed::Eof => panic!("no close frame"),
@@ -116,7 +134,8 @@ async fn health_first_is_refused_and_closed_1008() {
 async fn connect_without_params_is_refused() {
     let g = start().await;
     let mut c = Client::open(g.addr).await;
-    c.send_text(r#"{"type":"req","id":"np-1","method":"connect"}"#).await;
+    c.send_text(r#"{"type":"req","id":"np-1","method":"connect"}"#)
+        .await;
     let msg = "invalid connect params: must be object";
     let e = refused(&mut c, 1008, msg).await;
     assert_eq!(e, json!({ "code": "INVALID_REQUEST", "message": msg }));
@@ -155,14 +174,23 @@ async fn a_60k_preauth_frame_is_accepted() {
     let g = start().await;
     let mut c = Client::open(g.addr).await;
     c.send_text(&padded_connect(60_000)).await;
-    let r = c.recv().await.expect("a 60 000-byte connect is not closed for size");
+    let r = c
+        .recv()
+        .await
+        .expect("a 60 000-byte connect is not closed for size");
     assert_eq!(r["id"], "big-1");
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["payload"]["type"], "hello-ok");
     g.stop().await;
 }
 
-async fn probe(addr: std::net::SocketAddr, client: &str, mode: &str, min: u32, max: u32) -> (Client, Value) {
+async fn probe(
+    addr: std::net::SocketAddr,
+    client: &str,
+    mode: &str,
+    min: u32,
+    max: u32,
+) -> (Client, Value) {
     let mut c = Client::open(addr).await;
     let mut p = connect_params(client, mode, &["operator.read"], Some(TOKEN));
     p["minProtocol"] = json!(min);
@@ -223,8 +251,14 @@ async fn silent_client_is_closed_1000_after_15s() {
     let mut c = Client::open(g.addr).await;
     silent_close(&mut c, 1000).await;
     let waited = t0.elapsed();
-    assert!(waited >= std::time::Duration::from_millis(15_000), "closed after {waited:?}");
-    assert!(waited < std::time::Duration::from_millis(16_000), "closed after {waited:?}");
+    assert!(
+        waited >= std::time::Duration::from_millis(15_000),
+        "closed after {waited:?}"
+    );
+    assert!(
+        waited < std::time::Duration::from_millis(16_000),
+        "closed after {waited:?}"
+    );
     g.stop().await;
 }
 
@@ -253,7 +287,10 @@ impl Raw {
         };
         let head = String::from_utf8_lossy(&raw.buf[..end]).to_string();
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "accept key: {head}");
+        assert!(
+            head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "accept key: {head}"
+        );
         raw.buf.drain(..end);
         raw
     }
@@ -271,10 +308,13 @@ impl Raw {
             if self.buf.len() >= 2 {
                 assert_eq!(self.buf[1] & 0x80, 0, "server frames are unmasked");
                 let (len, hdr) = match self.buf[1] & 0x7f {
-                    126 if self.buf.len() >= 4 => (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4),
-                    127 if self.buf.len() >= 10 => {
-                        (u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize, 10)
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
                     }
+                    127 if self.buf.len() >= 10 => (
+                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
                     n @ 0..=125 => (n as usize, 2),
                     _ => (usize::MAX, 0),
                 };
@@ -336,7 +376,12 @@ async fn oversized_close_frame_from_client_gets_1002() {
 async fn second_connect_read_only_is_forbidden_and_socket_stays_usable() {
     let g = start().await;
     let (mut c, _) = operator(g.addr, &["operator.read"]).await;
-    let r = c.call("connect", connect_params("gateway-client", "backend", &["operator.read"], Some(TOKEN))).await;
+    let r = c
+        .call(
+            "connect",
+            connect_params("gateway-client", "backend", &["operator.read"], Some(TOKEN)),
+        )
+        .await;
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(
         r["error"],
@@ -351,7 +396,12 @@ async fn second_connect_read_only_is_forbidden_and_socket_stays_usable() {
 async fn second_connect_admin_is_invalid_request_and_socket_stays_usable() {
     let g = start().await;
     let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
-    let r = c.call("connect", connect_params("gateway-client", "backend", ALL_SCOPES, Some(TOKEN))).await;
+    let r = c
+        .call(
+            "connect",
+            connect_params("gateway-client", "backend", ALL_SCOPES, Some(TOKEN)),
+        )
+        .await;
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{r}");
     assert_eq!(c.ok("health", json!({})).await["ok"], true);
@@ -369,7 +419,10 @@ async fn fifty_pipelined_health_requests_all_answered() {
     assert_eq!(ids.len(), 50);
     let mut seen = HashSet::new();
     while seen.len() < 50 {
-        let v = c.recv().await.unwrap_or_else(|e| panic!("closed after {} responses: {e:?}", seen.len()));
+        let v = c
+            .recv()
+            .await
+            .unwrap_or_else(|e| panic!("closed after {} responses: {e:?}", seen.len()));
         if v["type"] != "res" {
             continue;
         }

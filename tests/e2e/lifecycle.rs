@@ -56,7 +56,11 @@ impl Proc {
     fn spawn(mut cmd: Command) -> Proc {
         let mut child = cmd.spawn().expect("spawn openclaw");
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        Proc { child, lines, seen: Vec::new() }
+        Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     /// Read stderr until a line contains `needle`; the line.
@@ -96,7 +100,11 @@ impl Proc {
 #[tokio::test]
 async fn sigterm_sends_shutdown_then_close_1012_and_exits_0() {
     let dir = temp_dir("sigterm");
-    let mut p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "run", "--port", "0"]));
+    let mut p = Proc::spawn(command(
+        &dir,
+        Some(&config_with_log(&dir)),
+        &["gateway", "run", "--port", "0"],
+    ));
     let addr = p.listening().await;
     let (mut c, _) = operator(addr, ALL_SCOPES).await;
     let _ = c.ok("health", json!({})).await;
@@ -114,7 +122,11 @@ async fn sigterm_sends_shutdown_then_close_1012_and_exits_0() {
 #[tokio::test]
 async fn sigint_is_graceful_too() {
     let dir = temp_dir("sigint");
-    let mut p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "--port", "0"]));
+    let mut p = Proc::spawn(command(
+        &dir,
+        Some(&config_with_log(&dir)),
+        &["gateway", "--port", "0"],
+    ));
     let _ = p.listening().await;
     p.signal(libc::SIGINT);
     let (code, log) = p.finish().await;
@@ -124,11 +136,19 @@ async fn sigint_is_graceful_too() {
 #[tokio::test]
 async fn invalid_config_exits_78() {
     let dir = temp_dir("badcfg");
-    let p = Proc::spawn(command(&dir, Some(r#"{ gateway: { mode: "local", port: "not-a-port" } }"#), &["gateway", "run"]));
+    let p = Proc::spawn(command(
+        &dir,
+        Some(r#"{ gateway: { mode: "local", port: "not-a-port" } }"#),
+        &["gateway", "run"],
+    ));
     let (code, err) = p.finish().await;
     assert_eq!(code, 78, "{err}");
     assert!(err.contains("Invalid config at"), "{err}");
-    let p = Proc::spawn(command(&dir, Some("{ gateway: { mode: "), &["gateway", "run"]));
+    let p = Proc::spawn(command(
+        &dir,
+        Some("{ gateway: { mode: "),
+        &["gateway", "run"],
+    ));
     let (code, err) = p.finish().await;
     assert_eq!(code, 78, "syntax error: {err}");
 }
@@ -136,19 +156,37 @@ async fn invalid_config_exits_78() {
 #[tokio::test]
 async fn start_blocked_unless_mode_local_or_allow_unconfigured() {
     let dir = temp_dir("blocked");
-    let p = Proc::spawn(command(&dir, Some(r#"{ gateway: { mode: "remote" } }"#), &["gateway", "run", "--port", "0"]));
+    let p = Proc::spawn(command(
+        &dir,
+        Some(r#"{ gateway: { mode: "remote" } }"#),
+        &["gateway", "run", "--port", "0"],
+    ));
     let (code, err) = p.finish().await;
     assert_ne!(code, 0);
-    assert!(err.contains("Gateway start blocked: set gateway.mode=local"), "{err}");
+    assert!(
+        err.contains("Gateway start blocked: set gateway.mode=local"),
+        "{err}"
+    );
 
-    let p = Proc::spawn(command(&dir, Some(r#"{ logging: { level: "info" } }"#), &["gateway", "run", "--port", "0"]));
+    let p = Proc::spawn(command(
+        &dir,
+        Some(r#"{ logging: { level: "info" } }"#),
+        &["gateway", "run", "--port", "0"],
+    ));
     let (code, err) = p.finish().await;
     assert_ne!(code, 0);
-    assert!(err.contains("existing config is missing gateway.mode"), "{err}");
+    assert!(
+        err.contains("existing config is missing gateway.mode"),
+        "{err}"
+    );
 
     let log = dir.join("x.log").display().to_string();
     let body = format!(r#"{{ logging: {{ file: "{log}" }} }}"#);
-    let mut p = Proc::spawn(command(&dir, Some(&body), &["gateway", "run", "--port", "0", "--allow-unconfigured"]));
+    let mut p = Proc::spawn(command(
+        &dir,
+        Some(&body),
+        &["gateway", "run", "--port", "0", "--allow-unconfigured"],
+    ));
     let addr = p.listening().await;
     let (mut c, _) = operator(addr, &["operator.read"]).await;
     let _ = c.ok("health", json!({})).await;
@@ -159,10 +197,19 @@ async fn start_blocked_unless_mode_local_or_allow_unconfigured() {
 #[tokio::test]
 async fn refuses_non_loopback_bind_without_auth() {
     let dir = temp_dir("lan");
-    let p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "run", "--port", "0", "--bind", "lan", "--auth", "none"]));
+    let p = Proc::spawn(command(
+        &dir,
+        Some(&config_with_log(&dir)),
+        &[
+            "gateway", "run", "--port", "0", "--bind", "lan", "--auth", "none",
+        ],
+    ));
     let (code, err) = p.finish().await;
     assert_ne!(code, 0);
-    assert!(err.contains("refusing to bind gateway") && err.contains("without auth"), "{err}");
+    assert!(
+        err.contains("refusing to bind gateway") && err.contains("without auth"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -170,11 +217,17 @@ async fn a_taken_port_is_reported_after_retries() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let dir = temp_dir("inuse");
-    let p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "run", "--port", &port]));
+    let p = Proc::spawn(command(
+        &dir,
+        Some(&config_with_log(&dir)),
+        &["gateway", "run", "--port", &port],
+    ));
     let (code, err) = p.finish().await;
     assert_ne!(code, 0);
     assert!(
-        err.contains(&format!("another gateway instance is already listening on ws://127.0.0.1:{port}")),
+        err.contains(&format!(
+            "another gateway instance is already listening on ws://127.0.0.1:{port}"
+        )),
         "{err}"
     );
     drop(taken);
@@ -185,13 +238,22 @@ async fn accept_backs_off_at_emfile_and_recovers() {
     let dir = temp_dir("emfile");
     // Run the gateway with a tiny descriptor limit so accept(2) hits EMFILE.
     let script = "ulimit -n 64 && exec \"$0\" gateway run --port 0";
-    let sh = program("/bin/sh", &dir, Some(&config_with_log(&dir)), &["-c", script, BIN]);
+    let sh = program(
+        "/bin/sh",
+        &dir,
+        Some(&config_with_log(&dir)),
+        &["-c", script, BIN],
+    );
     let mut p = Proc::spawn(sh);
     let addr = p.listening().await;
     // Hold far more sockets than the gateway has descriptors for.
     let mut held = Vec::new();
     for _ in 0..120 {
-        held.push(tokio::net::TcpStream::connect(addr).await.expect("connect queues in the backlog"));
+        held.push(
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("connect queues in the backlog"),
+        );
     }
     p.line_with("accept failed").await;
     drop(held);
@@ -214,7 +276,11 @@ async fn force_frees_the_port_of_a_non_gateway_listener() {
     let mut out = BufReader::new(squatter.stdout.take().unwrap()).lines();
     let port = out.next_line().await.unwrap().unwrap();
     let dir = temp_dir("force");
-    let mut p = Proc::spawn(command(&dir, Some(&config_with_log(&dir)), &["gateway", "run", "--port", &port, "--force"]));
+    let mut p = Proc::spawn(command(
+        &dir,
+        Some(&config_with_log(&dir)),
+        &["gateway", "run", "--port", &port, "--force"],
+    ));
     let addr = p.listening().await;
     assert_eq!(addr.port().to_string(), port);
     let status = squatter.wait().await.unwrap();
@@ -222,10 +288,17 @@ async fn force_frees_the_port_of_a_non_gateway_listener() {
 
     // A second gateway with --force, not on a terminal, refuses to stop a verified gateway.
     let dir2 = temp_dir("force2");
-    let q = Proc::spawn(command(&dir2, Some(&config_with_log(&dir2)), &["gateway", "run", "--port", &port, "--force"]));
+    let q = Proc::spawn(command(
+        &dir2,
+        Some(&config_with_log(&dir2)),
+        &["gateway", "run", "--port", &port, "--force"],
+    ));
     let (code, err) = q.finish().await;
     assert_ne!(code, 0);
-    assert!(err.contains("refusing to stop the gateway already listening"), "{err}");
+    assert!(
+        err.contains("refusing to stop the gateway already listening"),
+        "{err}"
+    );
     p.signal(libc::SIGTERM);
     assert_eq!(p.finish().await.0, 0, "the first gateway was left alone");
 }

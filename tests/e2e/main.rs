@@ -19,3 +19,7 @@ mod lifecycle;
 mod events;
 // Device identity: auto-approval, signatures, device tokens, Control UI rules.
 mod devices;
+// Fan-out: slow consumers are dropped/closed without slowing others; 1 → 200 broadcast.
+mod fanout;
+// HTTP on the gateway port: probes, headers, disabled surfaces, Control UI, 1000-connect burst.
+mod http;

@@ -40,7 +40,10 @@ fn assert_invalid(r: &Value, prefix: &str) {
     assert_eq!(r["ok"], false, "expected INVALID_REQUEST: {r}");
     assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{r}");
     let msg = r["error"]["message"].as_str().unwrap_or_default();
-    assert!(msg.starts_with(prefix), "message {msg:?} should start with {prefix:?}");
+    assert!(
+        msg.starts_with(prefix),
+        "message {msg:?} should start with {prefix:?}"
+    );
 }
 
 #[tokio::test]
@@ -48,12 +51,22 @@ async fn probe_socket_answers_health_only() {
     let g = start().await;
     let (mut c, hello) = probe(g.addr).await;
     assert_eq!(hello["protocol"], 4);
-    assert_eq!(hello["auth"]["scopes"], json!([]), "device-less probe scopes are cleared");
+    assert_eq!(
+        hello["auth"]["scopes"],
+        json!([]),
+        "device-less probe scopes are cleared"
+    );
     assert_eq!(hello["auth"]["role"], "operator");
 
     let h = c.ok("health", json!({})).await;
     assert_eq!(h["ok"], true);
-    for m in ["status", "system-presence", "config.get", "logs.tail", "last-heartbeat"] {
+    for m in [
+        "status",
+        "system-presence",
+        "config.get",
+        "logs.tail",
+        "last-heartbeat",
+    ] {
         let r = c.call(m, json!({})).await;
         assert_missing_scope(&r, "operator.read");
     }
@@ -70,7 +83,9 @@ async fn read_socket_is_refused_admin_methods() {
     let g = start().await;
     let (mut c, hello) = operator(g.addr, &["operator.read"]).await;
     assert_eq!(hello["auth"]["scopes"], json!(["operator.read"]));
-    let r = c.call("system-event", json!({ "text": "hello", "mode": "now" })).await;
+    let r = c
+        .call("system-event", json!({ "text": "hello", "mode": "now" }))
+        .await;
     assert_missing_scope(&r, "operator.admin");
     let r = c.call("set-heartbeats", json!({ "enabled": false })).await;
     assert_missing_scope(&r, "operator.admin");
@@ -79,9 +94,16 @@ async fn read_socket_is_refused_admin_methods() {
     let st = c.ok("status", json!({})).await;
     assert_eq!(st["heartbeat"]["agents"][0]["enabled"], true);
     // Sensitive status fields are for admins only.
-    assert!(st.get("configPath").is_none() && st.get("stateDir").is_none(), "{st}");
+    assert!(
+        st.get("configPath").is_none() && st.get("stateDir").is_none(),
+        "{st}"
+    );
     let list = c.ok("system-presence", json!({})).await;
-    assert_eq!(list.as_array().unwrap().len(), 1, "no beacon was added: {list}");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "no beacon was added: {list}"
+    );
     g.stop().await;
 }
 
@@ -91,9 +113,17 @@ async fn unknown_method_is_invalid_request_and_socket_stays_open() {
     let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
     let r = c.call("no.such.method", json!({})).await;
     assert_eq!(r["ok"], false);
-    assert_eq!(r["error"], json!({ "code": "INVALID_REQUEST", "message": "unknown method: no.such.method" }));
+    assert_eq!(
+        r["error"],
+        json!({ "code": "INVALID_REQUEST", "message": "unknown method: no.such.method" })
+    );
     // A second connect on an authenticated socket is refused, the socket stays usable.
-    let r = c.call("connect", connect_params("cli", "cli", ALL_SCOPES, Some(TOKEN))).await;
+    let r = c
+        .call(
+            "connect",
+            connect_params("cli", "cli", ALL_SCOPES, Some(TOKEN)),
+        )
+        .await;
     assert_invalid(&r, "connect is only valid");
     assert_eq!(c.ok("health", json!({})).await["ok"], true);
     g.stop().await;
@@ -118,7 +148,10 @@ async fn unknown_params_are_rejected() {
         ("system-event", json!({ "text": "   " })),
         ("system-event", json!({ "text": "t", "mode": "later" })),
         ("health", json!({ "probe": "yes" })),
-        ("models.list", json!({ "preparedOnly": true, "refresh": true })),
+        (
+            "models.list",
+            json!({ "preparedOnly": true, "refresh": true }),
+        ),
     ];
     for (m, p) in cases {
         let r = c.call(m, p.clone()).await;
@@ -144,10 +177,30 @@ async fn health_result_shape() {
     assert_eq!(a["heartbeat"]["everyMs"], 1_800_000);
     assert_eq!(a["heartbeat"]["target"], "owner");
     assert_eq!(a["sessions"]["count"], 0);
-    for k in ["degraded", "reasons", "intervalMs", "delayP99Ms", "delayMaxMs", "utilization", "cpuCoreRatio"] {
-        assert!(h["eventLoop"].get(k).is_some(), "eventLoop.{k} missing: {h}");
+    for k in [
+        "degraded",
+        "reasons",
+        "intervalMs",
+        "delayP99Ms",
+        "delayMaxMs",
+        "utilization",
+        "cpuCoreRatio",
+    ] {
+        assert!(
+            h["eventLoop"].get(k).is_some(),
+            "eventLoop.{k} missing: {h}"
+        );
     }
-    for k in ["plugins", "configReload", "channels", "channelOrder", "channelLabels", "sessions", "durationMs", "ts"] {
+    for k in [
+        "plugins",
+        "configReload",
+        "channels",
+        "channelOrder",
+        "channelLabels",
+        "sessions",
+        "durationMs",
+        "ts",
+    ] {
         assert!(h.get(k).is_some(), "{k} missing: {h}");
     }
     // The hello snapshot carries the same document.
@@ -164,20 +217,40 @@ async fn health_result_shape() {
 async fn status_result_shape() {
     let g = start().await;
     let (mut c, hello) = operator(g.addr, ALL_SCOPES).await;
-    let st = c.ok("status", json!({ "includeChannelSummary": false })).await;
+    let st = c
+        .ok("status", json!({ "includeChannelSummary": false }))
+        .await;
     assert_eq!(st["runtimeVersion"], hello["server"]["version"]);
-    assert_eq!(st["pid"], std::process::id(), "the gateway runs in this process");
+    assert_eq!(
+        st["pid"],
+        std::process::id(),
+        "the gateway runs in this process"
+    );
     assert_eq!(st["sessions"]["count"], 0);
     assert_eq!(st["sessions"]["byAgent"][0]["agentId"], "main");
-    assert!(st["sessions"]["paths"].as_array().is_some_and(|p| p.len() == 1));
+    assert!(st["sessions"]["paths"]
+        .as_array()
+        .is_some_and(|p| p.len() == 1));
     assert_eq!(st["heartbeat"]["defaultAgentId"], "main");
     assert_eq!(st["heartbeat"]["agents"][0]["everyMs"], 1_800_000);
-    for k in ["hostDesktop", "channelSummary", "queuedSystemEvents", "tasks", "taskAudit", "eventLoop", "processMemory", "shutdownBudget"] {
+    for k in [
+        "hostDesktop",
+        "channelSummary",
+        "queuedSystemEvents",
+        "tasks",
+        "taskAudit",
+        "eventLoop",
+        "processMemory",
+        "shutdownBudget",
+    ] {
         assert!(st.get(k).is_some(), "{k} missing: {st}");
     }
     assert!(st["processMemory"]["rssBytes"].as_u64().unwrap() > 0);
     // Admin callers see where the config lives.
-    assert_eq!(st["configPath"], g.dir.join("openclaw.json").display().to_string());
+    assert_eq!(
+        st["configPath"],
+        g.dir.join("openclaw.json").display().to_string()
+    );
     assert!(st["stateDir"].is_string());
     g.stop().await;
 }
@@ -190,15 +263,30 @@ async fn presence_system_event_and_last_heartbeat() {
     let me = &list.as_array().expect("bare array")[0];
     assert_eq!(me["mode"], "gateway");
     assert_eq!(me["reason"], "self");
-    assert!(me["text"].as_str().unwrap().contains("mode gateway · reason self"), "{me}");
+    assert!(
+        me["text"]
+            .as_str()
+            .unwrap()
+            .contains("mode gateway · reason self"),
+        "{me}"
+    );
     assert!(me.get("ip").is_none(), "no ip for the loopback self entry");
 
-    assert!(c.ok("last-heartbeat", json!({})).await.is_null(), "no heartbeat yet");
+    assert!(
+        c.ok("last-heartbeat", json!({})).await.is_null(),
+        "no heartbeat yet"
+    );
     let text = format!("e2e beacon {}", uuid::Uuid::new_v4());
-    let r = c.ok("system-event", json!({ "text": text, "mode": "now" })).await;
+    let r = c
+        .ok("system-event", json!({ "text": text, "mode": "now" }))
+        .await;
     assert_eq!(r, json!({ "ok": true }));
     let list = c.ok("system-presence", json!({})).await;
-    let entry = list.as_array().unwrap().iter().find(|e| e["text"] == text.as_str());
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["text"] == text.as_str());
     let entry = entry.unwrap_or_else(|| panic!("beacon missing from {list}"));
     assert!(entry["ts"].as_u64().unwrap() > 0);
     let hb = c.ok("last-heartbeat", json!({})).await;
@@ -207,7 +295,14 @@ async fn presence_system_event_and_last_heartbeat() {
     // The same text again replaces its entry rather than adding one.
     let n = list.as_array().unwrap().len();
     c.ok("system-event", json!({ "text": text })).await;
-    assert_eq!(c.ok("system-presence", json!({})).await.as_array().unwrap().len(), n);
+    assert_eq!(
+        c.ok("system-presence", json!({}))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        n
+    );
     g.stop().await;
 }
 
@@ -221,14 +316,23 @@ async fn set_heartbeats_switches_health_and_status() {
     let r = c.ok("set-heartbeats", json!({ "enabled": false })).await;
     assert_eq!(r, json!({ "ok": true, "enabled": false }));
     let h = c.ok("health", json!({})).await;
-    assert_eq!(h["agents"][0]["heartbeat"]["enabled"], false, "cached health reflects the switch");
-    assert_eq!(c.ok("status", json!({})).await["heartbeat"]["agents"][0]["enabled"], false);
+    assert_eq!(
+        h["agents"][0]["heartbeat"]["enabled"], false,
+        "cached health reflects the switch"
+    );
+    assert_eq!(
+        c.ok("status", json!({})).await["heartbeat"]["agents"][0]["enabled"],
+        false
+    );
     // The change is broadcast as a health event.
     let ev = c.event("health").await;
     assert_eq!(ev["payload"]["agents"][0]["heartbeat"]["enabled"], false);
     let r = c.ok("set-heartbeats", json!({ "enabled": true })).await;
     assert_eq!(r, json!({ "ok": true, "enabled": true }));
-    assert_eq!(c.ok("health", json!({})).await["agents"][0]["heartbeat"]["enabled"], true);
+    assert_eq!(
+        c.ok("health", json!({})).await["agents"][0]["heartbeat"]["enabled"],
+        true
+    );
     g.stop().await;
 }
 
@@ -245,17 +349,27 @@ async fn gateway_identity_is_derived_and_stable_across_restart() {
     drop(c);
     let dir = g.stop().await;
 
-    let g2 = start_with(Setup { dir: Some(dir.clone()), ..Setup::default() }).await;
+    let g2 = start_with(Setup {
+        dir: Some(dir.clone()),
+        ..Setup::default()
+    })
+    .await;
     let (mut c2, _) = operator(g2.addr, &["operator.read"]).await;
     let id2 = c2.ok("gateway.identity.get", json!({})).await;
-    assert_eq!(id2["deviceId"], id["deviceId"], "same state dir, same identity");
+    assert_eq!(
+        id2["deviceId"], id["deviceId"],
+        "same state dir, same identity"
+    );
     assert_eq!(id2["publicKey"], id["publicKey"]);
     g2.stop().await;
 
     // A different state dir is a different gateway.
     let g3 = start().await;
     let (mut c3, _) = operator(g3.addr, &["operator.read"]).await;
-    assert_ne!(c3.ok("gateway.identity.get", json!({})).await["deviceId"], id["deviceId"]);
+    assert_ne!(
+        c3.ok("gateway.identity.get", json!({})).await["deviceId"],
+        id["deviceId"]
+    );
     g3.stop().await;
 }
 
@@ -263,7 +377,10 @@ async fn gateway_identity_is_derived_and_stable_across_restart() {
 async fn models_list_empty_then_configured() {
     let g = start().await;
     let (mut c, _) = operator(g.addr, &["operator.read"]).await;
-    assert_eq!(c.ok("models.list", json!({})).await, json!({ "models": [] }));
+    assert_eq!(
+        c.ok("models.list", json!({})).await,
+        json!({ "models": [] })
+    );
     g.stop().await;
 
     let cfg = r#"{ gateway: { mode: "local", auth: { mode: "token" } },
@@ -291,9 +408,19 @@ async fn config_get_redacts_secrets() {
         models: {{ providers: {{ local: {{ baseUrl: "http://127.0.0.1:9/v1", apiKey: "{SECRET_KEY}",
             api: "openai-completions", models: [{{ id: "m1", name: "Model One" }}] }} }} }} }}"#
     );
-    let g = start_with(Setup { config: cfg, env: vec![], ..Setup::default() }).await;
+    let g = start_with(Setup {
+        config: cfg,
+        env: vec![],
+        ..Setup::default()
+    })
+    .await;
     let mut c = Client::open(g.addr).await;
-    let r = c.call("connect", connect_params("gateway-client", "backend", ALL_SCOPES, Some(SECRET_TOKEN))).await;
+    let r = c
+        .call(
+            "connect",
+            connect_params("gateway-client", "backend", ALL_SCOPES, Some(SECRET_TOKEN)),
+        )
+        .await;
     assert_eq!(r["ok"], true, "connect with the configured token: {r}");
     let hello = r["payload"].clone();
 
@@ -304,14 +431,34 @@ async fn config_get_redacts_secrets() {
     let hash = v["hash"].as_str().expect("hash");
     assert!(!hash.is_empty());
     assert_eq!(v["configRevisionHash"], hash);
-    assert_eq!(v["appliedConfigHash"], hello["snapshot"]["appliedConfigHash"]);
-    for k in ["includedPaths", "raw", "parsed", "sourceConfig", "resolved", "runtimeConfig", "config", "issues", "warnings", "legacyIssues"] {
+    assert_eq!(
+        v["appliedConfigHash"],
+        hello["snapshot"]["appliedConfigHash"]
+    );
+    for k in [
+        "includedPaths",
+        "raw",
+        "parsed",
+        "sourceConfig",
+        "resolved",
+        "runtimeConfig",
+        "config",
+        "issues",
+        "warnings",
+        "legacyIssues",
+    ] {
         assert!(v.get(k).is_some(), "{k} missing: {v}");
     }
     // Non-secret values survive; secret ones are replaced everywhere (raw included).
     assert_eq!(v["parsed"]["gateway"]["auth"]["mode"], "token");
-    assert_eq!(v["parsed"]["models"]["providers"]["local"]["models"][0]["id"], "m1");
-    assert!(v["parsed"]["gateway"]["auth"]["token"].is_string(), "the key stays, redacted");
+    assert_eq!(
+        v["parsed"]["models"]["providers"]["local"]["models"][0]["id"],
+        "m1"
+    );
+    assert!(
+        v["parsed"]["gateway"]["auth"]["token"].is_string(),
+        "the key stays, redacted"
+    );
     let text = v.to_string();
     assert!(!text.contains(SECRET_TOKEN), "token leaked: {text}");
     assert!(!text.contains(SECRET_KEY), "apiKey leaked: {text}");
@@ -326,14 +473,23 @@ fn log_line(i: usize) -> String {
 }
 
 fn append(path: &std::path::Path, lines: &[String]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     for l in lines {
         writeln!(f, "{l}").unwrap();
     }
 }
 
 fn lines(v: &Value) -> Vec<String> {
-    v["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
+    v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -345,11 +501,16 @@ async fn logs_tail_pages_with_cursors() {
     let first: Vec<String> = (0..10).map(log_line).collect();
     append(&file, &first);
     let size = std::fs::metadata(&file).unwrap().len();
-    let v = c.ok("logs.tail", json!({ "limit": 200, "maxBytes": 250000 })).await;
+    let v = c
+        .ok("logs.tail", json!({ "limit": 200, "maxBytes": 250000 }))
+        .await;
     assert_eq!(v["file"], file.display().to_string());
     assert_eq!(lines(&v), first);
     assert_eq!(v["size"], size);
-    assert_eq!(v["cursor"], size, "the first page ends at the end of the file");
+    assert_eq!(
+        v["cursor"], size,
+        "the first page ends at the end of the file"
+    );
     for l in lines(&v) {
         serde_json::from_str::<Value>(&l).expect("lines are the JSON records");
     }
@@ -358,7 +519,12 @@ async fn logs_tail_pages_with_cursors() {
     let more: Vec<String> = (10..13).map(log_line).collect();
     append(&file, &more);
     let size2 = std::fs::metadata(&file).unwrap().len();
-    let v = c.ok("logs.tail", json!({ "cursor": size, "limit": 200, "maxBytes": 250000 })).await;
+    let v = c
+        .ok(
+            "logs.tail",
+            json!({ "cursor": size, "limit": 200, "maxBytes": 250000 }),
+        )
+        .await;
     assert_eq!(lines(&v), more);
     assert_eq!(v["cursor"], size2);
     assert!(v.get("reset").is_none());
@@ -378,18 +544,34 @@ async fn logs_tail_pages_with_cursors() {
     let v = c.ok("logs.tail", json!({ "cursor": 0, "limit": 2 })).await;
     assert_eq!(lines(&v), vec![log_line(0), log_line(1)]);
     let two = (log_line(0).len() + log_line(1).len() + 2) as u64;
-    assert_eq!(v["cursor"], two, "the cursor stops after the lines returned");
-    let v = c.ok("logs.tail", json!({ "cursor": two, "limit": 1 })).await;
+    assert_eq!(
+        v["cursor"], two,
+        "the cursor stops after the lines returned"
+    );
+    let v = c
+        .ok("logs.tail", json!({ "cursor": two, "limit": 1 }))
+        .await;
     assert_eq!(lines(&v), vec![log_line(2)]);
 
     // maxBytes bounds: only complete lines inside the window.
     let last = log_line(12).len() + 1;
     let v = c.ok("logs.tail", json!({ "maxBytes": last + 5 })).await;
     assert_eq!(lines(&v), vec![log_line(12)]);
-    let v = c.ok("logs.tail", json!({ "cursor": 0, "maxBytes": log_line(0).len() + 1 })).await;
+    let v = c
+        .ok(
+            "logs.tail",
+            json!({ "cursor": 0, "maxBytes": log_line(0).len() + 1 }),
+        )
+        .await;
     assert_eq!(lines(&v), vec![log_line(0)]);
 
-    for bad in [json!({ "limit": 0 }), json!({ "limit": 5001 }), json!({ "maxBytes": 0 }), json!({ "maxBytes": 1_000_001 }), json!({ "cursor": -1 })] {
+    for bad in [
+        json!({ "limit": 0 }),
+        json!({ "limit": 5001 }),
+        json!({ "maxBytes": 0 }),
+        json!({ "maxBytes": 1_000_001 }),
+        json!({ "cursor": -1 }),
+    ] {
         let r = c.call("logs.tail", bad.clone()).await;
         assert_invalid(&r, "invalid logs.tail params");
     }

@@ -98,8 +98,14 @@ pub async fn start_with(s: Setup) -> TestGateway {
     std::fs::write(&cfg_path, &s.config).unwrap();
     let mut env = vec![
         ("HOME".to_string(), dir.display().to_string()),
-        ("OPENCLAW_STATE_DIR".to_string(), dir.join("state").display().to_string()),
-        ("OPENCLAW_CONFIG_PATH".to_string(), cfg_path.display().to_string()),
+        (
+            "OPENCLAW_STATE_DIR".to_string(),
+            dir.join("state").display().to_string(),
+        ),
+        (
+            "OPENCLAW_CONFIG_PATH".to_string(),
+            cfg_path.display().to_string(),
+        ),
     ];
     env.extend(s.env.clone());
     let env = Env::from_pairs(env);
@@ -149,13 +155,24 @@ struct Schemas {
 fn schemas() -> &'static Schemas {
     static S: OnceLock<Schemas> = OnceLock::new();
     S.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schema/protocol.schema.json");
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/schema/protocol.schema.json");
         let text = std::fs::read_to_string(&path).expect("../shared/schema/protocol.schema.json");
         let mut doc: Value = serde_json::from_str(&text).unwrap();
         // The one documented relaxation: the real gateway (2026.9.6) sends
         // `hello-ok.auth.method` (observed.md, hello-ok.json), which the published schema
         // (2026.9.1) does not list yet. Observed behaviour wins; everything else is strict.
-        doc["definitions"]["HelloOk"]["properties"]["auth"]["properties"]["method"] = json!({ "type": "string", "minLength": 1 });
+        doc["definitions"]["HelloOk"]["properties"]["auth"]["properties"]["method"] =
+            json!({ "type": "string", "minLength": 1 });
+        // Likewise presence entries of connected clients carry `clientId` (observed.md,
+        // "presence on a second client connecting"), absent from the 2026.9.1 schema.
+        // (The schema inlines the entry in Snapshot and HelloOk.snapshot too.)
+        let client_id = json!({ "type": "string", "minLength": 1 });
+        doc["definitions"]["PresenceEntry"]["properties"]["clientId"] = client_id.clone();
+        doc["definitions"]["Snapshot"]["properties"]["presence"]["items"]["properties"]
+            ["clientId"] = client_id.clone();
+        doc["definitions"]["HelloOk"]["properties"]["snapshot"]["properties"]["presence"]
+            ["items"]["properties"]["clientId"] = client_id;
         // Snapshot.health is the health payload's only published shape.
         let health = doc["definitions"]["Snapshot"]["properties"]["health"].clone();
         doc["definitions"]["__Health"] = health;
@@ -166,7 +183,10 @@ fn schemas() -> &'static Schemas {
             "additionalProperties": false
         });
         doc["definitions"]["__PresenceList"] = json!({ "type": "array", "items": entry });
-        Schemas { doc, cache: Mutex::new(HashMap::new()) }
+        Schemas {
+            doc,
+            cache: Mutex::new(HashMap::new()),
+        }
     })
 }
 
@@ -176,16 +196,19 @@ fn validator(def: &str) -> Arc<jsonschema::Validator> {
     if let Some(v) = c.get(def) {
         return v.clone();
     }
-    let mut root = json!({ "$schema": s.doc["$schema"].clone(), "definitions": s.doc["definitions"].clone() });
+    let mut root =
+        json!({ "$schema": s.doc["$schema"].clone(), "definitions": s.doc["definitions"].clone() });
     if def == "__Frame" {
         root["oneOf"] = s.doc["oneOf"].clone();
     } else {
         root["$ref"] = json!(format!("#/definitions/{def}"));
     }
-    let v = Arc::new(jsonschema::options()
+    let v = Arc::new(
+        jsonschema::options()
             .with_draft(jsonschema::Draft::Draft7)
             .build(&root)
-            .expect("schema compiles"));
+            .expect("schema compiles"),
+    );
     c.insert(def.to_string(), v.clone());
     v
 }
@@ -193,8 +216,14 @@ fn validator(def: &str) -> Arc<jsonschema::Validator> {
 /// Panic with the schema errors if `value` does not validate against `def`.
 pub fn assert_valid(def: &str, value: &Value, what: &str) {
     let v = validator(def);
-    let errors: Vec<String> = v.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "{what} does not validate against {def}: {errors:?}\nframe: {value}");
+    let errors: Vec<String> = v
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not validate against {def}: {errors:?}\nframe: {value}"
+    );
 }
 
 /// The definition an event payload must satisfy, if the schema has one.
@@ -288,10 +317,22 @@ impl Client {
                 v.parse().unwrap(),
             );
         }
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
-        let mut c = Client { ws, next_id: 1, pending: HashMap::new(), events: Vec::new(), nonce: String::new(), challenge_ts: 0 };
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("ws connect");
+        let mut c = Client {
+            ws,
+            next_id: 1,
+            pending: HashMap::new(),
+            events: Vec::new(),
+            nonce: String::new(),
+            challenge_ts: 0,
+        };
         let ch = c.recv().await.expect("challenge");
-        assert_eq!(ch["event"], "connect.challenge", "first frame is the challenge: {ch}");
+        assert_eq!(
+            ch["event"], "connect.challenge",
+            "first frame is the challenge: {ch}"
+        );
         assert!(ch.get("seq").is_none(), "challenge carries no seq");
         c.nonce = ch["payload"]["nonce"].as_str().unwrap().to_string();
         c.challenge_ts = ch["payload"]["ts"].as_u64().unwrap();
@@ -305,7 +346,10 @@ impl Client {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).expect("server sent JSON");
                     let method = if v["type"] == "res" {
-                        v["id"].as_str().and_then(|id| self.pending.get(id)).cloned()
+                        v["id"]
+                            .as_str()
+                            .and_then(|id| self.pending.get(id))
+                            .cloned()
                     } else {
                         None
                     };
@@ -314,7 +358,9 @@ impl Client {
                 }
                 Some(Ok(Message::Close(f))) => {
                     return Err(match f {
-                        Some(CloseFrame { code, reason }) => Closed::Frame(u16::from(code), reason.to_string()),
+                        Some(CloseFrame { code, reason }) => {
+                            Closed::Frame(u16::from(code), reason.to_string())
+                        }
                         None => Closed::Frame(1005, String::new()),
                     })
                 }
@@ -336,7 +382,10 @@ impl Client {
 
     /// Send raw text.
     pub async fn send_text(&mut self, s: &str) {
-        self.ws.send(Message::Text(s.to_string())).await.expect("send");
+        self.ws
+            .send(Message::Text(s.to_string()))
+            .await
+            .expect("send");
     }
 
     /// Send a binary frame.
@@ -348,7 +397,10 @@ impl Client {
     pub async fn send_close(&mut self, code: u16, reason: &str) {
         let _ = self
             .ws
-            .send(Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.to_string().into() })))
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.to_string().into(),
+            })))
             .await;
     }
 
@@ -365,7 +417,10 @@ impl Client {
     /// The `res` for `id` (events that arrive first are kept in `events`).
     pub async fn response(&mut self, id: &str) -> Value {
         loop {
-            let v = self.recv().await.unwrap_or_else(|c| panic!("closed waiting for {id}: {c:?}"));
+            let v = self
+                .recv()
+                .await
+                .unwrap_or_else(|c| panic!("closed waiting for {id}: {c:?}"));
             if v["type"] == "res" && v["id"] == id {
                 return v;
             }
@@ -392,7 +447,10 @@ impl Client {
             return self.events.remove(i);
         }
         loop {
-            let v = self.recv().await.unwrap_or_else(|c| panic!("closed waiting for {name}: {c:?}"));
+            let v = self
+                .recv()
+                .await
+                .unwrap_or_else(|c| panic!("closed waiting for {name}: {c:?}"));
             if v["type"] == "event" && v["event"] == name {
                 return v;
             }
@@ -419,7 +477,12 @@ pub fn connect_params(client_id: &str, mode: &str, scopes: &[&str], token: Optio
 /// Open and `connect` with the shared token as `gateway-client`/`backend` (scopes kept).
 pub async fn operator(addr: SocketAddr, scopes: &[&str]) -> (Client, Value) {
     let mut c = Client::open(addr).await;
-    let r = c.call("connect", connect_params("gateway-client", "backend", scopes, Some(TOKEN))).await;
+    let r = c
+        .call(
+            "connect",
+            connect_params("gateway-client", "backend", scopes, Some(TOKEN)),
+        )
+        .await;
     assert_eq!(r["ok"], true, "connect failed: {r}");
     (c, r["payload"].clone())
 }
@@ -438,7 +501,9 @@ impl Default for Device {
 impl Device {
     /// A random device.
     pub fn new() -> Self {
-        Device { key: SigningKey::from_bytes(&rand::random::<[u8; 32]>()) }
+        Device {
+            key: SigningKey::from_bytes(&rand::random::<[u8; 32]>()),
+        }
     }
 
     /// Base64url raw public key.
@@ -453,31 +518,58 @@ impl Device {
 
     /// Sign `payload`, base64url.
     pub fn sign(&self, payload: &str) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.key.sign(payload.as_bytes()).to_bytes())
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.key.sign(payload.as_bytes()).to_bytes())
     }
 
     /// The v3 payload string for these params (observed.md layout).
     pub fn v3_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
         let c = &p["client"];
-        let scopes: Vec<&str> = p["scopes"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        let token = p["auth"]["token"].as_str().or(p["auth"]["deviceToken"].as_str()).unwrap_or("");
+        let scopes: Vec<&str> = p["scopes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let token = p["auth"]["token"]
+            .as_str()
+            .or(p["auth"]["deviceToken"].as_str())
+            .unwrap_or("");
         let norm = |v: &Value| v.as_str().unwrap_or("").trim().to_ascii_lowercase();
         format!(
             "v3|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
-            self.id(), c["id"].as_str().unwrap(), c["mode"].as_str().unwrap(), p["role"].as_str().unwrap_or("operator"),
-            scopes.join(","), signed_at, token, nonce, norm(&c["platform"]), norm(&c["deviceFamily"])
+            self.id(),
+            c["id"].as_str().unwrap(),
+            c["mode"].as_str().unwrap(),
+            p["role"].as_str().unwrap_or("operator"),
+            scopes.join(","),
+            signed_at,
+            token,
+            nonce,
+            norm(&c["platform"]),
+            norm(&c["deviceFamily"])
         )
     }
 
     /// The v2 payload string.
     pub fn v2_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
         let c = &p["client"];
-        let scopes: Vec<&str> = p["scopes"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        let token = p["auth"]["token"].as_str().or(p["auth"]["deviceToken"].as_str()).unwrap_or("");
+        let scopes: Vec<&str> = p["scopes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let token = p["auth"]["token"]
+            .as_str()
+            .or(p["auth"]["deviceToken"].as_str())
+            .unwrap_or("");
         format!(
             "v2|{}|{}|{}|{}|{}|{}|{}|{}",
-            self.id(), c["id"].as_str().unwrap(), c["mode"].as_str().unwrap(), p["role"].as_str().unwrap_or("operator"),
-            scopes.join(","), signed_at, token, nonce
+            self.id(),
+            c["id"].as_str().unwrap(),
+            c["mode"].as_str().unwrap(),
+            p["role"].as_str().unwrap_or("operator"),
+            scopes.join(","),
+            signed_at,
+            token,
+            nonce
         )
     }
 

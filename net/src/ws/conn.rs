@@ -110,6 +110,15 @@ pub async fn run_ws<A: App>(
         let _ = tokio::time::timeout(CLOSE_LINGER, reader.linger()).await;
     }
     out.mark_closed();
-    let _ = writer.await;
+    // A peer that stopped reading leaves the writer blocked in write(2) forever: give it
+    // the linger to flush the close frame, then abort it so the socket is released.
+    let mut writer = writer;
+    if tokio::time::timeout(CLOSE_LINGER, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+        let _ = writer.await;
+    }
     session.on_close();
 }

@@ -1,0 +1,222 @@
+//! `fanout`: K subscribers; a trigger socket sends `system-event`; time until every subscriber got
+//! the resulting `presence` broadcast, per round.
+//!
+//! Each round's text is `fanout-<round>-<run id>`, so a round is recognised by its marker inside the
+//! `presence` payload (the list keeps earlier entries: the highest marker present is the round).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use fastwebsockets::OpCode;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+
+use super::{open_many, wait_drained, Common};
+use crate::client::{Conn, Head};
+use crate::report::{self, hist_headers, hist_json, hist_row, ms, new_hist, r3, record, Table};
+
+#[derive(Args, Debug)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Number of subscriber connections.
+    #[arg(long, default_value_t = 500)]
+    pub clients: usize,
+    /// Number of broadcast rounds.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Handshakes in flight while connecting subscribers.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Pause before the first round and between rounds (ms).
+    #[arg(long, default_value_t = 500)]
+    pub gap_ms: u64,
+}
+
+/// Read continuously; report (round index, receipt instant) once per round.
+async fn subscriber(
+    mut c: Conn,
+    markers: Arc<Vec<String>>,
+    tx: mpsc::UnboundedSender<(usize, Instant)>,
+    mut stop: watch::Receiver<bool>,
+    alive: Arc<AtomicUsize>,
+) {
+    let mut seen = 0usize; // rounds [0, seen) already reported
+    loop {
+        tokio::select! {
+            r = c.ws.read_frame() => {
+                let Ok(f) = r else { break };
+                let at = Instant::now();
+                match f.opcode {
+                    OpCode::Close => break,
+                    OpCode::Text => {}
+                    _ => continue,
+                }
+                let Ok(text) = std::str::from_utf8(&f.payload) else { continue };
+                if !text.contains("\"presence\"") {
+                    continue;
+                }
+                let Some(round) = (seen..markers.len()).rev().find(|&i| text.contains(markers[i].as_str())) else {
+                    continue;
+                };
+                let is_presence = Head::parse(text.as_bytes())
+                    .map(|h| h.kind == "event" && h.event == Some("presence"))
+                    .unwrap_or(false);
+                if is_presence {
+                    seen = round + 1;
+                    let _ = tx.send((round, at));
+                }
+            }
+            _ = stop.changed() => {
+                c.close(Duration::from_secs(2)).await;
+                break;
+            }
+        }
+    }
+    alive.fetch_sub(1, Ordering::AcqRel);
+}
+
+pub async fn run(a: &FanoutArgs) -> Result<Value> {
+    let cfg = a.common.client_cfg();
+    let start = Instant::now();
+    let deadline = a.common.deadline(start);
+    let run_id = hex::encode(rand::random::<[u8; 4]>());
+    let markers: Arc<Vec<String>> = Arc::new(
+        (1..=a.rounds)
+            .map(|r| format!("fanout-{r}-{run_id}"))
+            .collect(),
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let alive = Arc::new(AtomicUsize::new(0));
+
+    let (m, al) = (markers.clone(), alive.clone());
+    let st = open_many(&cfg, a.clients, a.concurrency, deadline, move |c| {
+        al.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(subscriber(
+            c,
+            m.clone(),
+            tx.clone(),
+            stop_rx.clone(),
+            al.clone(),
+        ));
+    })
+    .await;
+    println!(
+        "{} subscribers connected in {:.2} s ({} failed)",
+        st.opened,
+        st.elapsed.as_secs_f64(),
+        st.failed
+    );
+    report::print_errors(&st.errors, st.failed);
+    if st.opened == 0 {
+        bail!("no subscriber could connect");
+    }
+    let mut trigger = Conn::connect(&cfg).await?;
+    let gap = Duration::from_millis(a.gap_ms);
+
+    let mut t = Table::with(&[
+        "round",
+        "recv",
+        "first ms",
+        "median ms",
+        "p99 ms",
+        "last ms",
+        "trigger res ms",
+    ]);
+    let mut all = new_hist();
+    let (mut rounds, mut lasts) = (Vec::new(), Vec::new());
+    for (ri, marker) in markers.iter().enumerate() {
+        tokio::time::sleep(gap).await;
+        if Instant::now() >= deadline {
+            eprintln!("--max-secs reached before round {}", ri + 1);
+            break;
+        }
+        while rx.try_recv().is_ok() {} // late receipts of earlier rounds
+        let expect = alive.load(Ordering::Acquire);
+        let params = format!(r#"{{"text":"{marker}","mode":"now"}}"#);
+        let t0 = Instant::now();
+        let end = tokio::time::Instant::from_std(t0 + cfg.timeout);
+        let call = async {
+            let r = trigger.call("system-event", &params).await;
+            (r, t0.elapsed())
+        };
+        let collect = async {
+            let mut lat = Vec::with_capacity(expect);
+            while lat.len() < expect {
+                match tokio::time::timeout_at(end, rx.recv()).await {
+                    Ok(Some((r, at))) if r == ri => lat.push(at.saturating_duration_since(t0)),
+                    Ok(Some(_)) => {}
+                    _ => break,
+                }
+            }
+            lat
+        };
+        let ((res, res_rtt), mut lat) = tokio::join!(call, collect);
+        if let Err(e) = res {
+            bail!("system-event failed: {e:#}");
+        }
+        lat.sort_unstable();
+        for d in &lat {
+            record(&mut all, *d);
+        }
+        let q = |p: f64| {
+            lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+                .map(|d| d.as_micros() as u64)
+        };
+        let cell = |v: Option<u64>| v.map(ms).unwrap_or("-".into());
+        let last = lat.last().map(|d| d.as_micros() as u64);
+        if let Some(l) = last {
+            lasts.push(l);
+        }
+        t.row(vec![
+            (ri + 1).to_string(),
+            format!("{}/{expect}", lat.len()),
+            cell(lat.first().map(|d| d.as_micros() as u64)),
+            cell(q(0.5)),
+            cell(q(0.99)),
+            cell(last),
+            ms(res_rtt.as_micros() as u64),
+        ]);
+        let f = |v: Option<u64>| v.map(|us| r3(us as f64 / 1000.0));
+        rounds.push(json!({
+            "round": ri + 1,
+            "received": lat.len(),
+            "expected": expect,
+            "first_ms": f(lat.first().map(|d| d.as_micros() as u64)),
+            "median_ms": f(q(0.5)),
+            "p99_ms": f(q(0.99)),
+            "last_ms": f(last),
+            "trigger_res_ms": r3(res_rtt.as_secs_f64() * 1000.0),
+        }));
+    }
+    let _ = stop_tx.send(true);
+    trigger.close(Duration::from_secs(1)).await;
+    let left = wait_drained(&alive, Duration::from_secs(15)).await;
+
+    t.print();
+    lasts.sort_unstable();
+    let median_last = lasts.get(lasts.len() / 2).copied();
+    println!(
+        "last-subscriber latency over {} rounds: median {} ms, max {} ms ({left} still open at exit)",
+        lasts.len(),
+        median_last.map(ms).unwrap_or("-".into()),
+        lasts.last().copied().map(ms).unwrap_or("-".into()),
+    );
+    let mut h = Table::new(hist_headers("all receipts"));
+    h.row(hist_row("send→recv", &all));
+    h.print();
+    Ok(json!({
+        "clients": a.clients,
+        "connected": st.opened,
+        "connect_failed": st.failed,
+        "connect_s": r3(st.elapsed.as_secs_f64()),
+        "rounds": rounds,
+        "last_median_ms": median_last.map(|us| r3(us as f64 / 1000.0)),
+        "last_max_ms": lasts.last().map(|us| r3(*us as f64 / 1000.0)),
+        "receipts": hist_json(&all),
+    }))
+}

@@ -1,0 +1,224 @@
+//! `hold`: open N authenticated idle connections in steps; per step the gateway's RSS and idle CPU.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use fastwebsockets::OpCode;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::{open_many, wait_drained, Common};
+use crate::client::Conn;
+use crate::report::{self, r3, Table};
+use crate::sys;
+
+#[derive(Args, Debug)]
+pub struct HoldArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Cumulative connection counts to measure at, e.g. 1000,5000.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    pub conns: Vec<usize>,
+    /// Gateway pid to measure (VmRSS + direct children, CPU over the idle window).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Handshakes in flight while opening.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Length of each idle CPU window (s).
+    #[arg(long, default_value_t = 5)]
+    pub idle_secs: u64,
+    /// Pause after opening before measuring (ms).
+    #[arg(long, default_value_t = 1000)]
+    pub settle_ms: u64,
+}
+
+/// Keep a connection open: read (and drop) everything, answer pings, close on `stop`.
+async fn reader(mut c: Conn, mut stop: watch::Receiver<bool>, alive: Arc<AtomicUsize>) {
+    loop {
+        tokio::select! {
+            r = c.ws.read_frame() => match r {
+                Ok(f) if f.opcode == OpCode::Close => break,
+                Ok(_) => {}
+                Err(_) => break,
+            },
+            _ = stop.changed() => {
+                c.close(Duration::from_secs(2)).await;
+                break;
+            }
+        }
+    }
+    alive.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// RSS (main, total KiB) and CPU % over an idle window of `secs`.
+struct Sample {
+    rss_main_kb: u64,
+    rss_total_kb: u64,
+    cpu_pct: f64,
+}
+
+async fn sample(pid: Option<u32>, secs: u64) -> Option<Sample> {
+    let pid = pid?;
+    let c0 = sys::cpu_total(pid)?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let c1 = sys::cpu_total(pid)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let (rss_main_kb, rss_total_kb) = sys::rss(pid)?;
+    let cpu_pct = c1.saturating_sub(c0) as f64 / sys::clk_tck() as f64 / wall * 100.0;
+    Some(Sample {
+        rss_main_kb,
+        rss_total_kb,
+        cpu_pct,
+    })
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1}", kb as f64 / 1024.0)
+}
+
+pub async fn run(a: &HoldArgs) -> Result<Value> {
+    let mut steps = a.conns.clone();
+    steps.sort_unstable();
+    steps.dedup();
+    let max = *steps.last().unwrap_or(&0);
+    let nofile = sys::raise_nofile(max as u64 + 128)?;
+    if let Some(pid) = a.pid {
+        if sys::vm_rss_kb(pid).is_none() {
+            bail!("cannot read /proc/{pid}/status (wrong --pid?)");
+        }
+    }
+    let cfg = a.common.client_cfg();
+    let start = Instant::now();
+    let deadline = a.common.deadline(start);
+    let mut control = Conn::connect(&cfg).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let alive = Arc::new(AtomicUsize::new(0));
+
+    tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+    let base = sample(a.pid, a.idle_secs).await;
+    let mut t = Table::with(&[
+        "conns",
+        "alive",
+        "open s",
+        "open/s",
+        "failed",
+        "RSS MB",
+        "main MB",
+        "KB/conn",
+        "idle CPU %",
+        "health ms",
+    ]);
+    let mut rows = Vec::new();
+    let cell =
+        |s: &Option<Sample>, f: &dyn Fn(&Sample) -> String| s.as_ref().map(f).unwrap_or("-".into());
+    t.row(vec![
+        "0 (base)".into(),
+        "0".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        cell(&base, &|s| mb(s.rss_total_kb)),
+        cell(&base, &|s| mb(s.rss_main_kb)),
+        "-".into(),
+        cell(&base, &|s| format!("{:.2}", s.cpu_pct)),
+        "-".into(),
+    ]);
+    let (mut opened, mut failed, mut errors) = (0usize, 0u64, Vec::new());
+    for &target in &steps {
+        if Instant::now() >= deadline {
+            eprintln!("--max-secs reached; skipping step {target}");
+            break;
+        }
+        let need = target.saturating_sub(opened);
+        let (rx, al) = (stop_rx.clone(), alive.clone());
+        let st = open_many(&cfg, need, a.concurrency, deadline, move |c| {
+            al.fetch_add(1, Ordering::AcqRel);
+            tokio::spawn(reader(c, rx.clone(), al.clone()));
+        })
+        .await;
+        opened += st.opened;
+        failed += st.failed;
+        errors.extend(st.errors);
+        let rate = st.opened as f64 / st.elapsed.as_secs_f64();
+        tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+        let th = Instant::now();
+        let health_ms = match control.call("health", "{}").await {
+            Ok(_) => Some(r3(th.elapsed().as_secs_f64() * 1000.0)),
+            Err(e) => {
+                eprintln!("control health failed: {e:#}");
+                None
+            }
+        };
+        eprintln!(
+            "step {target}: {} opened in {:.2} s ({} failed); measuring {} s idle window",
+            st.opened,
+            st.elapsed.as_secs_f64(),
+            st.failed,
+            a.idle_secs
+        );
+        let s = sample(a.pid, a.idle_secs).await;
+        let live = alive.load(Ordering::Acquire);
+        let per_conn = match (&s, &base) {
+            (Some(s), Some(b)) if live > 0 => {
+                Some((s.rss_total_kb as f64 - b.rss_total_kb as f64) / live as f64)
+            }
+            _ => None,
+        };
+        t.row(vec![
+            target.to_string(),
+            live.to_string(),
+            format!("{:.2}", st.elapsed.as_secs_f64()),
+            format!("{rate:.0}"),
+            st.failed.to_string(),
+            cell(&s, &|s| mb(s.rss_total_kb)),
+            cell(&s, &|s| mb(s.rss_main_kb)),
+            per_conn.map(|k| format!("{k:.1}")).unwrap_or("-".into()),
+            cell(&s, &|s| format!("{:.2}", s.cpu_pct)),
+            health_ms.map(|h| format!("{h:.3}")).unwrap_or("-".into()),
+        ]);
+        rows.push(json!({
+            "target": target,
+            "opened_total": opened,
+            "alive": live,
+            "failed": st.failed,
+            "open_s": r3(st.elapsed.as_secs_f64()),
+            "open_per_s": r3(rate),
+            "rss_total_kb": s.as_ref().map(|s| s.rss_total_kb),
+            "rss_main_kb": s.as_ref().map(|s| s.rss_main_kb),
+            "rss_delta_kb_per_conn": per_conn.map(r3),
+            "idle_cpu_pct": s.as_ref().map(|s| r3(s.cpu_pct)),
+            "health_ms": health_ms,
+            "cut_short": st.cut_short,
+        }));
+        if st.cut_short {
+            break;
+        }
+    }
+    let _ = stop_tx.send(true);
+    let left = wait_drained(&alive, Duration::from_secs(15)).await;
+    control.close(Duration::from_secs(1)).await;
+    t.print();
+    if a.pid.is_none() {
+        println!("(no --pid: memory and CPU not measured)");
+    }
+    println!("RLIMIT_NOFILE {nofile}; {opened} opened, {failed} failed; {left} still open at exit");
+    report::print_errors(&errors, failed);
+    Ok(json!({
+        "conns": steps,
+        "pid": a.pid,
+        "idle_secs": a.idle_secs,
+        "concurrency": a.concurrency,
+        "baseline": base.as_ref().map(|b| json!({
+            "rss_total_kb": b.rss_total_kb,
+            "rss_main_kb": b.rss_main_kb,
+            "idle_cpu_pct": r3(b.cpu_pct),
+        })),
+        "steps": rows,
+        "errors": errors,
+    }))
+}

@@ -1,0 +1,163 @@
+//! Scenarios and what they share: common CLI options and bounded-concurrency connection opening.
+
+pub mod fanout;
+pub mod handshake;
+pub mod hold;
+pub mod rpc;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use crate::client::{ClientCfg, Conn, Identity};
+
+/// Device-block mode for `--device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// A fresh Ed25519 key per connection (the Node gateway auto-pairs each new device).
+    New,
+    /// One key for every connection of the run.
+    Shared,
+}
+
+/// Options every scenario takes.
+#[derive(Args, Clone, Debug)]
+pub struct Common {
+    /// Gateway port on 127.0.0.1 (all traffic stays on loopback).
+    #[arg(long)]
+    pub port: u16,
+    /// Shared gateway token.
+    #[arg(long, env = "OPENCLAW_GATEWAY_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Also sign an Ed25519 device block (client cli/cli); bare `--device` means `new`.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "new")]
+    pub device: Option<DeviceArg>,
+    /// Bound on each step: one connect+handshake, one RPC, one fan-out round (ms).
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Wall-clock bound for the whole scenario (s); a run cut short reports what it measured.
+    #[arg(long, default_value_t = 300)]
+    pub max_secs: u64,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+impl Common {
+    /// Client settings for these options.
+    pub fn client_cfg(&self) -> ClientCfg {
+        let identity = match self.device {
+            None => Identity::Token,
+            Some(DeviceArg::New) => Identity::DeviceNew,
+            Some(DeviceArg::Shared) => {
+                Identity::DeviceShared(Arc::new(SigningKey::generate(&mut rand::rngs::OsRng)))
+            }
+        };
+        ClientCfg {
+            port: self.port,
+            token: self.token.clone(),
+            identity,
+            timeout: Duration::from_millis(self.timeout_ms),
+        }
+    }
+
+    /// When the scenario must stop starting new work.
+    pub fn deadline(&self, start: Instant) -> Instant {
+        start + Duration::from_secs(self.max_secs)
+    }
+
+    /// JSON description of these options (token omitted).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "port": self.port,
+            "device": self.device.map(|d| format!("{d:?}").to_lowercase()),
+            "timeout_ms": self.timeout_ms,
+            "max_secs": self.max_secs,
+        })
+    }
+}
+
+/// Outcome of [`open_many`].
+pub struct OpenStats {
+    pub opened: usize,
+    pub failed: u64,
+    pub errors: Vec<String>,
+    pub elapsed: Duration,
+    /// True if the deadline stopped the opening early.
+    pub cut_short: bool,
+}
+
+/// Attempt `n` authenticated connections with at most `concurrency` handshakes in flight;
+/// each one that reaches `hello-ok` is handed to `sink` (which typically spawns a reader).
+pub async fn open_many<F>(
+    cfg: &ClientCfg,
+    n: usize,
+    concurrency: usize,
+    deadline: Instant,
+    sink: F,
+) -> OpenStats
+where
+    F: Fn(Conn) + Send + Sync + 'static,
+{
+    let t0 = Instant::now();
+    let sink = Arc::new(sink);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut set = JoinSet::new();
+    for _ in 0..concurrency.clamp(1, n.max(1)) {
+        let (cfg, sink, next) = (cfg.clone(), sink.clone(), next.clone());
+        set.spawn(async move {
+            let (mut opened, mut failed, mut errors, mut cut) = (0usize, 0u64, Vec::new(), false);
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                if Instant::now() >= deadline {
+                    cut = true;
+                    break;
+                }
+                match Conn::connect(&cfg).await {
+                    Ok(c) => {
+                        opened += 1;
+                        sink(c);
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        if errors.len() < 5 {
+                            errors.push(format!("{e:#}"));
+                        }
+                    }
+                }
+            }
+            (opened, failed, errors, cut)
+        });
+    }
+    let mut st = OpenStats {
+        opened: 0,
+        failed: 0,
+        errors: Vec::new(),
+        elapsed: Duration::ZERO,
+        cut_short: false,
+    };
+    while let Some(r) = set.join_next().await {
+        if let Ok((o, f, e, c)) = r {
+            st.opened += o;
+            st.failed += f;
+            st.errors.extend(e);
+            st.cut_short |= c;
+        }
+    }
+    st.elapsed = t0.elapsed();
+    st
+}
+
+/// Wait until `alive` drops to zero or `limit` passes.
+pub async fn wait_drained(alive: &AtomicUsize, limit: Duration) -> usize {
+    let end = Instant::now() + limit;
+    while alive.load(Ordering::Acquire) > 0 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    alive.load(Ordering::Acquire)
+}
