@@ -22,6 +22,17 @@ struct SerdeFrame<'a> {
     params: Option<&'a serde_json::value::RawValue>,
 }
 
+/// The same borrowed struct through sonic-rs's serde path (params kept lazy).
+#[derive(Deserialize)]
+struct SonicFrame<'a> {
+    #[serde(rename = "type")]
+    ty: &'a str,
+    id: Option<&'a str>,
+    method: Option<&'a str>,
+    #[serde(borrow)]
+    params: Option<sonic_rs::LazyValue<'a>>,
+}
+
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse_request");
     for (name, frame) in [
@@ -34,6 +45,13 @@ fn parse(c: &mut Criterion) {
             b.iter(|| {
                 let r = openclaw_proto::parse_inbound(black_box(f.as_bytes())).unwrap();
                 black_box(r);
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("sonic_rs_struct", name), frame, |b, f| {
+            b.iter(|| {
+                let r: SonicFrame = sonic_rs::from_str(black_box(f)).unwrap();
+                assert_eq!(r.ty, "req");
+                black_box((r.id, r.method, r.params));
             })
         });
         g.bench_with_input(BenchmarkId::new("serde_json", name), frame, |b, f| {
