@@ -221,6 +221,20 @@ impl Gateway {
         self.hub.publish("health", &v, Some(sv), true);
     }
 
+    /// A heartbeat is due. With no agent runtime in this build there is nothing to run, so the
+    /// beat is recorded (for `last-heartbeat`) and broadcast as `skipped`, saying why.
+    pub fn scheduled_heartbeat(&self) {
+        if !self
+            .heartbeats_enabled
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let hb = json!({ "ts": now_ms(), "status": "skipped", "reason": "no-agent-runtime" });
+        *self.last_heartbeat.lock().expect("heartbeat lock") = Some(hb.clone());
+        self.hub.publish("heartbeat", &hb, None, true);
+    }
+
     /// Broadcast the presence list with a bumped version.
     pub fn publish_presence(&self) {
         let sv = self.versions.bump_presence();
@@ -313,9 +327,16 @@ async fn periodic(gw: Arc<Gateway>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut last_health = tokio::time::Instant::now();
+    let every = Duration::from_millis(gw.cfg.load().heartbeat_every_ms.max(1_000));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = heartbeat.tick() => {
+                gw.scheduled_heartbeat();
+                continue;
+            }
             _ = gw.shutdown.wait() => return,
         }
         gw.hub

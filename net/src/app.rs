@@ -27,10 +27,7 @@ pub struct ConnInfo {
 impl ConnInfo {
     /// First header value with this (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        crate::sniff::find_header(&self.headers, name)
     }
 }
 

@@ -163,9 +163,7 @@ pub fn system_event(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, Error
     gw.presence.upsert(&key, m, now);
     gw.publish_presence();
     if mode == "now" || p.session_key.is_some() {
-        let hb = json!({ "ts": now, "status": "skipped", "reason": "no-agent-runtime" });
-        *gw.last_heartbeat.lock().expect("heartbeat lock") = Some(hb.clone());
-        gw.hub.publish("heartbeat", &hb, None, true);
+        gw.scheduled_heartbeat();
     }
     Ok(json!({ "ok": true }))
 }

@@ -5,28 +5,9 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-/// The next event in arrival order (the backlog first); responses are skipped.
-async fn next_event(c: &mut Client) -> Value {
-    while !c.events.is_empty() {
-        let v = c.events.remove(0);
-        if v["type"] == "event" {
-            return v;
-        }
-    }
-    loop {
-        let v = c
-            .recv()
-            .await
-            .unwrap_or_else(|e| panic!("closed waiting for an event: {e:?}"));
-        if v["type"] == "event" {
-            return v;
-        }
-    }
-}
-
 /// `(event, seq)` of the next event.
 async fn next_named(c: &mut Client) -> (String, u64) {
-    let v = next_event(c).await;
+    let v = Client::next_event(c).await;
     (
         v["event"].as_str().unwrap().to_string(),
         v["seq"].as_u64().expect("event has seq"),
@@ -42,7 +23,7 @@ fn barrier(g: &TestGateway, ts: u64) {
 async fn until_barrier(c: &mut Client, ts: u64) -> Vec<String> {
     let mut seen = Vec::new();
     loop {
-        let v = next_event(c).await;
+        let v = Client::next_event(c).await;
         if v["event"] == "tick" && v["payload"]["ts"] == ts {
             return seen;
         }
@@ -330,5 +311,32 @@ async fn device_pair_events_need_pairing_scope() {
         !seen.iter().any(|e| e == "chat"),
         "pairing socket saw {seen:?}"
     );
+    g.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_fires_on_schedule_and_is_reported_by_last_heartbeat() {
+    let g = start_with(Setup::config(
+        r#"{ gateway: { mode: "local", auth: { mode: "token" } }, agents: { defaults: { heartbeat: { every: "10m" } } } }"#,
+    ))
+    .await;
+    let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
+    assert!(c.ok("last-heartbeat", json!({})).await.is_null());
+    let t0 = tokio::time::Instant::now();
+    let hb = c.event("heartbeat").await;
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_secs(600),
+        "after the configured 10m"
+    );
+    assert_eq!(hb["payload"]["status"], "skipped");
+    assert_eq!(hb["payload"]["reason"], "no-agent-runtime");
+    assert_eq!(c.ok("last-heartbeat", json!({})).await, hb["payload"]);
+    // Disabled heartbeats stop firing: the next 10 minutes bring ticks, no heartbeat.
+    c.ok("set-heartbeats", json!({ "enabled": false })).await;
+    let t1 = tokio::time::Instant::now();
+    while t1.elapsed() < std::time::Duration::from_secs(660) {
+        let ev = c.recv().await.expect("open");
+        assert_ne!(ev["event"], "heartbeat", "no heartbeat while disabled");
+    }
     g.stop().await;
 }

@@ -24,25 +24,6 @@ const QUIET: &str = r#"{ gateway: { mode: "local", auth: { mode: "token" }, limi
 /// Guard against a hang turning into a stuck suite (not a latency assertion).
 const GUARD: Duration = Duration::from_secs(120);
 
-/// The next event in arrival order (backlog first); responses are skipped.
-async fn next_event(c: &mut Client) -> Value {
-    while !c.events.is_empty() {
-        let v = c.events.remove(0);
-        if v["type"] == "event" {
-            return v;
-        }
-    }
-    loop {
-        let v = c
-            .recv()
-            .await
-            .unwrap_or_else(|e| panic!("closed waiting for an event: {e:?}"));
-        if v["type"] == "event" {
-            return v;
-        }
-    }
-}
-
 /// Reads events, checking that `seq` never skips, until one named `name` arrives.
 struct SeqReader {
     next: u64,
@@ -51,7 +32,7 @@ struct SeqReader {
 impl SeqReader {
     async fn until(&mut self, c: &mut Client, name: &str) -> Value {
         loop {
-            let v = next_event(c).await;
+            let v = Client::next_event(c).await;
             assert_eq!(
                 v["seq"], self.next,
                 "consecutive seq on the normal client: {}",
@@ -175,7 +156,7 @@ async fn slow_consumer_is_released_from_the_hub() {
     assert_eq!(slow.call("connect", p).await["ok"], true);
     let (mut fast, _) = operator(g.addr, ALL_SCOPES).await;
     let slow_out = g.gw.hub.all()[0].out.clone();
-    next_event(&mut fast).await;
+    Client::next_event(&mut fast).await;
 
     // Fill the slow socket's kernel buffers and queue, then push one frame it cannot take.
     let pad = "y".repeat(PAD);

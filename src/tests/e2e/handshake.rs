@@ -434,3 +434,32 @@ async fn fifty_pipelined_health_requests_all_answered() {
     assert_eq!(seen, ids);
     g.stop().await;
 }
+
+#[tokio::test]
+async fn message_limit_rises_from_preauth_to_max_payload_after_connect() {
+    // maxPayload lowered so the test moves little data; the pre-auth cap stays 64 KiB.
+    let g = start_with(Setup::config(
+        r#"{ gateway: { mode: "local", auth: { mode: "token" }, limits: { maxPayload: 200000 } } }"#,
+    ))
+    .await;
+    let (mut c, hello) = operator(g.addr, &["operator.read"]).await;
+    assert_eq!(hello["policy"]["maxPayload"], 200000);
+    // 100 KB is over the pre-auth cap but within maxPayload: answered after auth.
+    let pad = "x".repeat(100_000);
+    let big = json!({ "type": "req", "id": "big-1", "method": "health", "params": { "probe": false }, "pad": pad });
+    c.send_text(&big.to_string()).await;
+    // The frame has an extra top-level key, so it is dropped as invalid, but not closed for size:
+    // a normal request afterwards is answered.
+    assert_eq!(c.ok("health", json!({})).await["ok"], true);
+    // 250 KB is over maxPayload: closed with 1009.
+    let pad = "x".repeat(250_000);
+    c.send_text(
+        &json!({ "type": "req", "id": "big-2", "method": "health", "pad": pad }).to_string(),
+    )
+    .await;
+    match c.closed().await {
+        Closed::Frame(code, _) => assert_eq!(code, 1009),
+        other => panic!("expected 1009, got {other:?}"),
+    }
+    g.stop().await;
+}

@@ -441,6 +441,25 @@ impl Client {
         r["payload"].clone()
     }
 
+    /// The next event of any name (from the backlog first; responses there are skipped).
+    pub async fn next_event(c: &mut Client) -> Value {
+        while !c.events.is_empty() {
+            let v = c.events.remove(0);
+            if v["type"] == "event" {
+                return v;
+            }
+        }
+        loop {
+            let v = c
+                .recv()
+                .await
+                .unwrap_or_else(|e| panic!("closed waiting for an event: {e:?}"));
+            if v["type"] == "event" {
+                return v;
+            }
+        }
+    }
+
     /// The next event named `name` (from the backlog first).
     pub async fn event(&mut self, name: &str) -> Value {
         if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
@@ -522,9 +541,8 @@ impl Device {
             .encode(self.key.sign(payload.as_bytes()).to_bytes())
     }
 
-    /// The v3 payload string for these params (observed.md layout).
-    pub fn v3_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
-        let c = &p["client"];
+    /// The fields both payload versions sign: (client, scopes joined, token).
+    fn signed_fields<'a>(p: &'a Value) -> (&'a Value, String, &'a str) {
         let scopes: Vec<&str> = p["scopes"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -533,43 +551,35 @@ impl Device {
             .as_str()
             .or(p["auth"]["deviceToken"].as_str())
             .unwrap_or("");
-        let norm = |v: &Value| v.as_str().unwrap_or("").trim().to_ascii_lowercase();
-        format!(
-            "v3|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
-            self.id(),
-            c["id"].as_str().unwrap(),
-            c["mode"].as_str().unwrap(),
-            p["role"].as_str().unwrap_or("operator"),
-            scopes.join(","),
-            signed_at,
-            token,
-            nonce,
-            norm(&c["platform"]),
-            norm(&c["deviceFamily"])
-        )
+        (&p["client"], scopes.join(","), token)
     }
 
-    /// The v2 payload string.
+    /// The v2 payload string (observed.md layout), written independently of the gateway's.
     pub fn v2_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
-        let c = &p["client"];
-        let scopes: Vec<&str> = p["scopes"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let token = p["auth"]["token"]
-            .as_str()
-            .or(p["auth"]["deviceToken"].as_str())
-            .unwrap_or("");
+        let (c, scopes, token) = Self::signed_fields(p);
         format!(
             "v2|{}|{}|{}|{}|{}|{}|{}|{}",
             self.id(),
             c["id"].as_str().unwrap(),
             c["mode"].as_str().unwrap(),
             p["role"].as_str().unwrap_or("operator"),
-            scopes.join(","),
+            scopes,
             signed_at,
             token,
             nonce
+        )
+    }
+
+    /// The v3 payload string: v2 plus normalised platform and device family.
+    pub fn v3_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
+        let c = &p["client"];
+        let norm = |v: &Value| v.as_str().unwrap_or("").trim().to_ascii_lowercase();
+        let v2 = self.v2_payload(p, signed_at, nonce);
+        format!(
+            "v3{}|{}|{}",
+            &v2[2..],
+            norm(&c["platform"]),
+            norm(&c["deviceFamily"])
         )
     }
 
