@@ -542,7 +542,7 @@ impl Device {
     }
 
     /// The fields both payload versions sign: (client, scopes joined, token).
-    fn signed_fields<'a>(p: &'a Value) -> (&'a Value, String, &'a str) {
+    fn signed_fields(p: &Value) -> (&Value, String, &str) {
         let scopes: Vec<&str> = p["scopes"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
