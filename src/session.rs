@@ -76,6 +76,10 @@ impl Session {
                 let authed = Arc::new(authed);
                 connect::after_hello(&self.gw, &authed, &self.out);
                 self.authed = Some(authed);
+                // The upgrade headers and the nonce served the handshake; an idle socket
+                // should not carry them for its lifetime.
+                self.info.headers = Vec::new();
+                self.nonce = String::new();
                 Flow::Continue
             }
             Err(fail) => {

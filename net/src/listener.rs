@@ -180,11 +180,19 @@ async fn handle<A: App>(
                     .await;
                 return;
             }
-            crate::ws::run_ws(&*app, stream, head, info, &limits, permit, shutdown).await;
+            // Boxed, like the HTTP path: the task's future is sized by its largest branch,
+            // and hyper's connection state would otherwise inflate every WebSocket task.
+            Box::pin(crate::ws::run_ws(
+                &*app, stream, head, info, &limits, permit, shutdown,
+            ))
+            .await;
         }
         Ok(Ok(Sniffed::Http(prefix))) => {
             drop(permit);
-            crate::http::serve_http(app, stream, prefix, info, &limits, shutdown).await;
+            Box::pin(crate::http::serve_http(
+                app, stream, prefix, info, &limits, shutdown,
+            ))
+            .await;
         }
         _ => {}
     }

@@ -90,7 +90,9 @@ pub async fn sniff<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Snif
                         )
                     })
                     .collect();
-                let rest = buf.split_off(len).freeze();
+                // Copy the (usually empty) remainder so the sniff buffer is freed now rather
+                // than living as long as the connection.
+                let rest = Bytes::copy_from_slice(&buf[len..]);
                 return Ok(Sniffed::WebSocket(UpgradeHead {
                     path,
                     headers,

@@ -25,8 +25,13 @@ pub async fn run_ws<A: App>(
     mut permit: Option<PreauthPermit>,
     shutdown: Shutdown,
 ) {
-    info.path = head.path.clone();
-    info.headers = head.headers.clone();
+    let UpgradeHead {
+        path,
+        headers,
+        rest,
+    } = head;
+    info.path = path;
+    info.headers = headers;
     if let Err((status, body)) = app.ws_check(&info) {
         let reason = match status {
             401 => "Unauthorized",
@@ -39,7 +44,7 @@ pub async fn run_ws<A: App>(
             .await;
         return;
     }
-    match handshake::respond(&head) {
+    match handshake::respond(&info.headers) {
         Ok(resp) => {
             if stream.write_all(&resp).await.is_err() {
                 return;
@@ -55,7 +60,7 @@ pub async fn run_ws<A: App>(
     let mut session = app.ws_open(out.clone(), info);
     let writer = tokio::spawn(run_writer(wr, out.clone(), limits.seq_splice_prefix));
 
-    let rd = Rewind::new(head.rest, rd);
+    let rd = Rewind::new(rest, rd);
     let (ws_rd, _unused_wr) =
         fastwebsockets::after_handshake_split(rd, tokio::io::sink(), fastwebsockets::Role::Server);
     let mut reader = Reader::new(ws_rd);
@@ -94,7 +99,9 @@ pub async fn run_ws<A: App>(
             _ = out.wait_closing() => break ReadEnd::Violation,
         };
         match res {
-            Ok(msg) => match session.on_message(msg).await {
+            // Boxed per message: awaited inline, the largest handler future (e.g. the
+            // connect handshake) would be embedded in this task for the socket's lifetime.
+            Ok(msg) => match Box::pin(session.on_message(msg)).await {
                 Flow::Continue => {}
                 Flow::Close(c, reason) => {
                     out.close(c, &reason);

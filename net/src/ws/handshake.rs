@@ -3,7 +3,7 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use crate::sniff::UpgradeHead;
+use crate::sniff::find_header;
 
 const WS_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -15,10 +15,10 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(h.finalize())
 }
 
-/// The response to write for an upgrade head: `Ok(101 bytes)` or `Err(error response bytes)`.
-pub fn respond(head: &UpgradeHead) -> Result<Vec<u8>, Vec<u8>> {
-    let version_ok = head.header("sec-websocket-version").map(str::trim) == Some("13");
-    let key = head.header("sec-websocket-key");
+/// The response to write for an upgrade request's headers: `Ok(101 bytes)` or `Err(error response bytes)`.
+pub fn respond(headers: &[(String, String)]) -> Result<Vec<u8>, Vec<u8>> {
+    let version_ok = find_header(headers, "sec-websocket-version").map(str::trim) == Some("13");
+    let key = find_header(headers, "sec-websocket-key");
     match (version_ok, key) {
         (true, Some(key)) if !key.trim().is_empty() => Ok(format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",

@@ -40,8 +40,9 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     out: Outbound,
     seq_prefix: &'static [u8],
 ) {
-    let mut batch: Vec<Item> = Vec::with_capacity(16);
-    let mut scratch: Vec<u8> = Vec::with_capacity(256);
+    // Allocated on first use: an idle socket should cost as little as possible.
+    let mut batch: Vec<Item> = Vec::new();
+    let mut scratch: Vec<u8> = Vec::new();
     while out.next_batch(&mut batch, MAX_BATCH_FRAMES).await {
         scratch.clear();
         let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(batch.len() * 3);
