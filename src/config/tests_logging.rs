@@ -1,6 +1,7 @@
 //! Unit tests of `crate::logging` (kept here to keep `src/logging.rs` under the size limit;
 //! included from `src/logging.rs` via `#[path]`, so they are a child module with private access).
 use super::*;
+use std::sync::Mutex;
 
 fn cfg(dir: &Path, max: u64) -> LoggingConfig {
     LoggingConfig {

@@ -12,7 +12,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -49,6 +49,8 @@ const NOISY_DEPENDENCIES: &[&str] = &[
     "rusqlite",
 ];
 
+mod console;
+
 enum Msg {
     Line(String),
     Flush(SyncSender<()>),
@@ -59,6 +61,8 @@ enum Msg {
 pub struct LogGuard {
     tx: SyncSender<Msg>,
     handle: Option<JoinHandle<()>>,
+    /// The console writer thread, when console output is on.
+    console: Option<(SyncSender<Msg>, JoinHandle<()>)>,
     dropped: Arc<AtomicU64>,
     path: PathBuf,
 }
@@ -66,9 +70,12 @@ pub struct LogGuard {
 impl LogGuard {
     /// Block (up to [`FLUSH_TIMEOUT`]) until queued lines are on disk.
     pub fn flush(&self) {
-        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        if self.tx.send(Msg::Flush(ack_tx)).is_ok() {
-            let _ = ack_rx.recv_timeout(FLUSH_TIMEOUT);
+        let senders = std::iter::once(&self.tx).chain(self.console.as_ref().map(|(tx, _)| tx));
+        for tx in senders {
+            let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+            if tx.send(Msg::Flush(ack_tx)).is_ok() {
+                let _ = ack_rx.recv_timeout(FLUSH_TIMEOUT);
+            }
         }
     }
     /// Records dropped because the queue was full (not yet reported in the file).
@@ -85,6 +92,10 @@ impl Drop for LogGuard {
     fn drop(&mut self) {
         let _ = self.tx.send(Msg::Shutdown);
         if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        if let Some((tx, h)) = self.console.take() {
+            let _ = tx.send(Msg::Shutdown);
             let _ = h.join();
         }
     }
@@ -154,33 +165,38 @@ pub fn build(
         .name("openclaw-log".into())
         .spawn(move || writer.run(rx))
         .map_err(|e| ConfigError::Logging(format!("cannot start log writer thread: {e}")))?;
-    let guard = LogGuard {
-        tx: tx.clone(),
-        handle: Some(handle),
-        dropped: dropped.clone(),
-        path,
-    };
-
     let color = match &console {
         ConsoleTarget::Stderr => {
             !cfg.no_color && (cfg.force_color || std::io::stderr().is_terminal())
         }
         _ => false,
     };
-    let out: Option<Mutex<Box<dyn Write + Send>>> = match console {
-        ConsoleTarget::Stderr => Some(Mutex::new(Box::new(std::io::stderr()))),
-        ConsoleTarget::Writer(w) => Some(Mutex::new(w)),
+    let out: Option<Box<dyn Write + Send>> = match console {
+        ConsoleTarget::Stderr => Some(Box::new(std::io::stderr())),
+        ConsoleTarget::Writer(w) => Some(w),
         ConsoleTarget::Off => None,
     };
-    let console_layer = out.map(|out| {
+    let console_thread = out
+        .map(console::spawn)
+        .transpose()
+        .map_err(|e| ConfigError::Logging(format!("cannot start console writer thread: {e}")))?;
+    let console_layer = console_thread.as_ref().map(|(ctx, _)| {
         ConsoleLayer {
-            out,
+            tx: ctx.clone(),
+            dropped: dropped.clone(),
             color,
             json: json_console,
             hostname: hostname.clone(),
         }
         .with_filter(targets(console_level))
     });
+    let guard = LogGuard {
+        tx: tx.clone(),
+        handle: Some(handle),
+        console: console_thread,
+        dropped: dropped.clone(),
+        path,
+    };
     let file_layer = FileLayer {
         tx,
         dropped,
@@ -372,7 +388,9 @@ fn console_line(r: &Record, color: bool) -> String {
 }
 
 struct ConsoleLayer {
-    out: Mutex<Box<dyn Write + Send>>,
+    /// Lines go to the console thread; never written from the caller's (async) thread.
+    tx: SyncSender<Msg>,
+    dropped: Arc<AtomicU64>,
     color: bool,
     json: bool,
     hostname: String,
@@ -388,9 +406,8 @@ impl<S: Subscriber> Layer<S> for ConsoleLayer {
         } else {
             console_line(&r, self.color)
         };
-        if let Ok(mut out) = self.out.lock() {
-            let _ = out.write_all(line.as_bytes());
-            let _ = out.flush();
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Line(line)) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -592,5 +609,5 @@ pub fn rotated_path(file: &Path, index: u32) -> PathBuf {
 }
 
 #[cfg(test)]
-#[path = "config/tests_logging.rs"]
+#[path = "../config/tests_logging.rs"]
 mod tests;
