@@ -110,9 +110,27 @@ async fn serve(cfg: config::GatewayConfig, force: bool) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let running = server::start(gw.clone(), listener);
-    let a = running.addr;
-    tracing::info!(target: "gateway", "listening on ws://{a} (PID {})", std::process::id());
+    let mut listeners = vec![listener];
+    // A custom host other than 127.0.0.1 / 0.0.0.0 keeps a mandatory loopback listener, so
+    // local tools (the CLI, health checks) always reach the gateway on 127.0.0.1.
+    if !addr.ip().is_loopback() && !addr.ip().is_unspecified() {
+        let port = listeners[0]
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(addr.port());
+        match bind_with_retry(SocketAddr::new([127, 0, 0, 1].into(), port)).await {
+            Ok(l) => listeners.push(l),
+            Err(code) => return code,
+        }
+    }
+    let addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let running = server::start_many(gw.clone(), listeners);
+    for a in addrs {
+        tracing::info!(target: "gateway", "listening on ws://{a} (PID {})", std::process::id());
+    }
     if token_note {
         tracing::warn!(target: "gateway", "no gateway token configured: generated an ephemeral token for this run (set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN)");
     }

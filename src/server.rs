@@ -304,14 +304,29 @@ pub fn begin_shutdown(gw: &Gateway, reason: &str) {
 
 /// Start serving on `listener`: the accept loop plus the periodic tasks.
 pub fn start(gw: Arc<Gateway>, listener: TcpListener) -> Running {
-    let addr = listener.local_addr().expect("listener addr");
+    start_many(gw, vec![listener])
+}
+
+/// Start serving on several listeners (e.g. a custom bind host plus the mandatory
+/// 127.0.0.1 listener); `Running::addr` is the first one's.
+///
+/// # Panics
+/// With no listener.
+pub fn start_many(gw: Arc<Gateway>, listeners: Vec<TcpListener>) -> Running {
+    let addr = listeners[0].local_addr().expect("listener addr");
     let limits = gw.net_limits();
     let app = Arc::new(crate::app::GatewayApp::new(gw.clone()));
     tokio::spawn(periodic(gw.clone()));
     tokio::spawn(monitor(gw.clone()));
     let g = gw.clone();
     let task = tokio::spawn(async move {
-        openclaw_net::serve(listener, app, limits, g.shutdown.clone()).await;
+        let loops = listeners.into_iter().map(|l| {
+            let (app, limits, sd) = (app.clone(), limits.clone(), g.shutdown.clone());
+            tokio::spawn(openclaw_net::serve(l, app, limits, sd))
+        });
+        for h in loops.collect::<Vec<_>>() {
+            let _ = h.await;
+        }
         let drain = Duration::from_millis(g.cfg.load().limits.shutdown_drain_ms);
         if !g.shutdown.drain(drain).await {
             tracing::warn!(target: "gateway", "drain deadline passed with {} connections", g.shutdown.live());
