@@ -364,8 +364,9 @@ pub async fn connect(
     let mut newly_paired = None;
     if let Some((id, pk)) = verified.as_ref() {
         let existing = gw.devices.get(id);
-        let covers =
-            |d: &DeviceRecord| d.role == role && scopes.iter().all(|s| d.scopes.contains(s));
+        // `role` is stored as the comma-separated set of roles the device was approved for.
+        let has_role = |d: &DeviceRecord| d.role.split(',').any(|r| r == role);
+        let covers = |d: &DeviceRecord| has_role(d) && scopes.iter().all(|s| d.scopes.contains(s));
         match existing {
             Some(d) if covers(&d) => device_token = Some((d.token.clone(), d.token_issued_ms)),
             Some(_) if shared.device_token_ok => {
@@ -384,10 +385,15 @@ pub async fn connect(
                         all.push(s.clone());
                     }
                 }
+                let roles = match &prev {
+                    Some(d) if !has_role(d) => format!("{},{role}", d.role),
+                    Some(d) => d.role.clone(),
+                    None => role.clone(),
+                };
                 let rec = DeviceRecord {
                     device_id: id.clone(),
                     public_key: b64url(pk),
-                    role: role.clone(),
+                    role: roles,
                     scopes: all,
                     token: token.clone(),
                     token_issued_ms: issued,

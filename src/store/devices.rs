@@ -17,7 +17,7 @@ pub struct DeviceRecord {
     pub device_id: String,
     /// Base64url raw public key.
     pub public_key: String,
-    /// Approved role.
+    /// Approved roles, comma-separated (`operator`, `node`, `operator,node`).
     pub role: String,
     /// Approved scopes.
     pub scopes: Vec<String>,

@@ -358,3 +358,30 @@ async fn control_ui_needs_an_allowed_origin() {
     assert!(r["payload"]["auth"]["deviceToken"].is_string(), "{r}");
     g.stop().await;
 }
+
+#[tokio::test]
+async fn one_device_keeps_its_token_across_operator_and_node_roles() {
+    let g = start().await;
+    let dev = Device::new();
+    let hello = pair(g.addr, &dev).await;
+    let token = hello["auth"]["deviceToken"].as_str().unwrap().to_string();
+    // The same device as a node (role node, mode node: no scopes).
+    let mut c = Client::open(g.addr).await;
+    let mut p = connect_params("node-host", "node", &[], Some(TOKEN));
+    p["role"] = json!("node");
+    dev.attach(&mut p, &c);
+    let r = c.call("connect", p).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["payload"]["auth"]["role"], "node");
+    assert_eq!(r["payload"]["auth"]["deviceToken"], token.as_str());
+    // And as an operator again: still paired, same token, no re-pairing announcement needed.
+    let again = pair(g.addr, &dev).await;
+    assert_eq!(again["auth"]["deviceToken"], token.as_str());
+    assert!(
+        again["auth"].get("recoveryMigrationAllowed").is_none(),
+        "not a new pairing: {again}"
+    );
+    let rec = g.gw.devices.get(&dev.id()).expect("paired");
+    assert_eq!(rec.role, "operator,node");
+    g.stop().await;
+}
