@@ -3,18 +3,18 @@
 //! off. Every response carries the security headers the Node gateway sends.
 
 mod control_ui;
+mod probes;
 
 use std::net::IpAddr;
 
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use openclaw_net::{full_body, ConnInfo, HttpBody};
-use serde_json::json;
 
 use crate::server::Gateway;
 
 /// JSON content type used by the probes.
-const JSON_UTF8: &str = "application/json; charset=utf-8";
+pub(crate) const JSON_UTF8: &str = "application/json; charset=utf-8";
 /// Plain-text content type used by errors.
 const TEXT_UTF8: &str = "text/plain; charset=utf-8";
 
@@ -92,7 +92,7 @@ pub fn not_found(head: bool) -> Response<HttpBody> {
 pub async fn route(
     gw: &Gateway,
     req: Request<hyper::body::Incoming>,
-    _info: &ConnInfo,
+    info: &ConnInfo,
 ) -> Response<HttpBody> {
     let head = req.method() == Method::HEAD;
     let get = req.method() == Method::GET || head;
@@ -109,19 +109,8 @@ pub async fn route(
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        (true, "/readyz" | "/ready") => {
-            let body = json!({
-                "ready": true,
-                "failing": [],
-                "uptimeMs": gw.uptime_ms(),
-                "eventLoop": gw.monitor.event_loop(),
-            })
-            .to_string();
-            let mut r = respond(StatusCode::OK, JSON_UTF8, body, head);
-            r.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
+        (true, "/readyz" | "/ready") => probes::ready(gw, &req, info, head),
+        (true, "/startupz" | "/startup") => probes::startup(gw, &req, info, head),
         (_, p)
             if p.starts_with("/v1/")
                 || p == "/v1"

@@ -333,3 +333,35 @@ async fn burst_of_1000_websocket_connects() {
     drop(clients);
     g.stop().await;
 }
+
+#[tokio::test]
+async fn probe_details_only_for_local_direct_or_authenticated_callers() {
+    let g = start().await;
+    // Behind a proxy (forwarding header) the caller is not local-direct: minimal body.
+    let fwd = [("X-Forwarded-For", "203.0.113.9")];
+    let r = request(g.addr, "GET", "/readyz", &fwd, "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({ "ready": true }));
+    let r = request(g.addr, "GET", "/startupz", &fwd, "").await;
+    assert_eq!(r.json(), json!({ "ok": true, "status": "started" }));
+    // The same caller with the gateway token sees the details.
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Authorization", bearer.as_str()),
+    ];
+    let v = request(g.addr, "GET", "/readyz", &auth, "").await.json();
+    assert!(v["uptimeMs"].is_u64() && v["eventLoop"].is_object(), "{v}");
+    // A wrong token does not.
+    let wrong = [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Authorization", "Bearer nope"),
+    ];
+    let v = request(g.addr, "GET", "/readyz", &wrong, "").await.json();
+    assert_eq!(v, json!({ "ready": true }));
+    // Local-direct: startup details.
+    let v = get(g.addr, "/startup").await.json();
+    assert_eq!(v["status"], "started");
+    assert!(v["uptimeMs"].is_u64(), "{v}");
+    g.stop().await;
+}
