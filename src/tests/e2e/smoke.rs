@@ -13,6 +13,11 @@ async fn connect_hello_ok_and_health() {
     assert_eq!(hello["auth"]["scopes"].as_array().unwrap().len(), 8);
     assert_eq!(hello["policy"]["maxPayload"], 26214400);
     assert_eq!(hello["policy"]["tickIntervalMs"], 30000);
+    assert_eq!(hello["policy"]["attachments"]["maxBytes"], 20 * 1024 * 1024);
+    assert_eq!(
+        hello["policy"]["attachments"]["maxImageBytes"],
+        6 * 1024 * 1024
+    );
     let h = c.ok("health", json!({})).await;
     assert_eq!(h["ok"], true);
     assert!(CHECKED.load(std::sync::atomic::Ordering::Relaxed) >= 3);
