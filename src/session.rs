@@ -16,6 +16,8 @@ use crate::server::{now_ms, Gateway};
 
 /// Text of the refusal when the first request is not `connect`.
 const FIRST_MUST_BE_CONNECT: &str = "invalid handshake: first request must be connect";
+/// Calls at least this slow are logged at info (the Node gateway's threshold).
+pub const SLOW_CALL_MS: u128 = 50;
 /// Close reason for a first frame that is JSON but not a request.
 const INVALID_REQUEST_FRAME: &str = "invalid request frame";
 
@@ -90,10 +92,25 @@ impl Session {
     }
 
     async fn request(&self, authed: &Authed, req: RequestFrame<'_>) {
+        let t0 = std::time::Instant::now();
         let reply = crate::rpc::call(&self.gw, authed, &req).await;
+        let ms = t0.elapsed().as_millis();
+        let conn = self.info.conn_id;
+        // Like the Node gateway's WS log: errors and slow calls always, everything with
+        // --verbose. Method names and codes only, never params or payloads.
         let bytes = match reply {
-            Ok(v) => res_ok(req.id(), &v),
-            Err(e) => res_err(req.id(), &e),
+            Ok(v) => {
+                if ms >= SLOW_CALL_MS {
+                    tracing::info!(target: "gateway/ws", "→ res ✓ {} {ms}ms slow conn={conn}", req.method());
+                } else {
+                    tracing::debug!(target: "gateway/ws", "→ res ✓ {} {ms}ms conn={conn}", req.method());
+                }
+                res_ok(req.id(), &v)
+            }
+            Err(e) => {
+                tracing::info!(target: "gateway/ws", "→ res ✗ {} {ms}ms code={} conn={conn}", req.method(), e.code);
+                res_err(req.id(), &e)
+            }
         };
         self.out.send_text(bytes);
     }
