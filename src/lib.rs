@@ -21,6 +21,8 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod client;
+pub mod commands;
 pub mod config;
 pub mod connect;
 mod error;

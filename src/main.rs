@@ -1,8 +1,8 @@
 //! The `openclaw` binary: parse the command line and hand off. `gateway [run]` serves;
-//! the operator commands land with their own issue and say so until then.
+//! every other command is an operator client ([`openclaw::commands`]).
 
 use clap::Parser;
-use openclaw::cli::{Cli, Command};
+use openclaw::cli::Cli;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,19 +15,7 @@ fn main() {
             let run = openclaw::cli::GatewayRunArgs::default();
             openclaw::run::run_gateway(&cli.global, &run)
         }
-        (Some(cmd), None) => {
-            let name = match cmd {
-                Command::Gateway(_) => "gateway <subcommand>",
-                Command::Health(_) => "health",
-                Command::Status(_) => "status",
-                Command::Logs(_) => "logs",
-                Command::Doctor(_) => "doctor",
-                Command::Secrets(_) => "secrets",
-                Command::Setup(_) => "setup",
-            };
-            eprintln!("openclaw {name}: not available in this build yet (use the stock OpenClaw CLI against this gateway)");
-            2
-        }
+        (Some(cmd), None) => openclaw::commands::run(&cli.global, cmd),
     };
     std::process::exit(code);
 }

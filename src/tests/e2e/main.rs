@@ -23,3 +23,5 @@ mod devices;
 mod fanout;
 // HTTP on the gateway port: probes, headers, disabled surfaces, Control UI, 1000-connect burst.
 mod http;
+// The operator CLI (real binary): health, status, gateway status|probe|call, logs --follow.
+mod cli;

@@ -1,0 +1,299 @@
+//! `openclaw status`: the "OpenClaw status" overview (OS, dashboard, gateway reachability,
+//! service, agents, heartbeat, sessions, channels). One connection (flavour C, operator.read)
+//! serves `health`, `status` and `system-presence`; the stock CLI opens three.
+//! An unreachable gateway is reported in the table, not as a failure (exit 0).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::local::{self, Service};
+use super::{fmt_latency, out, out_json, str_at, Ctx};
+use crate::cli::{GlobalArgs, StatusArgs};
+use crate::client::{ClientError, Flavour, GatewayClient, Hello};
+
+struct Snapshot {
+    hello: Hello,
+    latency: Duration,
+    health: Option<Value>,
+    status: Option<Value>,
+    presence: Option<Value>,
+}
+
+async fn fetch(opts: &crate::client::ConnectOptions) -> Result<Snapshot, ClientError> {
+    let mut c = GatewayClient::connect(opts).await?;
+    let health = c.call("health", json!({})).await;
+    let status = c
+        .call("status", json!({ "includeChannelSummary": false }))
+        .await;
+    let presence = c.call("system-presence", json!({})).await;
+    let snap = Snapshot {
+        hello: c.hello.clone(),
+        latency: c.connect_latency,
+        health: health.ok(),
+        status: status.ok(),
+        presence: presence.ok(),
+    };
+    c.close().await;
+    Ok(snap)
+}
+
+/// Render `rows` as the stock CLI's boxed two-column table.
+pub fn table(rows: &[(String, String)]) -> String {
+    let w0 = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let w1 = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let line = |l: &str, m: &str, r: &str| {
+        format!("{l}{}{m}{}{r}", "─".repeat(w0 + 2), "─".repeat(w1 + 2))
+    };
+    let row = |a: &str, b: &str| {
+        let pa = w0 - a.chars().count();
+        let pb = w1 - b.chars().count();
+        format!("│ {a}{} │ {b}{} │", " ".repeat(pa), " ".repeat(pb))
+    };
+    let mut s = vec![
+        line("┌", "┬", "┐"),
+        row("Item", "Value"),
+        line("├", "┼", "┤"),
+    ];
+    s.extend(rows.iter().map(|(a, b)| row(a, b)));
+    s.push(line("└", "┴", "┘"));
+    s.join("\n")
+}
+
+/// Run the command.
+pub async fn run(global: &GlobalArgs, a: &StatusArgs) -> i32 {
+    let ctx = match Ctx::load(global, None) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let target = ctx.target(&a.conn, true);
+    let opts = ctx.options(&a.conn, &target.url, Flavour::Cli);
+    let service = tokio::task::spawn_blocking({
+        let profile = ctx.cfg.profile.clone();
+        move || Service::inspect(profile.as_deref())
+    });
+    let snap = fetch(&opts).await;
+    let service = service.await.unwrap_or_else(|_| Service::inspect(None));
+    let local_label = if target.source == "local" && ctx.cfg.bind_host.is_loopback() {
+        "local loopback"
+    } else {
+        target.source
+    };
+    let auth = ctx.auth_label(&opts);
+    let dashboard = ctx.dashboard_url();
+    let os = local::os_summary();
+
+    let (health, status) = match &snap {
+        Ok(s) => (s.health.clone(), s.status.clone()),
+        Err(_) => (None, None),
+    };
+    let health = health.unwrap_or(Value::Null);
+    let status = status.unwrap_or(Value::Null);
+    let agents = health
+        .get("agents")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let default_agent = str_at(&health, &["defaultAgentId"])
+        .unwrap_or(&ctx.cfg.default_agent_id)
+        .to_string();
+    let sessions_count = health
+        .get("sessions")
+        .and_then(|s| s.get("count"))
+        .and_then(Value::as_u64);
+    let sessions_path = str_at(&health, &["sessions", "path"]).map(str::to_string);
+    let heartbeat: Vec<String> = agents
+        .iter()
+        .filter_map(|ag| {
+            let id = ag.get("agentId")?.as_str()?;
+            let hb = ag.get("heartbeat")?;
+            Some(
+                if hb.get("enabled").and_then(Value::as_bool) == Some(false) {
+                    format!("disabled ({id})")
+                } else {
+                    format!("{} ({id})", hb.get("every")?.as_str()?)
+                },
+            )
+        })
+        .collect();
+    let channels: Vec<String> = health
+        .get("channelOrder")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let recent = health
+        .get("sessions")
+        .and_then(|s| s.get("recent"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+
+    if a.json {
+        let gateway = match &snap {
+            Ok(s) => json!({
+                "mode": "local", "url": target.url, "urlSource": target.source,
+                "reachable": true, "connectLatencyMs": s.latency.as_millis() as u64,
+                "error": null, "auth": s.hello.auth_summary(), "self": s.hello.server_summary(),
+            }),
+            Err(e) => json!({
+                "mode": "local", "url": target.url, "urlSource": target.source,
+                "reachable": false, "connectLatencyMs": null, "error": e.to_string(),
+            }),
+        };
+        out_json(&json!({
+            "os": { "platform": std::env::consts::OS, "arch": std::env::consts::ARCH, "label": os },
+            "dashboard": dashboard,
+            "gateway": gateway,
+            "gatewayService": service.to_json(),
+            "agents": { "defaultId": default_agent, "count": agents.len(), "agents": agents },
+            "heartbeat": { "agents": heartbeat },
+            "sessions": { "count": sessions_count, "path": sessions_path, "recent": recent },
+            "channels": channels,
+            "presence": snap.as_ref().ok().and_then(|s| s.presence.clone()),
+            "health": health,
+            "status": status,
+        }));
+        return 0;
+    }
+
+    let gateway = match &snap {
+        Ok(s) => {
+            let v = s.hello.server_version().unwrap_or("?");
+            format!(
+                "local · {} ({local_label}) · reachable {} · {auth} · v{v}",
+                target.url,
+                fmt_latency(s.latency)
+            )
+        }
+        Err(e) => format!(
+            "local · {} ({local_label}) · unreachable ({e}) · {auth}",
+            target.url
+        ),
+    };
+    let n_agents = agents.len();
+    let unknown = || "unknown".to_string();
+    let mut rows: Vec<(String, String)> = vec![
+        ("OS".into(), format!("{os} · openclaw-rs")),
+        ("Dashboard".into(), dashboard),
+        ("Tailscale exposure".into(), "off".into()),
+        ("Gateway".into(), gateway),
+        ("Gateway service".into(), service.label()),
+        (
+            "Agents".into(),
+            if snap.is_ok() {
+                format!(
+                    "{n_agents} · sessions {} · default {default_agent}",
+                    sessions_count.unwrap_or(0)
+                )
+            } else {
+                unknown()
+            },
+        ),
+    ];
+    let events = status
+        .get("queuedSystemEvents")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let tasks = status
+        .get("tasks")
+        .and_then(|t| t.get("active"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    rows.push((
+        "Events".into(),
+        if events == 0 {
+            "none".into()
+        } else {
+            format!("{events} queued")
+        },
+    ));
+    rows.push((
+        "Tasks".into(),
+        if tasks == 0 {
+            "none".into()
+        } else {
+            format!("{tasks} active")
+        },
+    ));
+    rows.push((
+        "Heartbeat".into(),
+        if heartbeat.is_empty() {
+            unknown()
+        } else {
+            heartbeat.join(", ")
+        },
+    ));
+    rows.push((
+        "Sessions".into(),
+        match (sessions_count, &sessions_path) {
+            (Some(n), Some(p)) => format!("{n} stored · {p}"),
+            (Some(n), None) => format!("{n} stored"),
+            _ => unknown(),
+        },
+    ));
+
+    let mut t = vec![
+        "OpenClaw status".to_string(),
+        String::new(),
+        "Overview".into(),
+        table(&rows),
+        String::new(),
+        "Channels".into(),
+    ];
+    if channels.is_empty() {
+        t.push("No channels configured".into());
+    } else {
+        t.extend(channels.iter().map(|c| format!("- {c}")));
+    }
+    t.push(String::new());
+    t.push("Sessions".into());
+    if recent.is_empty() {
+        t.push("No sessions".into());
+    } else {
+        for s in &recent {
+            let key = str_at(s, &["key"]).unwrap_or("?");
+            t.push(format!("- {key}"));
+        }
+    }
+    t.push(String::new());
+    t.push("FAQ: https://docs.openclaw.ai/faq".into());
+    t.push("Troubleshooting: https://docs.openclaw.ai/troubleshooting".into());
+    t.push("Next steps:".into());
+    t.push("  Need to debug live? openclaw logs --follow".into());
+    out(&t.join("\n"));
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_boxed_and_aligned() {
+        let t = table(&[
+            ("OS".into(), "linux".into()),
+            ("Gateway".into(), "ok · ✓".into()),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "┌─────────┬────────┐");
+        assert_eq!(lines[1], "│ Item    │ Value  │");
+        assert_eq!(lines[3], "│ OS      │ linux  │");
+        assert_eq!(lines[4], "│ Gateway │ ok · ✓ │");
+        assert!(lines.iter().all(|l| l.chars().count() == 20));
+    }
+}
