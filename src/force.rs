@@ -1,9 +1,8 @@
 //! `gateway run --force`: free the port before binding. Finds the processes listening on it
-//! (Linux `/proc/net/tcp*` inodes → `/proc/<pid>/fd`), asks them to stop (SIGTERM, then
+//! ([`crate::procnet`]), asks them to stop (SIGTERM, then
 //! SIGKILL after a grace period). A listener that answers `/healthz` like a gateway is only
 //! stopped when a person confirmed it (stdin is a TTY); otherwise we refuse.
 
-use std::collections::HashSet;
 use std::io::{IsTerminal, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -14,68 +13,6 @@ pub const FORCE_GRACE: Duration = Duration::from_secs(3);
 const FORCE_POLL: Duration = Duration::from_millis(50);
 /// Timeout of the `/healthz` check that identifies a gateway.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
-
-/// Socket inodes listening on `port` (IPv4 and IPv6).
-fn listening_inodes(port: u16) -> HashSet<u64> {
-    let mut out = HashSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[3] != "0A" {
-                continue;
-            }
-            let local_port = f[1]
-                .rsplit(':')
-                .next()
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
-            if local_port == Some(port) {
-                if let Ok(inode) = f[9].parse::<u64>() {
-                    out.insert(inode);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Processes (other than us) holding one of `inodes`.
-fn owners(inodes: &HashSet<u64>) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut pids = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return pids;
-    };
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
-            continue;
-        };
-        let holds = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path())
-                .ok()
-                .and_then(|l| {
-                    let l = l.to_string_lossy().into_owned();
-                    l.strip_prefix("socket:[")?
-                        .strip_suffix(']')?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .is_some_and(|i| inodes.contains(&i))
-        });
-        if holds {
-            pids.push(pid);
-        }
-    }
-    pids
-}
 
 /// `true` if something on `addr` answers `/healthz` the way a gateway does.
 pub fn is_gateway(addr: SocketAddr) -> bool {
@@ -112,7 +49,15 @@ fn alive(pid: i32) -> bool {
 /// # Errors
 /// A verified gateway without a person to confirm; a listener that would not exit.
 pub fn free_port(addr: SocketAddr) -> Result<Vec<i32>, String> {
-    let pids = owners(&listening_inodes(addr.port()));
+    let me = std::process::id();
+    let mut pids: Vec<i32> = crate::procnet::listeners(addr.port())
+        .into_iter()
+        .filter_map(|l| l.pid)
+        .filter(|p| *p != me)
+        .map(|p| p as i32)
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
     if pids.is_empty() {
         return Ok(pids);
     }

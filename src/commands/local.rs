@@ -1,134 +1,14 @@
-//! Best-effort inspection of this machine for `gateway status` / `status`: who listens on
-//! the gateway port (`/proc/net/tcp{,6}` + `/proc/<pid>/fd`), the systemd user unit, other
-//! gateway-like units (`--deep`), and an OS summary. Never fails: unknown is a valid answer.
+//! Best-effort inspection of this machine for `gateway status` / `status`: the systemd user
+//! unit, other gateway-like units (`--deep`), and an OS summary (listeners on the port come
+//! from [`crate::procnet`]). Never fails: unknown is a valid answer.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+pub use crate::procnet::{listeners, Listener};
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-/// A listening socket on the gateway port.
-#[derive(Clone, Debug)]
-pub struct Listener {
-    pub address: String,
-    pub pid: Option<u32>,
-    pub command: Option<String>,
-    pub command_line: Option<String>,
-}
-
-impl Listener {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "pid": self.pid,
-            "command": self.command,
-            "address": self.address,
-            "commandLine": self.command_line,
-        })
-    }
-}
-
-fn parse_addr(hex: &str) -> Option<(IpAddr, u16)> {
-    let (ip, port) = hex.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let word = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::to_ne_bytes);
-    let ip = match ip.len() {
-        8 => IpAddr::V4(Ipv4Addr::from(word(ip)?)),
-        32 => {
-            let mut b = [0u8; 16];
-            for i in 0..4 {
-                b[i * 4..i * 4 + 4].copy_from_slice(&word(&ip[i * 8..i * 8 + 8])?);
-            }
-            let v6 = Ipv6Addr::from(b);
-            v6.to_ipv4_mapped()
-                .map(IpAddr::V4)
-                .unwrap_or(IpAddr::V6(v6))
-        }
-        _ => return None,
-    };
-    Some((ip, port))
-}
-
-/// Sockets in LISTEN state on `port`, with their owning process where visible.
-pub fn listeners(port: u16) -> Vec<Listener> {
-    let mut found: Vec<(String, String)> = Vec::new(); // (address, inode)
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[3] != "0A" {
-                continue;
-            }
-            let Some((ip, p)) = parse_addr(f[1]) else {
-                continue;
-            };
-            if p != port {
-                continue;
-            }
-            let address = match ip {
-                IpAddr::V6(v6) => format!("[{v6}]:{p}"),
-                IpAddr::V4(v4) => format!("{v4}:{p}"),
-            };
-            if !found.iter().any(|(a, _)| *a == address) {
-                found.push((address, f[9].to_string()));
-            }
-        }
-    }
-    found
-        .into_iter()
-        .map(|(address, inode)| {
-            let pid = pid_of_socket(&inode);
-            let command = pid.and_then(|p| {
-                std::fs::read_to_string(format!("/proc/{p}/comm"))
-                    .ok()
-                    .map(|s| s.trim().to_string())
-            });
-            let command_line = pid.and_then(|p| {
-                std::fs::read(format!("/proc/{p}/cmdline")).ok().map(|b| {
-                    b.split(|c| *c == 0)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-            });
-            Listener {
-                address,
-                pid,
-                command,
-                command_line,
-            }
-        })
-        .collect()
-}
-
-fn pid_of_socket(inode: &str) -> Option<u32> {
-    if inode == "0" {
-        return None;
-    }
-    let needle = format!("socket:[{inode}]");
-    let own = std::process::id();
-    // Our own fds first (cheap), then everyone else's.
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    pids.sort_by_key(|p| *p != own);
-    pids.into_iter().find(|pid| {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|fds| {
-                fds.filter_map(Result::ok).any(|fd| {
-                    std::fs::read_link(fd.path())
-                        .map(|t| t.as_os_str() == needle.as_str())
-                        .unwrap_or(false)
-                })
-            })
-            .unwrap_or(false)
-    })
-}
 
 /// Run a command with a deadline; its stdout when it exits 0.
 pub fn run_cmd(program: &str, args: &[&str], limit: Duration) -> Option<String> {
@@ -334,35 +214,4 @@ pub fn os_summary() -> String {
         std::env::consts::ARCH
     )
     .replace("  ", " ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_net_addresses() {
-        assert_eq!(
-            parse_addr("0100007F:4965"),
-            Some((IpAddr::V4(Ipv4Addr::LOCALHOST), 18789))
-        );
-        assert_eq!(
-            parse_addr("00000000000000000000000000000000:0050"),
-            Some((IpAddr::V6(Ipv6Addr::UNSPECIFIED), 80))
-        );
-        assert_eq!(
-            parse_addr("00000000000000000000000001000000:0050"),
-            Some((IpAddr::V6(Ipv6Addr::LOCALHOST), 80))
-        );
-    }
-
-    #[test]
-    fn finds_our_own_listener() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let found = listeners(port);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].address, format!("127.0.0.1:{port}"));
-        assert_eq!(found[0].pid, Some(std::process::id()));
-    }
 }

@@ -181,7 +181,7 @@ pub fn build(
         .transpose()
         .map_err(|e| ConfigError::Logging(format!("cannot start console writer thread: {e}")))?;
     let console_layer = console_thread.as_ref().map(|(ctx, _)| {
-        ConsoleLayer {
+        console::ConsoleLayer {
             tx: ctx.clone(),
             dropped: dropped.clone(),
             color,
@@ -353,63 +353,6 @@ fn json_line(r: &Record, hostname: &str) -> String {
     obj.insert("_meta".into(), Value::Object(meta));
     obj.insert("hostname".into(), Value::from(hostname));
     Value::Object(obj).to_string()
-}
-
-fn console_line(r: &Record, color: bool) -> String {
-    let (paint, reset) = if color {
-        let c = match r.level {
-            "error" => "\x1b[31m",
-            "warn" => "\x1b[33m",
-            "info" => "\x1b[32m",
-            "debug" => "\x1b[34m",
-            _ => "\x1b[2m",
-        };
-        (c, "\x1b[0m")
-    } else {
-        ("", "")
-    };
-    let mut line = String::with_capacity(r.text.len() + 48);
-    if color {
-        let _ = write!(line, "\x1b[2m{}\x1b[0m ", r.now.clock_string());
-    } else {
-        let _ = write!(line, "{} ", r.now.clock_string());
-    }
-    let _ = write!(line, "{paint}{:<5}{reset} ", r.level);
-    if let Some(s) = &r.subsystem {
-        if color {
-            let _ = write!(line, "\x1b[36m[{s}]\x1b[0m ");
-        } else {
-            let _ = write!(line, "[{s}] ");
-        }
-    }
-    line.push_str(&r.text);
-    line.push('\n');
-    line
-}
-
-struct ConsoleLayer {
-    /// Lines go to the console thread; never written from the caller's (async) thread.
-    tx: SyncSender<Msg>,
-    dropped: Arc<AtomicU64>,
-    color: bool,
-    json: bool,
-    hostname: String,
-}
-
-impl<S: Subscriber> Layer<S> for ConsoleLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let r = record(event);
-        let line = if self.json {
-            let mut l = json_line(&r, &self.hostname);
-            l.push('\n');
-            l
-        } else {
-            console_line(&r, self.color)
-        };
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Line(line)) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }
 
 struct FileLayer {

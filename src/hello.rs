@@ -1,0 +1,133 @@
+//! What a successful `connect` sends and records: the `hello-ok` payload (server, features,
+//! snapshot, auth, policy) and the presence entry of a ui/webchat/node client.
+
+use openclaw_net::ConnInfo;
+use openclaw_proto::connect::ConnectParams;
+use openclaw_proto::GrantedScopes;
+use serde_json::{json, Map, Value};
+
+use crate::server::{Gateway, VERSION};
+
+/// The presence entry a ui/webchat/node client creates on connect.
+pub fn presence_entry(
+    p: &ConnectParams,
+    info: &ConnInfo,
+    role: &str,
+    scopes: &GrantedScopes,
+    device_id: Option<&str>,
+    now: u64,
+) -> Map<String, Value> {
+    let c = &p.client;
+    let host = c.display_name.clone().unwrap_or_else(|| c.id.clone());
+    let mut m = Map::new();
+    m.insert("clientId".into(), json!(c.id));
+    m.insert("host".into(), json!(host));
+    if !info.peer.ip().is_loopback() {
+        m.insert("ip".into(), json!(info.peer.ip().to_string()));
+    }
+    m.insert("version".into(), json!(c.version));
+    m.insert("platform".into(), json!(c.platform));
+    if let Some(f) = &c.device_family {
+        m.insert("deviceFamily".into(), json!(f));
+    }
+    if let Some(mi) = &c.model_identifier {
+        m.insert("modelIdentifier".into(), json!(mi));
+    }
+    m.insert("mode".into(), json!(c.mode));
+    m.insert("reason".into(), json!("connect"));
+    if let Some(d) = device_id {
+        m.insert("deviceId".into(), json!(d));
+    }
+    if let Some(i) = &c.instance_id {
+        m.insert("instanceId".into(), json!(i));
+    }
+    m.insert("roles".into(), json!([role]));
+    m.insert("scopes".into(), json!(scopes.list()));
+    m.insert("onlineSince".into(), json!(now));
+    m.insert(
+        "text".into(),
+        json!(format!("Node: {host} · mode {}", c.mode)),
+    );
+    m.insert("ts".into(), json!(now));
+    m
+}
+
+/// Default per-attachment ceiling, `agents.defaults.mediaMaxMb` (MB, decoded).
+pub const DEFAULT_MEDIA_MAX_MB: u64 = 20;
+/// Images are capped lower than other attachments.
+pub const MAX_IMAGE_BYTES: u64 = 6 * 1024 * 1024;
+
+/// `policy.attachments`: `maxBytes` from `agents.defaults.mediaMaxMb`, images ≤ 6 MB.
+fn attachment_policy(parsed: &Value) -> Value {
+    let mb = parsed
+        .pointer("/agents/defaults/mediaMaxMb")
+        .and_then(Value::as_f64)
+        .filter(|m| *m > 0.0)
+        .unwrap_or(DEFAULT_MEDIA_MAX_MB as f64);
+    let max = ((mb * 1024.0 * 1024.0) as u64).max(1);
+    json!({ "maxBytes": max, "maxImageBytes": max.min(MAX_IMAGE_BYTES) })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn hello_ok(
+    gw: &Gateway,
+    protocol: u32,
+    conn_id: &str,
+    method: &str,
+    role: &str,
+    scopes: &GrantedScopes,
+    device_token: Option<&(String, u64)>,
+    new_pairing: bool,
+) -> Value {
+    let cfg = gw.cfg.load();
+    let mut auth = json!({ "method": method, "role": role, "scopes": scopes.list() });
+    if let Some((tok, issued)) = device_token {
+        auth["deviceToken"] = json!(tok);
+        auth["issuedAtMs"] = json!(issued);
+        if new_pairing {
+            auth["recoveryMigrationAllowed"] = json!(true);
+        }
+    }
+    let agent = &cfg.default_agent_id;
+    json!({
+        "type": "hello-ok",
+        "protocol": protocol,
+        "server": {
+            "version": VERSION,
+            "buildId": gw.boot.build_id,
+            "bootId": gw.boot.boot_id,
+            "connId": conn_id,
+        },
+        "features": {
+            "methods": crate::rpc::METHODS,
+            "events": crate::rpc::EVENTS,
+        },
+        "snapshot": {
+            "suspension": { "phase": "accepting" },
+            "presence": gw.presence.list(),
+            "health": gw.health_snapshot(false),
+            "stateVersion": gw.versions.current(),
+            "uptimeMs": gw.uptime_ms(),
+            "appliedConfigHash": cfg.raw_sha256,
+            "configPath": cfg.path.display().to_string(),
+            "stateDir": cfg.state_dir.display().to_string(),
+            "sessionDefaults": {
+                "defaultAgentId": agent,
+                "modelConfigured": false,
+                "ownership": "sole",
+                "selectionRequired": false,
+                "mainKey": "main",
+                "mainSessionKey": format!("agent:{agent}:main"),
+                "scope": "per-sender",
+            },
+            "authMode": cfg.auth.mode.as_str(),
+        },
+        "auth": auth,
+        "policy": {
+            "maxPayload": cfg.limits.max_payload,
+            "maxBufferedBytes": cfg.limits.max_buffered_bytes,
+            "tickIntervalMs": cfg.limits.tick_interval_ms,
+            "attachments": attachment_policy(&cfg.parsed),
+        },
+    })
+}
