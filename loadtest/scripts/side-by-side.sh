@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Side-by-side run: the real Node gateway (../shared/peer/start.sh) and openclaw-rs, same
-# client (openclaw-loadtest), same machine, same run, scenarios interleaved. Loopback only;
-# every scenario is bounded in count and time. Results: $OUT/*.json and $OUT/summary.txt.
+# Side-by-side run: the real Node gateway (../shared/peer/start.sh), openclaw-rs and, where it
+# makes sense (rpc, fanout), the harness's protocol-only limit-server as a floor; same client
+# (openclaw-loadtest compare), same machine, runs interleaved (node, rs[, limit]) x REPEAT.
+# Loopback only; every scenario is bounded in count and time.
+# Results: $OUT/<scenario>.json (every run + medians + ratios), $OUT/<scenario>.svg, summary.txt.
 #   usage: loadtest/scripts/side-by-side.sh [OUT_DIR]
-#   env:   NODE_PORT (18950), RS_PORT (18951), TOKEN (bench-token), QUICK=1 for a short run
+#   env:   NODE_PORT (18950), RS_PORT (18951), LIMIT_PORT (18952), TOKEN (bench-token),
+#          REPEAT (3), QUICK=1 for a short run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT="${1:-$(mktemp -d /tmp/side-by-side.XXXXXX)}"; mkdir -p "$OUT"
 T="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 LT="$T/openclaw-loadtest"; GW="$T/openclaw"
-NODE_PORT="${NODE_PORT:-18950}"; RS_PORT="${RS_PORT:-18951}"; TOKEN="${TOKEN:-bench-token}"
-HS=2000; RPC=20000; CONNS=1000,5000; FAN=500; ROUNDS=5
-[ "${QUICK:-0}" = 1 ] && { HS=200; RPC=2000; CONNS=200; FAN=100; ROUNDS=3; }
-[ -x "$LT" ] && [ -x "$GW" ] || { echo "build first: cargo build --release --bin openclaw -p openclaw-loadtest"; exit 1; }
+NODE_PORT="${NODE_PORT:-18950}"; RS_PORT="${RS_PORT:-18951}"; LIMIT_PORT="${LIMIT_PORT:-18952}"
+TOKEN="${TOKEN:-bench-token}"; REPEAT="${REPEAT:-3}"
+HS=2000; RPC=20000; RATE=2000; CONNS=1000,5000; FAN=500; ROUNDS=5; SLOW=200; HTTP_S=10
+[ "${QUICK:-0}" = 1 ] && { HS=200; RPC=2000; RATE=1000; CONNS=200; FAN=100; ROUNDS=3; SLOW=60; HTTP_S=2; REPEAT=1; }
+[ -x "$LT" ] && [ -x "$GW" ] || { echo "build first: cargo build --release --bin openclaw && cargo build --release -p openclaw-loadtest"; exit 1; }
 
 echo "== starting Node gateway on $NODE_PORT"
 NODE_LINE=$(PEER_RESET=1 PEER_TOKEN="$TOKEN" bash ../shared/peer/start.sh "$NODE_PORT")
@@ -30,25 +34,28 @@ OPENCLAW_STATE_DIR="$RSD/state" OPENCLAW_CONFIG_PATH="$RSD/openclaw.json" OPENCL
 RS_PID=$!
 for _ in $(seq 1 400); do curl -fs "http://127.0.0.1:$RS_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.01; done
 echo "openclaw-rs PID=$RS_PID READY_S=$(python3 -c "print(round($(date +%s.%N)-$T0,3))")"
-trap 'kill -TERM $NODE_PID $RS_PID 2>/dev/null || true' EXIT
+"$LT" limit-server --port "$LIMIT_PORT" 2>"$RSD/limit.log" &
+LIMIT_PID=$!
+trap 'kill -TERM $NODE_PID $RS_PID $LIMIT_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q listening "$RSD/limit.log" 2>/dev/null && break; sleep 0.05; done
+echo "limit-server PID=$LIMIT_PID"
 
-run() { # NAME PORT PID ARGS...
-  local name=$1 port=$2 pid=$3; shift 3
-  echo "-- $name"
-  "$LT" "$@" --port "$port" --token "$TOKEN" --json "$OUT/$name.json" 2>&1 | tee -a "$OUT/summary.txt"
+cmp() { # NAME THIRD(0|1) REPEAT SCENARIO ARGS...
+  local name=$1 third=$2 rep=$3; shift 3
+  local extra=()
+  [ "$third" = 1 ] && extra=(--c "$LIMIT_PORT" --c-name limit --c-pid "$LIMIT_PID")
+  echo "== $name" | tee -a "$OUT/summary.txt"
+  "$LT" compare --a "$NODE_PORT" --a-name node --a-pid "$NODE_PID" \
+    --b "$RS_PORT" --b-name rs --b-pid "$RS_PID" "${extra[@]}" --token "$TOKEN" --repeat "$rep" \
+    --json "$OUT/$name.json" --svg "$OUT/$name.svg" "$@" 2>&1 | tee -a "$OUT/summary.txt" \
+    || echo "!! $name: some runs failed (see above)" | tee -a "$OUT/summary.txt"
 }
-for side in node rs; do :; done
-for sc in handshake rpc fanout; do
-  for side in node rs; do
-    if [ $side = node ]; then P=$NODE_PORT; PID=$NODE_PID; else P=$RS_PORT; PID=$RS_PID; fi
-    case $sc in
-      handshake) run "$side-handshake" $P $PID handshake -n $HS --concurrency 16 ;;
-      rpc)       run "$side-rpc" $P $PID rpc -n $RPC ;;
-      fanout)    run "$side-fanout" $P $PID fanout --clients $FAN --rounds $ROUNDS ;;
-    esac
-  done
-done
-# Memory last (the held sockets make the others noisier).
-run node-hold $NODE_PORT $NODE_PID hold --conns $CONNS --pid $NODE_PID
-run rs-hold $RS_PORT $RS_PID hold --conns $CONNS --pid $RS_PID
-echo "results in $OUT"
+cmp connect-storm 0 "$REPEAT" connect-storm -n $HS --concurrency 16
+cmp rpc 1 "$REPEAT" rpc -n $RPC
+cmp rpc-open 1 "$REPEAT" rpc -n $RPC --rate $RATE
+cmp fanout 1 "$REPEAT" fanout --clients $FAN --rounds $ROUNDS
+cmp slow-consumer 0 "$REPEAT" slow-consumer --clients $SLOW --slow $((SLOW / 10)) --rounds 20
+cmp http 0 "$REPEAT" http --path /readyz --conc 32 --secs $HTTP_S
+# Memory last (the held sockets make the others noisier); once per side.
+cmp hold 0 1 hold --conns $CONNS
+echo "results in $OUT (per-scenario ratio tables in summary.txt)"

@@ -6,6 +6,7 @@
 //! little CPU as possible on the large `hello-ok` and broadcast payloads.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,9 +19,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+
+use crate::srcip;
 
 /// Scopes requested by every connection (`system-event` needs `operator.admin`).
 pub const SCOPES: [&str; 3] = ["operator.admin", "operator.read", "operator.write"];
@@ -47,6 +50,77 @@ pub struct ClientCfg {
     pub identity: Identity,
     /// Bound on each step (connect+handshake, one RPC, ...).
     pub timeout: Duration,
+    /// Local source addresses used round-robin (empty: let the kernel choose).
+    pub source_ips: Arc<Vec<Ipv4Addr>>,
+    /// Round-robin cursor into `source_ips`, shared by clones.
+    pub next_src: Arc<AtomicUsize>,
+    /// SO_RCVBUF for new sockets (slow consumers use a small one so they back up sooner).
+    pub rcvbuf: Option<u32>,
+}
+
+impl ClientCfg {
+    /// A plain token config for `port` (tests, limit checks).
+    pub fn new(port: u16, token: &str, timeout: Duration) -> ClientCfg {
+        ClientCfg {
+            port,
+            token: token.to_string(),
+            identity: Identity::Token,
+            timeout,
+            source_ips: Arc::new(Vec::new()),
+            next_src: Arc::new(AtomicUsize::new(0)),
+            rcvbuf: None,
+        }
+    }
+
+    /// TCP connection to 127.0.0.1:port from the next source address, Nagle off.
+    pub async fn tcp(&self) -> Result<TcpStream> {
+        let src = match self.source_ips.len() {
+            0 => None,
+            n => Some(self.source_ips[self.next_src.fetch_add(1, Ordering::Relaxed) % n]),
+        };
+        let sock = srcip::socket(src, self.rcvbuf)?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let tcp = sock.connect(addr).await.context("tcp connect")?;
+        tcp.set_nodelay(true)?;
+        Ok(tcp)
+    }
+}
+
+/// The client's HTTP/1.1 upgrade request.
+pub fn upgrade_request(port: u16) -> String {
+    let key = STANDARD.encode(rand::random::<[u8; 16]>());
+    format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// Read the response headers of an upgrade; fail unless the status is 101.
+pub async fn read_upgrade_response<R: AsyncBufRead + Unpin>(io: &mut R) -> Result<()> {
+    let mut line = Vec::with_capacity(128);
+    let mut total = 0usize;
+    let mut status = None;
+    loop {
+        line.clear();
+        let n = io.read_until(b'\n', &mut line).await?;
+        if n == 0 {
+            bail!("connection closed during upgrade");
+        }
+        total += n;
+        if total > 16 * 1024 {
+            bail!("upgrade response headers too large");
+        }
+        if status.is_none() {
+            status = Some(String::from_utf8_lossy(&line).trim_end().to_string());
+        } else if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+    }
+    let status = status.unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("101") {
+        bail!("upgrade refused: {status}");
+    }
+    Ok(())
 }
 
 /// Top-level fields of a gateway frame; everything else stays unparsed.
@@ -108,40 +182,13 @@ fn now_ms() -> u64 {
 
 impl Conn {
     /// TCP connect + WebSocket upgrade (no protocol handshake yet).
-    pub async fn open(port: u16) -> Result<Conn> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let tcp = TcpStream::connect(addr).await.context("tcp connect")?;
-        tcp.set_nodelay(true)?;
+    pub async fn open(cfg: &ClientCfg) -> Result<Conn> {
+        let tcp = cfg.tcp().await?;
         let mut io = BufReader::with_capacity(4096, tcp);
-        let key = STANDARD.encode(rand::random::<[u8; 16]>());
-        let req = format!(
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        io.get_mut().write_all(req.as_bytes()).await?;
-        let mut line = Vec::with_capacity(128);
-        let mut total = 0usize;
-        let mut status = None;
-        loop {
-            line.clear();
-            let n = io.read_until(b'\n', &mut line).await?;
-            if n == 0 {
-                bail!("connection closed during upgrade");
-            }
-            total += n;
-            if total > 16 * 1024 {
-                bail!("upgrade response headers too large");
-            }
-            if status.is_none() {
-                status = Some(String::from_utf8_lossy(&line).trim_end().to_string());
-            } else if line == b"\r\n" || line == b"\n" {
-                break;
-            }
-        }
-        let status = status.unwrap_or_default();
-        if status.split_whitespace().nth(1) != Some("101") {
-            bail!("upgrade refused: {status}");
-        }
+        io.get_mut()
+            .write_all(upgrade_request(cfg.port).as_bytes())
+            .await?;
+        read_upgrade_response(&mut io).await?;
         let ws = WebSocket::after_handshake(io, Role::Client);
         Ok(Conn {
             ws: FragmentCollector::new(ws),
@@ -153,7 +200,7 @@ impl Conn {
     /// Open + full protocol handshake, bounded by `cfg.timeout`. Returns the connection after `hello-ok`.
     pub async fn connect(cfg: &ClientCfg) -> Result<Conn> {
         timeout(cfg.timeout, async {
-            let mut c = Conn::open(cfg.port).await?;
+            let mut c = Conn::open(cfg).await?;
             c.op_timeout = cfg.timeout;
             c.handshake(cfg).await?;
             Ok(c)
@@ -165,32 +212,10 @@ impl Conn {
     /// Wait for `connect.challenge`, send `connect`, wait for `hello-ok`.
     pub async fn handshake(&mut self, cfg: &ClientCfg) -> Result<()> {
         let buf = self.next_text().await?;
-        let head = Head::parse(&buf)?;
-        if head.kind != "event" || head.event != Some("connect.challenge") {
-            bail!(
-                "expected connect.challenge, got {}",
-                String::from_utf8_lossy(&buf)
-            );
-        }
-        let ch: Value = match head.payload {
-            Some(p) => serde_json::from_str(p.get())?,
-            None => Value::Null,
-        };
-        let nonce = ch["nonce"].as_str().unwrap_or_default().to_string();
-        let ts = ch["ts"].as_u64().unwrap_or_else(now_ms);
-        let frame = connect_frame(cfg, &nonce, ts);
-        self.send_text(frame.into_bytes()).await?;
-        loop {
-            let buf = self.next_text().await?;
-            let head = Head::parse(&buf)?;
-            if head.kind != "res" || head.id != Some("connect") {
-                continue; // events such as health may precede or follow
-            }
-            if head.ok != Some(true) {
-                bail!("connect rejected: {}", head.error_text());
-            }
-            return Ok(());
-        }
+        self.send_text(connect_reply(cfg, &buf)?.into_bytes())
+            .await?;
+        while !is_hello(&self.next_text().await?)? {}
+        Ok(())
     }
 
     /// A fresh request id (`r<n>`).
@@ -270,6 +295,37 @@ impl Conn {
         })
         .await;
     }
+}
+
+/// The `connect` request answering the `connect.challenge` frame `buf`.
+pub fn connect_reply(cfg: &ClientCfg, buf: &[u8]) -> Result<String> {
+    let head = Head::parse(buf)?;
+    if head.kind != "event" || head.event != Some("connect.challenge") {
+        bail!(
+            "expected connect.challenge, got {}",
+            String::from_utf8_lossy(buf)
+        );
+    }
+    let ch: Value = match head.payload {
+        Some(p) => serde_json::from_str(p.get())?,
+        None => Value::Null,
+    };
+    let nonce = ch["nonce"].as_str().unwrap_or_default().to_string();
+    let ts = ch["ts"].as_u64().unwrap_or_else(now_ms);
+    Ok(connect_frame(cfg, &nonce, ts))
+}
+
+/// True if `buf` is the successful `connect` response; an error if it is a refusal; false for
+/// anything else (events such as `health` may precede or follow).
+pub fn is_hello(buf: &[u8]) -> Result<bool> {
+    let head = Head::parse(buf)?;
+    if head.kind != "res" || head.id != Some("connect") {
+        return Ok(false);
+    }
+    if head.ok != Some(true) {
+        bail!("connect rejected: {}", head.error_text());
+    }
+    Ok(true)
 }
 
 /// The `connect` request for `cfg`, signed for the challenge `nonce`/`ts` if it uses a device.

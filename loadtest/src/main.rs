@@ -1,25 +1,31 @@
 //! openclaw-loadtest: a load harness for any OpenClaw gateway speaking WebSocket protocol v4.
 //!
-//! Scenarios (all traffic to 127.0.0.1, each bounded in count and wall time):
-//! `handshake` (connect latency), `rpc` (request RTT), `hold` (idle connections: RSS, CPU),
-//! `fanout` (broadcast latency to K subscribers). Run with `--help` on each for options.
+//! Scenarios (all traffic to 127.0.0.1, each bounded in count and wall time): `connect-storm`
+//! (alias `handshake`), `rpc` (closed loop or `--rate`), `hold`, `fanout`, `slow-consumer`, `http`.
+//! `compare` runs one scenario against two or three targets interleaved and prints ratios;
+//! `limit-server` is a protocol-only floor target. See loadtest/README.md; `--help` on each.
 
 mod client;
+mod compare;
+mod limit;
+mod progress;
 mod report;
+mod runner;
 mod scenarios;
+mod split;
+mod srcip;
+mod svg;
 mod sys;
 
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use serde_json::{json, Value};
 
-use scenarios::fanout::FanoutArgs;
-use scenarios::handshake::HandshakeArgs;
-use scenarios::hold::HoldArgs;
-use scenarios::rpc::RpcArgs;
-use scenarios::Common;
+use compare::CompareArgs;
+use limit::LimitArgs;
+use runner::HardTimeout;
+use scenarios::Scenario;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,43 +43,33 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// N full handshakes (open, challenge, connect, hello-ok, close), K in flight.
-    Handshake(HandshakeArgs),
-    /// Request round trips on one connection (sequential, or `--pipeline K` in flight).
-    Rpc(RpcArgs),
-    /// Hold N idle authenticated connections; gateway RSS and idle CPU per step.
-    Hold(HoldArgs),
-    /// Broadcast latency: `system-event` on one socket, `presence` to K subscribers.
-    Fanout(FanoutArgs),
+    #[command(flatten)]
+    Scenario(Scenario),
+    /// Same scenario against targets A, B (and C) interleaved; prints B's ratios to the others.
+    Compare(CompareArgs),
+    /// Minimal protocol-only server (fixed replies, encode-once fan-out): the floor target.
+    #[command(name = "limit-server")]
+    LimitServer(LimitArgs),
 }
 
-impl Cmd {
-    fn name(&self) -> &'static str {
-        match self {
-            Cmd::Handshake(_) => "handshake",
-            Cmd::Rpc(_) => "rpc",
-            Cmd::Hold(_) => "hold",
-            Cmd::Fanout(_) => "fanout",
+async fn single(s: &Scenario, threads: Option<usize>) -> anyhow::Result<()> {
+    let run = runner::run_one(s, "", threads).await?;
+    let c = s.common();
+    report::write_json(c.json.as_deref(), &run.doc)?;
+    if let Some(p) = &c.svg {
+        let hs: Vec<(String, &hdrhistogram::Histogram<u64>)> = run
+            .outcome
+            .hists
+            .iter()
+            .map(|(n, h)| (n.clone(), h))
+            .collect();
+        if hs.is_empty() {
+            eprintln!("--svg: {} records no latency histogram", s.name());
+        } else {
+            svg::write(p, &format!("{} → 127.0.0.1:{}", s.name(), c.port), &hs)?;
         }
     }
-
-    fn common(&self) -> &Common {
-        match self {
-            Cmd::Handshake(a) => &a.common,
-            Cmd::Rpc(a) => &a.common,
-            Cmd::Hold(a) => &a.common,
-            Cmd::Fanout(a) => &a.common,
-        }
-    }
-
-    async fn run(&self) -> anyhow::Result<Value> {
-        match self {
-            Cmd::Handshake(a) => scenarios::handshake::run(a).await,
-            Cmd::Rpc(a) => scenarios::rpc::run(a).await,
-            Cmd::Hold(a) => scenarios::hold::run(a).await,
-            Cmd::Fanout(a) => scenarios::fanout::run(a).await,
-        }
-    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -90,43 +86,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let common = cli.cmd.common();
-    let started_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    println!(
-        "openclaw-loadtest {} → ws://127.0.0.1:{}/",
-        cli.cmd.name(),
-        common.port
-    );
-    // Hard cap: the scenario's own --max-secs plus a grace period for cleanup.
-    let hard = Duration::from_secs(common.max_secs + 60);
-    let out = rt.block_on(async { tokio::time::timeout(hard, cli.cmd.run()).await });
-    let code = match out {
-        Ok(Ok(results)) => {
-            let doc = json!({
-                "scenario": cli.cmd.name(),
-                "started_unix_ms": started_ms,
-                "threads": cli.threads,
-                "options": common.to_json(),
-                "results": results,
-            });
-            match report::write_json(common.json.as_deref(), &doc) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+    let out = rt.block_on(async {
+        match &cli.cmd {
+            Cmd::Scenario(s) => single(s, cli.threads).await,
+            Cmd::Compare(a) => compare::run(a, cli.threads).await.map(|_| ()),
+            Cmd::LimitServer(a) => limit::serve(a).await,
         }
-        Ok(Err(e)) => {
+    });
+    let code = match out {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<HardTimeout>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
-        }
-        Err(_) => {
-            eprintln!("error: gave up after the hard wall bound of {hard:?}");
-            ExitCode::from(2)
         }
     };
     rt.shutdown_timeout(Duration::from_secs(1));

@@ -7,6 +7,31 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+/// What a scenario hands back: its JSON results and its latency histograms (µs), the first one
+/// being the headline (plotted by `--svg`, merged across repeats by `compare`).
+pub struct Outcome {
+    pub json: Value,
+    pub hists: Vec<(String, Histogram<u64>)>,
+    /// Units of work for "server CPU per op" when not the headline histogram's count.
+    pub ops: Option<u64>,
+}
+
+impl Outcome {
+    pub fn new(json: Value) -> Self {
+        Outcome {
+            json,
+            hists: Vec::new(),
+            ops: None,
+        }
+    }
+
+    /// Add a named histogram.
+    pub fn hist(mut self, name: &str, h: Histogram<u64>) -> Self {
+        self.hists.push((name.to_string(), h));
+        self
+    }
+}
+
 /// A latency histogram in microseconds, 1 µs .. 1 h, 3 significant digits.
 pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram bounds")

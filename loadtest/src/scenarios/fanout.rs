@@ -16,7 +16,10 @@ use tokio::sync::{mpsc, watch};
 
 use super::{open_many, wait_drained, Common};
 use crate::client::{Conn, Head};
-use crate::report::{self, hist_headers, hist_json, hist_row, ms, new_hist, r3, record, Table};
+use crate::progress;
+use crate::report::{
+    self, hist_headers, hist_json, hist_row, ms, new_hist, r3, record, Outcome, Table,
+};
 
 #[derive(Args, Debug)]
 pub struct FanoutArgs {
@@ -37,7 +40,7 @@ pub struct FanoutArgs {
 }
 
 /// Read continuously; report (round index, receipt instant) once per round.
-async fn subscriber(
+pub async fn subscriber(
     mut c: Conn,
     markers: Arc<Vec<String>>,
     tx: mpsc::UnboundedSender<(usize, Instant)>,
@@ -79,7 +82,110 @@ async fn subscriber(
     alive.fetch_sub(1, Ordering::AcqRel);
 }
 
-pub async fn run(a: &FanoutArgs) -> Result<Value> {
+/// Receipts of one broadcast round.
+pub struct Round {
+    /// Per-subscriber latency from the trigger's send, sorted.
+    pub lat: Vec<Duration>,
+    /// Subscribers alive when the round started.
+    pub expect: usize,
+    /// `system-event` round trip on the trigger socket.
+    pub res_rtt: Duration,
+}
+
+/// Round `ri`: send `system-event` with `params` on `trigger`, collect receipts of round `ri`
+/// from `rx` until `expect` arrived or `limit` passed.
+pub async fn round(
+    trigger: &mut Conn,
+    rx: &mut mpsc::UnboundedReceiver<(usize, Instant)>,
+    ri: usize,
+    params: &str,
+    expect: usize,
+    limit: Duration,
+) -> Result<Round> {
+    while rx.try_recv().is_ok() {} // late receipts of earlier rounds
+    let t0 = Instant::now();
+    let end = tokio::time::Instant::from_std(t0 + limit);
+    let call = async {
+        let r = trigger.call("system-event", params).await;
+        (r, t0.elapsed())
+    };
+    let collect = async {
+        let mut lat = Vec::with_capacity(expect);
+        while lat.len() < expect {
+            match tokio::time::timeout_at(end, rx.recv()).await {
+                Ok(Some((r, at))) if r == ri => {
+                    lat.push(at.saturating_duration_since(t0));
+                    progress::inc(1);
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        lat
+    };
+    let ((res, res_rtt), mut lat) = tokio::join!(call, collect);
+    if let Err(e) = res {
+        bail!("system-event failed: {e:#}");
+    }
+    lat.sort_unstable();
+    Ok(Round {
+        lat,
+        expect,
+        res_rtt,
+    })
+}
+
+impl Round {
+    /// Latency at quantile `p` of this round (µs).
+    pub fn q(&self, p: f64) -> Option<u64> {
+        let i = ((self.lat.len() as f64 - 1.0) * p).round() as usize;
+        self.lat.get(i).map(|d| d.as_micros() as u64)
+    }
+
+    pub fn last(&self) -> Option<u64> {
+        self.lat.last().map(|d| d.as_micros() as u64)
+    }
+
+    /// Headers matching [`Round::row`].
+    pub const HEADERS: [&'static str; 7] = [
+        "round",
+        "recv",
+        "first ms",
+        "median ms",
+        "p99 ms",
+        "last ms",
+        "trigger res ms",
+    ];
+
+    /// Table row and JSON of round number `n`.
+    pub fn row(&self, n: usize) -> (Vec<String>, Value) {
+        let cell = |v: Option<u64>| v.map(ms).unwrap_or("-".into());
+        let first = self.lat.first().map(|d| d.as_micros() as u64);
+        let row = vec![
+            n.to_string(),
+            format!("{}/{}", self.lat.len(), self.expect),
+            cell(first),
+            cell(self.q(0.5)),
+            cell(self.q(0.99)),
+            cell(self.last()),
+            ms(self.res_rtt.as_micros() as u64),
+        ];
+        let f = |v: Option<u64>| v.map(|us| r3(us as f64 / 1000.0));
+        let json = json!({
+            "round": n,
+            "received": self.lat.len(),
+            "expected": self.expect,
+            "first_ms": f(first),
+            "median_ms": f(self.q(0.5)),
+            "p99_ms": f(self.q(0.99)),
+            "last_ms": f(self.last()),
+            "trigger_res_ms": r3(self.res_rtt.as_secs_f64() * 1000.0),
+        });
+        (row, json)
+    }
+}
+
+pub async fn run(a: &FanoutArgs) -> Result<Outcome> {
     let cfg = a.common.client_cfg();
     let start = Instant::now();
     let deadline = a.common.deadline(start);
@@ -94,6 +200,7 @@ pub async fn run(a: &FanoutArgs) -> Result<Value> {
     let alive = Arc::new(AtomicUsize::new(0));
 
     let (m, al) = (markers.clone(), alive.clone());
+    progress::phase("subscribers", a.clients as u64);
     let st = open_many(&cfg, a.clients, a.concurrency, deadline, move |c| {
         al.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(subscriber(
@@ -105,6 +212,7 @@ pub async fn run(a: &FanoutArgs) -> Result<Value> {
         ));
     })
     .await;
+    progress::clear();
     println!(
         "{} subscribers connected in {:.2} s ({} failed)",
         st.opened,
@@ -118,81 +226,28 @@ pub async fn run(a: &FanoutArgs) -> Result<Value> {
     let mut trigger = Conn::connect(&cfg).await?;
     let gap = Duration::from_millis(a.gap_ms);
 
-    let mut t = Table::with(&[
-        "round",
-        "recv",
-        "first ms",
-        "median ms",
-        "p99 ms",
-        "last ms",
-        "trigger res ms",
-    ]);
+    let mut t = Table::with(&Round::HEADERS);
     let mut all = new_hist();
     let (mut rounds, mut lasts) = (Vec::new(), Vec::new());
+    progress::phase("fanout", (a.rounds * st.opened) as u64);
     for (ri, marker) in markers.iter().enumerate() {
         tokio::time::sleep(gap).await;
         if Instant::now() >= deadline {
             eprintln!("--max-secs reached before round {}", ri + 1);
             break;
         }
-        while rx.try_recv().is_ok() {} // late receipts of earlier rounds
         let expect = alive.load(Ordering::Acquire);
         let params = format!(r#"{{"text":"{marker}","mode":"now"}}"#);
-        let t0 = Instant::now();
-        let end = tokio::time::Instant::from_std(t0 + cfg.timeout);
-        let call = async {
-            let r = trigger.call("system-event", &params).await;
-            (r, t0.elapsed())
-        };
-        let collect = async {
-            let mut lat = Vec::with_capacity(expect);
-            while lat.len() < expect {
-                match tokio::time::timeout_at(end, rx.recv()).await {
-                    Ok(Some((r, at))) if r == ri => lat.push(at.saturating_duration_since(t0)),
-                    Ok(Some(_)) => {}
-                    _ => break,
-                }
-            }
-            lat
-        };
-        let ((res, res_rtt), mut lat) = tokio::join!(call, collect);
-        if let Err(e) = res {
-            bail!("system-event failed: {e:#}");
-        }
-        lat.sort_unstable();
-        for d in &lat {
+        let r = round(&mut trigger, &mut rx, ri, &params, expect, cfg.timeout).await?;
+        for d in &r.lat {
             record(&mut all, *d);
         }
-        let q = |p: f64| {
-            lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
-                .map(|d| d.as_micros() as u64)
-        };
-        let cell = |v: Option<u64>| v.map(ms).unwrap_or("-".into());
-        let last = lat.last().map(|d| d.as_micros() as u64);
-        if let Some(l) = last {
-            lasts.push(l);
-        }
-        t.row(vec![
-            (ri + 1).to_string(),
-            format!("{}/{expect}", lat.len()),
-            cell(lat.first().map(|d| d.as_micros() as u64)),
-            cell(q(0.5)),
-            cell(q(0.99)),
-            cell(last),
-            ms(res_rtt.as_micros() as u64),
-        ]);
-        let f = |v: Option<u64>| v.map(|us| r3(us as f64 / 1000.0));
-        rounds.push(json!({
-            "round": ri + 1,
-            "received": lat.len(),
-            "expected": expect,
-            "first_ms": f(lat.first().map(|d| d.as_micros() as u64)),
-            "median_ms": f(q(0.5)),
-            "p99_ms": f(q(0.99)),
-            "last_ms": f(last),
-            "trigger_res_ms": r3(res_rtt.as_secs_f64() * 1000.0),
-        }));
+        lasts.extend(r.last());
+        let (row, json) = r.row(ri + 1);
+        t.row(row);
+        rounds.push(json);
     }
+    progress::clear();
     let _ = stop_tx.send(true);
     trigger.close(Duration::from_secs(1)).await;
     let left = wait_drained(&alive, Duration::from_secs(15)).await;
@@ -209,7 +264,7 @@ pub async fn run(a: &FanoutArgs) -> Result<Value> {
     let mut h = Table::new(hist_headers("all receipts"));
     h.row(hist_row("send→recv", &all));
     h.print();
-    Ok(json!({
+    let json = json!({
         "clients": a.clients,
         "connected": st.opened,
         "connect_failed": st.failed,
@@ -218,5 +273,6 @@ pub async fn run(a: &FanoutArgs) -> Result<Value> {
         "last_median_ms": median_last.map(|us| r3(us as f64 / 1000.0)),
         "last_max_ms": lasts.last().map(|us| r3(*us as f64 / 1000.0)),
         "receipts": hist_json(&all),
-    }))
+    });
+    Ok(Outcome::new(json).hist("send→recv", all))
 }

@@ -1,4 +1,4 @@
-//! `handshake`: N full connections (open, challenge, connect, hello-ok, close), K in flight.
+//! `connect-storm` (alias `handshake`): N full connections (open, challenge, connect, hello-ok, close), K in flight.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::Args;
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::Common;
 use crate::client::{ClientCfg, Conn};
-use crate::report::{self, hist_headers, hist_json, hist_row, new_hist, record, Table};
+use crate::progress;
+use crate::report::{self, hist_headers, hist_json, hist_row, new_hist, record, Outcome, Table};
 
 #[derive(Args, Debug)]
 pub struct HandshakeArgs {
@@ -47,9 +48,11 @@ async fn worker(cfg: ClientCfg, n: usize, next: Arc<AtomicUsize>, deadline: Inst
                 record(&mut w.hello, t.elapsed());
                 c.close(Duration::from_secs(1)).await;
                 record(&mut w.total, t.elapsed());
+                progress::inc(1);
             }
             Err(e) => {
                 w.failed += 1;
+                progress::fail();
                 if w.errors.len() < 5 {
                     w.errors.push(format!("{e:#}"));
                 }
@@ -59,8 +62,9 @@ async fn worker(cfg: ClientCfg, n: usize, next: Arc<AtomicUsize>, deadline: Inst
     w
 }
 
-pub async fn run(a: &HandshakeArgs) -> Result<Value> {
+pub async fn run(a: &HandshakeArgs) -> Result<Outcome> {
     let cfg = a.common.client_cfg();
+    progress::phase("connect-storm", a.n as u64);
     let t0 = Instant::now();
     let deadline = a.common.deadline(t0);
     let next = Arc::new(AtomicUsize::new(0));
@@ -78,10 +82,11 @@ pub async fn run(a: &HandshakeArgs) -> Result<Value> {
         errors.extend(w.errors);
     }
     let secs = t0.elapsed().as_secs_f64();
+    progress::clear();
     let ok = hello.len();
     let rate = ok as f64 / secs;
 
-    let mut t = Table::new(hist_headers("handshake"));
+    let mut t = Table::new(hist_headers("connect-storm"));
     t.row(hist_row("open→hello-ok", &hello));
     t.row(hist_row("incl. close", &total));
     t.print();
@@ -90,7 +95,7 @@ pub async fn run(a: &HandshakeArgs) -> Result<Value> {
         a.n, a.concurrency
     );
     report::print_errors(&errors, failed);
-    Ok(json!({
+    let json = json!({
         "n": a.n,
         "concurrency": a.concurrency,
         "ok": ok,
@@ -100,5 +105,8 @@ pub async fn run(a: &HandshakeArgs) -> Result<Value> {
         "handshakes_per_s": report::r3(rate),
         "hello_ok": hist_json(&hello),
         "with_close": hist_json(&total),
-    }))
+    });
+    Ok(Outcome::new(json)
+        .hist("open→hello-ok", hello)
+        .hist("incl. close", total))
 }

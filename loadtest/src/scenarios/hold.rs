@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clap::Args;
 use fastwebsockets::OpCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::watch;
 
 use super::{open_many, wait_drained, Common};
 use crate::client::Conn;
-use crate::report::{self, r3, Table};
+use crate::progress;
+use crate::report::{self, r3, Outcome, Table};
 use crate::sys;
 
 #[derive(Args, Debug)]
@@ -22,9 +23,6 @@ pub struct HoldArgs {
     /// Cumulative connection counts to measure at, e.g. 1000,5000.
     #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
     pub conns: Vec<usize>,
-    /// Gateway pid to measure (VmRSS + direct children, CPU over the idle window).
-    #[arg(long)]
-    pub pid: Option<u32>,
     /// Handshakes in flight while opening.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -81,13 +79,13 @@ fn mb(kb: u64) -> String {
     format!("{:.1}", kb as f64 / 1024.0)
 }
 
-pub async fn run(a: &HoldArgs) -> Result<Value> {
+pub async fn run(a: &HoldArgs) -> Result<Outcome> {
     let mut steps = a.conns.clone();
     steps.sort_unstable();
     steps.dedup();
     let max = *steps.last().unwrap_or(&0);
     let nofile = sys::raise_nofile(max as u64 + 128)?;
-    if let Some(pid) = a.pid {
+    if let Some(pid) = a.common.pid {
         if sys::vm_rss_kb(pid).is_none() {
             bail!("cannot read /proc/{pid}/status (wrong --pid?)");
         }
@@ -100,7 +98,7 @@ pub async fn run(a: &HoldArgs) -> Result<Value> {
     let alive = Arc::new(AtomicUsize::new(0));
 
     tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
-    let base = sample(a.pid, a.idle_secs).await;
+    let base = sample(a.common.pid, a.idle_secs).await;
     let mut t = Table::with(&[
         "conns",
         "alive",
@@ -135,6 +133,7 @@ pub async fn run(a: &HoldArgs) -> Result<Value> {
             break;
         }
         let need = target.saturating_sub(opened);
+        progress::phase(&format!("hold→{target}"), need as u64);
         let (rx, al) = (stop_rx.clone(), alive.clone());
         let st = open_many(&cfg, need, a.concurrency, deadline, move |c| {
             al.fetch_add(1, Ordering::AcqRel);
@@ -161,7 +160,8 @@ pub async fn run(a: &HoldArgs) -> Result<Value> {
             st.failed,
             a.idle_secs
         );
-        let s = sample(a.pid, a.idle_secs).await;
+        progress::clear();
+        let s = sample(a.common.pid, a.idle_secs).await;
         let live = alive.load(Ordering::Acquire);
         let per_conn = match (&s, &base) {
             (Some(s), Some(b)) if live > 0 => {
@@ -203,14 +203,14 @@ pub async fn run(a: &HoldArgs) -> Result<Value> {
     let left = wait_drained(&alive, Duration::from_secs(15)).await;
     control.close(Duration::from_secs(1)).await;
     t.print();
-    if a.pid.is_none() {
+    if a.common.pid.is_none() {
         println!("(no --pid: memory and CPU not measured)");
     }
     println!("RLIMIT_NOFILE {nofile}; {opened} opened, {failed} failed; {left} still open at exit");
     report::print_errors(&errors, failed);
-    Ok(json!({
+    Ok(Outcome::new(json!({
         "conns": steps,
-        "pid": a.pid,
+        "pid": a.common.pid,
         "idle_secs": a.idle_secs,
         "concurrency": a.concurrency,
         "baseline": base.as_ref().map(|b| json!({
@@ -220,5 +220,5 @@ pub async fn run(a: &HoldArgs) -> Result<Value> {
         })),
         "steps": rows,
         "errors": errors,
-    }))
+    })))
 }

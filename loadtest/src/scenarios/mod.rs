@@ -3,19 +3,80 @@
 pub mod fanout;
 pub mod handshake;
 pub mod hold;
+pub mod http;
 pub mod rpc;
+pub mod slow;
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use crate::client::{ClientCfg, Conn, Identity};
+use crate::report::Outcome;
+use crate::{progress, srcip};
+
+/// The measuring scenarios (the same set for a single run and for `compare`).
+#[derive(Subcommand, Debug)]
+pub enum Scenario {
+    /// N full handshakes (open, challenge, connect, hello-ok, close), K in flight: handshakes/s
+    /// and latency. Alias: `handshake`.
+    #[command(name = "connect-storm", alias = "handshake")]
+    ConnectStorm(handshake::HandshakeArgs),
+    /// Request round trips on one connection: closed loop (`--pipeline K`) or open loop
+    /// (`--rate R` req/s, latency from the scheduled send time).
+    Rpc(rpc::RpcArgs),
+    /// Hold N idle authenticated connections; gateway RSS and idle CPU per step (`--pid`).
+    Hold(hold::HoldArgs),
+    /// Broadcast latency: `system-event` on one socket, `presence` to K subscribers.
+    Fanout(fanout::FanoutArgs),
+    /// Broadcast latency of reading clients without, then with, clients that never read.
+    #[command(name = "slow-consumer")]
+    SlowConsumer(slow::SlowArgs),
+    /// Keep-alive HTTP/1.1 GET load on `--path`: req/s, latency, non-200 count.
+    Http(http::HttpArgs),
+}
+
+impl Scenario {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scenario::ConnectStorm(_) => "connect-storm",
+            Scenario::Rpc(_) => "rpc",
+            Scenario::Hold(_) => "hold",
+            Scenario::Fanout(_) => "fanout",
+            Scenario::SlowConsumer(_) => "slow-consumer",
+            Scenario::Http(_) => "http",
+        }
+    }
+
+    pub fn common(&self) -> &Common {
+        match self {
+            Scenario::ConnectStorm(a) => &a.common,
+            Scenario::Rpc(a) => &a.common,
+            Scenario::Hold(a) => &a.common,
+            Scenario::Fanout(a) => &a.common,
+            Scenario::SlowConsumer(a) => &a.common,
+            Scenario::Http(a) => &a.common,
+        }
+    }
+
+    pub async fn run(&self) -> anyhow::Result<Outcome> {
+        match self {
+            Scenario::ConnectStorm(a) => handshake::run(a).await,
+            Scenario::Rpc(a) => rpc::run(a).await,
+            Scenario::Hold(a) => hold::run(a).await,
+            Scenario::Fanout(a) => fanout::run(a).await,
+            Scenario::SlowConsumer(a) => slow::run(a).await,
+            Scenario::Http(a) => http::run(a).await,
+        }
+    }
+}
 
 /// Device-block mode for `--device`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -32,9 +93,22 @@ pub struct Common {
     /// Gateway port on 127.0.0.1 (all traffic stays on loopback).
     #[arg(long)]
     pub port: u16,
-    /// Shared gateway token.
-    #[arg(long, env = "OPENCLAW_GATEWAY_TOKEN", hide_env_values = true)]
+    /// Shared gateway token (`http`: sent as a Bearer token when not empty).
+    #[arg(
+        long,
+        env = "OPENCLAW_GATEWAY_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub token: String,
+    /// Gateway pid: its CPU time (and its direct children's) over the run is reported; `hold`
+    /// also samples RSS and idle CPU per step.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Local source addresses for client sockets, round-robin, e.g. 127.0.0.1-127.0.0.8 (each
+    /// address has its own ~28k ephemeral ports; for 100k+ connections).
+    #[arg(long, value_parser = parse_source_ips)]
+    pub source_ips: Option<SourceIps>,
     /// Also sign an Ed25519 device block (client cli/cli); bare `--device` means `new`.
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "new")]
     pub device: Option<DeviceArg>,
@@ -47,6 +121,21 @@ pub struct Common {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Fail (exit 1) if anything went wrong: failed connects or calls, non-200 responses,
+    /// missing responses or broadcast receipts, a run cut short by --max-secs.
+    #[arg(long)]
+    pub strict: bool,
+    /// Also write an SVG latency plot (percentile curve per histogram) to this file.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+/// Parsed `--source-ips`.
+#[derive(Clone, Debug)]
+pub struct SourceIps(pub Vec<Ipv4Addr>);
+
+fn parse_source_ips(s: &str) -> Result<SourceIps, String> {
+    srcip::parse(s).map(SourceIps).map_err(|e| format!("{e:#}"))
 }
 
 impl Common {
@@ -59,12 +148,16 @@ impl Common {
                 Identity::DeviceShared(Arc::new(SigningKey::generate(&mut rand::rngs::OsRng)))
             }
         };
-        ClientCfg {
-            port: self.port,
-            token: self.token.clone(),
-            identity,
-            timeout: Duration::from_millis(self.timeout_ms),
+        let mut cfg = ClientCfg::new(
+            self.port,
+            &self.token,
+            Duration::from_millis(self.timeout_ms),
+        );
+        cfg.identity = identity;
+        if let Some(ips) = &self.source_ips {
+            cfg.source_ips = Arc::new(ips.0.clone());
         }
+        cfg
     }
 
     /// When the scenario must stop starting new work.
@@ -79,6 +172,8 @@ impl Common {
             "device": self.device.map(|d| format!("{d:?}").to_lowercase()),
             "timeout_ms": self.timeout_ms,
             "max_secs": self.max_secs,
+            "pid": self.pid,
+            "source_ips": self.source_ips.as_ref().map(|s| s.0.len()),
         })
     }
 }
@@ -121,10 +216,12 @@ where
                 match Conn::connect(&cfg).await {
                     Ok(c) => {
                         opened += 1;
+                        progress::inc(1);
                         sink(c);
                     }
                     Err(e) => {
                         failed += 1;
+                        progress::fail();
                         if errors.len() < 5 {
                             errors.push(format!("{e:#}"));
                         }

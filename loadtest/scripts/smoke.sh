@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Smoke test: every openclaw-loadtest scenario, briefly (seconds, small counts, --strict), against
+# a running gateway; then `compare` between that gateway and a limit-server started here.
+# Exits non-zero if any run fails. Loopback only.
+#   usage: loadtest/scripts/smoke.sh PORT TOKEN PID
+#   env:   LT=path/to/openclaw-loadtest (default: the newer of target/release and target/debug)
+#          OUT=dir for JSON/SVG (default: a fresh /tmp dir)
+set -uo pipefail
+[ $# -eq 3 ] || { echo "usage: $0 PORT TOKEN PID" >&2; exit 64; }
+PORT=$1 TOKEN=$2 PID=$3
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+T="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [ -z "${LT:-}" ]; then
+  LT="$T/release/openclaw-loadtest"
+  [ "$T/debug/openclaw-loadtest" -nt "$LT" ] && LT="$T/debug/openclaw-loadtest"
+fi
+[ -x "$LT" ] || { echo "no openclaw-loadtest binary (cargo build -p openclaw-loadtest)" >&2; exit 1; }
+kill -0 "$PID" 2>/dev/null || { echo "no process $PID" >&2; exit 1; }
+OUT="${OUT:-$(mktemp -d /tmp/lt-smoke.XXXXXX)}"; mkdir -p "$OUT"
+FAILED=()
+
+run() { # NAME ARGS...
+  local name=$1; shift
+  echo "== $name"
+  if "$LT" "$@" --port "$PORT" --token "$TOKEN" --pid "$PID" --strict --max-secs 60 \
+      --json "$OUT/$name.json"; then
+    echo "ok: $name"
+  else
+    echo "FAIL: $name"; FAILED+=("$name")
+  fi
+}
+
+run connect-storm connect-storm -n 200 --concurrency 8 --svg "$OUT/connect-storm.svg"
+run handshake-alias handshake -n 20 --concurrency 4
+run rpc-closed rpc -n 2000 --warmup 50 --pipeline 4
+run rpc-open rpc -n 1000 --rate 1000 --warmup 50 --svg "$OUT/rpc-open.svg"
+run fanout fanout --clients 50 --rounds 3 --gap-ms 100
+run hold hold --conns 50,100 --idle-secs 1 --settle-ms 200 --source-ips 127.0.0.1-127.0.0.4
+run slow-consumer slow-consumer --clients 60 --slow 10 --rounds 5 --warmup-rounds 1 --gap-ms 50
+run http http --path /healthz --conc 4 --secs 2
+
+echo "== limit-server + compare"
+"$LT" limit-server --port 0 --max-secs 120 2>"$OUT/limit.log" &
+LPID=$!
+trap 'kill -TERM $LPID 2>/dev/null || true' EXIT
+LPORT=""
+for _ in $(seq 1 100); do
+  LPORT=$(sed -n 's/.*listening on ws:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OUT/limit.log")
+  [ -n "$LPORT" ] && break; sleep 0.05
+done
+if [ -z "$LPORT" ]; then
+  echo "FAIL: limit-server did not start"; FAILED+=(limit-server)
+elif "$LT" compare --a "$LPORT" --a-name limit --a-pid "$LPID" --b "$PORT" --b-name target \
+    --b-pid "$PID" --token "$TOKEN" --repeat 1 --json "$OUT/compare-rpc.json" \
+    --svg "$OUT/compare-rpc.svg" rpc -n 500 --warmup 10 --strict --max-secs 60; then
+  echo "ok: compare"
+else
+  echo "FAIL: compare"; FAILED+=(compare)
+fi
+
+echo "results in $OUT"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo "smoke FAILED: ${FAILED[*]}"; exit 1
+fi
+echo "smoke ok"
