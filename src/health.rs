@@ -63,6 +63,13 @@ pub fn process_cpu_seconds() -> Option<f64> {
     Some(ticks / if hz > 0.0 { hz } else { 100.0 })
 }
 
+/// CPU cores available to us, read once: `available_parallelism` reads cgroup files on
+/// Linux, far too slow for every probe and health snapshot.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Resident set size of this process in bytes.
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -108,9 +115,7 @@ impl Monitor {
         } else {
             d[((d.len() as f64 * 0.99).ceil() as usize).clamp(1, d.len()) - 1]
         };
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1) as f64;
+        let cores = cores() as f64;
         let degraded = p99 > DEGRADED_DELAY_MS;
         let round = |x: f64| (x * 1000.0).round() / 1000.0;
         json!({
