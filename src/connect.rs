@@ -495,7 +495,7 @@ pub async fn connect(
         scopes: granted,
         operator: role == "operator",
     }));
-    tracing::info!(target: "gateway/ws", "← connect client={} mode={} role={} auth={} conn={}",
+    tracing::debug!(target: "gateway/ws", "← connect client={} mode={} role={} auth={} conn={}",
         authed.client_id, authed.client_mode, authed.role, shared.method, truncate_reason(&authed.conn_id));
     Ok((authed, hello))
 }
