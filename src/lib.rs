@@ -31,6 +31,7 @@ pub mod health;
 pub mod hello;
 pub mod http;
 pub mod hub;
+pub mod json;
 pub mod logging;
 pub mod presence;
 pub mod procnet;

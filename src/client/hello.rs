@@ -83,17 +83,7 @@ impl Hello {
 
     /// `auth.scopes` as granted.
     pub fn scopes(&self) -> Vec<String> {
-        self.0
-            .get("auth")
-            .and_then(|a| a.get("scopes"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::json::strings(self.0.get("auth").and_then(|a| a.get("scopes")))
     }
 
     /// Capability derived from the granted scopes.

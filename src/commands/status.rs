@@ -126,16 +126,7 @@ pub async fn run(global: &GlobalArgs, a: &StatusArgs) -> i32 {
             )
         })
         .collect();
-    let channels: Vec<String> = health
-        .get("channelOrder")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let channels: Vec<String> = crate::json::strings(health.get("channelOrder"));
     let recent = health
         .get("sessions")
         .and_then(|s| s.get("recent"))

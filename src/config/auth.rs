@@ -307,17 +307,7 @@ pub fn resolve_auth(
     };
 
     let trusted_proxy = field("trustedProxy").and_then(Value::as_object).map(|t| {
-        let strings = |k: &str| {
-            t.get(k)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let strings = |k: &str| crate::json::strings(t.get(k));
         TrustedProxyConfig {
             user_header: t
                 .get("userHeader")
