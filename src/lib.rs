@@ -32,6 +32,7 @@ pub mod hello;
 pub mod http;
 pub mod hub;
 pub mod json;
+pub mod lock;
 pub mod logging;
 pub mod presence;
 pub mod procnet;

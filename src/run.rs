@@ -45,6 +45,20 @@ pub fn run_gateway(global: &GlobalArgs, args: &GatewayRunArgs) -> i32 {
     for w in &cfg.warnings {
         tracing::warn!(target: "gateway", "{w}");
     }
+    // One gateway per state dir. Under a supervisor a healthy incumbent wins: exit 78 so the
+    // unit's RestartPreventExitStatus=78 ends the restart loop.
+    let supervised = cfg.under_systemd || cfg.supervisor_external;
+    let lock = match crate::lock::acquire(&cfg.state_dir, supervised, crate::lock::LOCK_TIMEOUT) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(target: "gateway", "{e}");
+            eprintln!("{e}");
+            return match e {
+                crate::lock::LockRefused::IncumbentHealthy { .. } => EXIT_CONFIG,
+                _ => 1,
+            };
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("openclaw-rt")
@@ -56,10 +70,10 @@ pub fn run_gateway(global: &GlobalArgs, args: &GatewayRunArgs) -> i32 {
             return 1;
         }
     };
-    rt.block_on(serve(cfg, args.force))
+    rt.block_on(serve(cfg, args.force, lock))
 }
 
-async fn serve(cfg: config::GatewayConfig, force: bool) -> i32 {
+async fn serve(cfg: config::GatewayConfig, force: bool, mut lock: crate::lock::StateLock) -> i32 {
     // Handlers first: a signal that arrives once we say "listening" must be graceful.
     let signals = match Signals::install() {
         Ok(s) => s,
@@ -69,6 +83,7 @@ async fn serve(cfg: config::GatewayConfig, force: bool) -> i32 {
         }
     };
     let addr = SocketAddr::new(cfg.bind_host, cfg.port);
+    let supervised = cfg.under_systemd || cfg.supervisor_external;
     let token_note = cfg.auth.token_is_ephemeral;
     let gw = match tokio::task::spawn_blocking(move || Gateway::new(cfg)).await {
         Ok(Ok(gw)) => gw,
@@ -106,10 +121,11 @@ async fn serve(cfg: config::GatewayConfig, force: bool) -> i32 {
             }
         }
     }
-    let listener = match bind_with_retry(addr).await {
+    let listener = match bind_with_retry(addr, supervised).await {
         Ok(l) => l,
         Err(code) => return code,
     };
+    lock.record(listener.local_addr().ok().map(|a| a.port()));
     let mut listeners = vec![listener];
     // A custom host other than 127.0.0.1 / 0.0.0.0 keeps a mandatory loopback listener, so
     // local tools (the CLI, health checks) always reach the gateway on 127.0.0.1.
@@ -118,7 +134,7 @@ async fn serve(cfg: config::GatewayConfig, force: bool) -> i32 {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or(addr.port());
-        match bind_with_retry(SocketAddr::new([127, 0, 0, 1].into(), port)).await {
+        match bind_with_retry(SocketAddr::new([127, 0, 0, 1].into(), port), supervised).await {
             Ok(l) => listeners.push(l),
             Err(code) => return code,
         }
@@ -141,7 +157,10 @@ async fn serve(cfg: config::GatewayConfig, force: bool) -> i32 {
     0
 }
 
-async fn bind_with_retry(addr: SocketAddr) -> Result<tokio::net::TcpListener, i32> {
+async fn bind_with_retry(
+    addr: SocketAddr,
+    supervised: bool,
+) -> Result<tokio::net::TcpListener, i32> {
     let mut tries = 0;
     loop {
         match openclaw_net::bind(addr) {
@@ -149,6 +168,19 @@ async fn bind_with_retry(addr: SocketAddr) -> Result<tokio::net::TcpListener, i3
             Err(openclaw_net::NetError::Bind { source, .. })
                 if source.kind() == std::io::ErrorKind::AddrInUse =>
             {
+                let probe = SocketAddr::new([127, 0, 0, 1].into(), addr.port());
+                if supervised
+                    && tokio::task::spawn_blocking(move || crate::force::is_gateway(probe))
+                        .await
+                        .unwrap_or(false)
+                {
+                    let msg = format!(
+                        "a healthy gateway already listens on ws://{probe}; leaving it in charge"
+                    );
+                    tracing::warn!(target: "gateway", "{msg}");
+                    eprintln!("{msg}");
+                    return Err(EXIT_CONFIG);
+                }
                 tries += 1;
                 if tries >= BIND_RETRIES {
                     tracing::error!(target: "gateway", "another gateway instance is already listening on ws://{addr}");

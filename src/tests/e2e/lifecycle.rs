@@ -302,3 +302,36 @@ async fn force_frees_the_port_of_a_non_gateway_listener() {
     p.signal(libc::SIGTERM);
     assert_eq!(p.finish().await.0, 0, "the first gateway was left alone");
 }
+
+#[tokio::test]
+async fn one_gateway_per_state_dir_and_exit_78_under_a_supervisor() {
+    let dir = temp_dir("lock");
+    let cfg = config_with_log(&dir);
+    let mut a = Proc::spawn(command(&dir, Some(&cfg), &["gateway", "run", "--port", "0"]));
+    let _ = a.listening().await;
+    let a_pid = a.child.id().unwrap();
+
+    // A second instance on the same state dir (another port) waits, then refuses.
+    let b = Proc::spawn(command(&dir, None, &["gateway", "run", "--port", "0"]));
+    let (code, err) = b.finish().await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("gateway already running (pid {a_pid}); lock timeout after")),
+        "{err}"
+    );
+
+    // Under a supervisor (systemd sets INVOCATION_ID) a healthy incumbent means exit 78.
+    let mut sup = command(&dir, None, &["gateway", "run", "--port", "0"]);
+    sup.env("INVOCATION_ID", "test-invocation");
+    let (code, err) = Proc::spawn(sup).finish().await;
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("leaving it in charge"), "{err}");
+
+    // An owner that dies without cleaning up does not block the next start.
+    a.signal(libc::SIGKILL);
+    let _ = a.finish().await;
+    let mut c = Proc::spawn(command(&dir, None, &["gateway", "run", "--port", "0"]));
+    let _ = c.listening().await;
+    c.signal(libc::SIGTERM);
+    assert_eq!(c.finish().await.0, 0);
+}
