@@ -9,6 +9,8 @@ mod health;
 mod local;
 mod logs;
 mod probe;
+pub mod service;
+pub mod setup;
 mod status;
 
 use std::io::Write;
@@ -45,16 +47,16 @@ pub fn run(global: &GlobalArgs, cmd: &Command) -> i32 {
                 Some(G::Probe(a)) => probe::run(global, a).await,
                 Some(G::Health(a)) => health::run(global, &a.conn, a.port, a.json, false).await,
                 Some(G::Call(a)) => call::run(global, a).await,
-                Some(G::Install(_)) => unavailable("gateway install"),
-                Some(G::Start(_)) => unavailable("gateway start"),
-                Some(G::Stop(_)) => unavailable("gateway stop"),
-                Some(G::Restart(_)) => unavailable("gateway restart"),
-                Some(G::Uninstall(_)) => unavailable("gateway uninstall"),
+                Some(G::Install(a)) => service::install(global, a),
+                Some(G::Start(a)) => service::start(global, a),
+                Some(G::Stop(a)) => service::stop(global, a),
+                Some(G::Restart(a)) => service::restart(global, a),
+                Some(G::Uninstall(a)) => service::uninstall(global, a),
                 Some(G::Run(_)) | None => unavailable("gateway run"),
             },
             Command::Doctor(_) => unavailable("doctor"),
             Command::Secrets(_) => unavailable("secrets"),
-            Command::Setup(_) => unavailable("setup"),
+            Command::Setup(a) => setup::run(global, a),
         }
     })
 }
