@@ -36,6 +36,7 @@ pub mod lock;
 pub mod logging;
 pub mod presence;
 pub mod procnet;
+pub mod reload;
 pub mod rpc;
 pub mod run;
 pub mod server;

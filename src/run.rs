@@ -70,30 +70,98 @@ pub fn run_gateway(global: &GlobalArgs, args: &GatewayRunArgs) -> i32 {
             return 1;
         }
     };
-    rt.block_on(serve(cfg, args.force, lock))
+    rt.block_on(supervise(cfg, load, env, args.force, lock))
 }
 
-async fn serve(cfg: config::GatewayConfig, force: bool, mut lock: crate::lock::StateLock) -> i32 {
+/// What one serving period ended with.
+enum Served {
+    /// Stop the process with this code.
+    Exit(i32),
+    /// Restart in-process (config change needing a restart, SIGUSR1); the port we had.
+    Restart(u16),
+}
+
+/// Serve, restarting in-process on request until a stop signal. The state lock is held
+/// throughout, and a restart keeps the port it had.
+async fn supervise(
+    mut cfg: config::GatewayConfig,
+    load: config::LoadArgs,
+    env: Env,
+    force: bool,
+    mut lock: crate::lock::StateLock,
+) -> i32 {
     // Handlers first: a signal that arrives once we say "listening" must be graceful.
-    let signals = match Signals::install() {
+    let mut signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(target: "gateway", "cannot install signal handlers: {e}");
             return 1;
         }
     };
-    let addr = SocketAddr::new(cfg.bind_host, cfg.port);
+    let mut force = force;
+    let mut port_hint = None;
+    loop {
+        let served = serve(
+            cfg.clone(),
+            force,
+            &mut lock,
+            &mut signals,
+            &load,
+            &env,
+            port_hint,
+        );
+        match served.await {
+            Served::Exit(code) => return code,
+            Served::Restart(port) => {
+                force = false;
+                let (l, e) = (load.clone(), env.clone());
+                match tokio::task::spawn_blocking(move || config::load(&l, &e)).await {
+                    Ok(Ok(next)) => {
+                        // A change of port/bind is honoured; otherwise keep the bound port.
+                        port_hint = (next.port == cfg.port && next.bind_host == cfg.bind_host)
+                            .then_some(port);
+                        cfg = next;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(target: "gateway/reload", "restarting with the previous config: {e}");
+                        port_hint = Some(port);
+                    }
+                    Err(_) => port_hint = Some(port),
+                }
+                tracing::info!(target: "gateway", "restarting in-process");
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    cfg: config::GatewayConfig,
+    force: bool,
+    lock: &mut crate::lock::StateLock,
+    signals: &mut Signals,
+    load: &config::LoadArgs,
+    env: &Env,
+    port_hint: Option<u16>,
+) -> Served {
+    let restart_allowed = cfg
+        .parsed
+        .pointer("/commands/restart")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true);
+    let reload_mode = cfg.reload_mode;
+    let addr = SocketAddr::new(cfg.bind_host, port_hint.unwrap_or(cfg.port));
     let supervised = cfg.under_systemd || cfg.supervisor_external;
     let token_note = cfg.auth.token_is_ephemeral;
     let gw = match tokio::task::spawn_blocking(move || Gateway::new(cfg)).await {
         Ok(Ok(gw)) => gw,
         Ok(Err(e)) => {
             tracing::error!(target: "gateway", "{e}");
-            return 1;
+            return Served::Exit(1);
         }
         Err(e) => {
             tracing::error!(target: "gateway", "{e}");
-            return 1;
+            return Served::Exit(1);
         }
     };
     if force && addr.port() != 0 {
@@ -113,17 +181,17 @@ async fn serve(cfg: config::GatewayConfig, force: bool, mut lock: crate::lock::S
             Ok(Err(msg)) => {
                 tracing::error!(target: "gateway", "{msg}");
                 eprintln!("{msg}");
-                return 1;
+                return Served::Exit(1);
             }
             Err(e) => {
                 tracing::error!(target: "gateway", "--force failed: {e}");
-                return 1;
+                return Served::Exit(1);
             }
         }
     }
     let listener = match bind_with_retry(addr, supervised).await {
         Ok(l) => l,
-        Err(code) => return code,
+        Err(code) => return Served::Exit(code),
     };
     lock.record(listener.local_addr().ok().map(|a| a.port()));
     let mut listeners = vec![listener];
@@ -136,7 +204,7 @@ async fn serve(cfg: config::GatewayConfig, force: bool, mut lock: crate::lock::S
             .unwrap_or(addr.port());
         match bind_with_retry(SocketAddr::new([127, 0, 0, 1].into(), port), supervised).await {
             Ok(l) => listeners.push(l),
-            Err(code) => return code,
+            Err(code) => return Served::Exit(code),
         }
     }
     let addrs: Vec<SocketAddr> = listeners
@@ -144,17 +212,48 @@ async fn serve(cfg: config::GatewayConfig, force: bool, mut lock: crate::lock::S
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let running = server::start_many(gw.clone(), listeners);
-    for a in addrs {
+    for a in &addrs {
         tracing::info!(target: "gateway", "listening on ws://{a} (PID {})", std::process::id());
     }
     if token_note {
         tracing::warn!(target: "gateway", "no gateway token configured: generated an ephemeral token for this run (set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN)");
     }
-    signals.wait().await;
-    server::begin_shutdown(&gw, "gateway stopping");
-    running.wait().await;
-    tracing::info!(target: "gateway", "stopped");
-    0
+    let bound = addrs.first().map_or(0, |a| a.port());
+    let (restart_tx, mut restart_rx) = tokio::sync::mpsc::channel::<String>(1);
+    if reload_mode != config::ReloadMode::Off {
+        tokio::spawn(crate::reload::watch(
+            gw.clone(),
+            load.clone(),
+            env.clone(),
+            restart_tx,
+        ));
+    }
+    let restart = loop {
+        tokio::select! {
+            sig = signals.next() => match sig {
+                Sig::Stop => break None,
+                Sig::Restart if restart_allowed => break Some("SIGUSR1".to_string()),
+                Sig::Restart => {
+                    tracing::warn!(target: "gateway", "SIGUSR1 ignored: commands.restart is false");
+                }
+            },
+            Some(reason) = restart_rx.recv() => break Some(reason),
+        }
+    };
+    match restart {
+        None => {
+            server::begin_shutdown(&gw, "gateway stopping");
+            running.wait().await;
+            tracing::info!(target: "gateway", "stopped");
+            Served::Exit(0)
+        }
+        Some(reason) => {
+            tracing::info!(target: "gateway", "restart requested: {reason}");
+            server::begin_restart(&gw);
+            running.wait().await;
+            Served::Restart(bound)
+        }
+    }
 }
 
 async fn bind_with_retry(
@@ -198,10 +297,19 @@ async fn bind_with_retry(
     }
 }
 
-/// SIGTERM and SIGINT, registered before the port is announced.
+/// What a signal asks for.
+enum Sig {
+    /// SIGTERM / SIGINT.
+    Stop,
+    /// SIGUSR1: in-process restart.
+    Restart,
+}
+
+/// SIGTERM, SIGINT and SIGUSR1, registered before the port is announced.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -210,13 +318,15 @@ impl Signals {
         Ok(Self {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
         })
     }
 
-    async fn wait(mut self) {
+    async fn next(&mut self) -> Sig {
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => Sig::Stop,
+            _ = self.int.recv() => Sig::Stop,
+            _ = self.usr1.recv() => Sig::Restart,
         }
     }
 }

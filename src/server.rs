@@ -302,6 +302,22 @@ pub fn begin_shutdown(gw: &Gateway, reason: &str) {
     gw.shutdown.trigger();
 }
 
+/// How soon clients may expect the gateway back after an in-process restart.
+pub const RESTART_EXPECTED_MS: u64 = 2_000;
+
+/// Like [`begin_shutdown`], announcing an in-process restart.
+pub fn begin_restart(gw: &Gateway) {
+    if gw.shutdown.is_triggered() {
+        return;
+    }
+    tracing::info!(target: "gateway", "restarting");
+    let payload =
+        json!({ "reason": "gateway restarting", "restartExpectedMs": RESTART_EXPECTED_MS });
+    gw.hub.publish("shutdown", &payload, None, false);
+    gw.publish_health();
+    gw.shutdown.trigger();
+}
+
 /// Start serving on `listener`: the accept loop plus the periodic tasks.
 pub fn start(gw: Arc<Gateway>, listener: TcpListener) -> Running {
     start_many(gw, vec![listener])

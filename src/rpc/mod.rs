@@ -39,6 +39,7 @@ pub const EVENTS: &[&str] = &[
     "heartbeat",
     "shutdown",
     "device.pair.resolved",
+    "config.changed",
 ];
 
 /// The scope a method needs on this gateway: the protocol table, except `health`, which

@@ -11,15 +11,15 @@ use tokio::process::{Child, Command};
 use crate::util::*;
 
 /// A gateway process with its own state dir.
-struct Proc {
-    child: Child,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
     seen: Vec<String>,
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
 
-fn command(dir: &std::path::Path, config: Option<&str>, args: &[&str]) -> Command {
+pub(crate) fn command(dir: &std::path::Path, config: Option<&str>, args: &[&str]) -> Command {
     program(BIN, dir, config, args)
 }
 
@@ -45,7 +45,7 @@ fn program(prog: &str, dir: &std::path::Path, config: Option<&str>, args: &[&str
     c
 }
 
-fn config_with_log(dir: &std::path::Path) -> String {
+pub(crate) fn config_with_log(dir: &std::path::Path) -> String {
     format!(
         r#"{{ gateway: {{ mode: "local" }}, logging: {{ file: "{}" }} }}"#,
         dir.join("openclaw.log").display()
@@ -53,7 +53,7 @@ fn config_with_log(dir: &std::path::Path) -> String {
 }
 
 impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
+    pub(crate) fn spawn(mut cmd: Command) -> Proc {
         let mut child = cmd.spawn().expect("spawn openclaw");
         let lines = BufReader::new(child.stderr.take().unwrap()).lines();
         Proc {
@@ -64,7 +64,7 @@ impl Proc {
     }
 
     /// Read stderr until a line contains `needle`; the line.
-    async fn line_with(&mut self, needle: &str) -> String {
+    pub(crate) async fn line_with(&mut self, needle: &str) -> String {
         while let Some(l) = self.lines.next_line().await.unwrap() {
             self.seen.push(l.clone());
             if l.contains(needle) {
@@ -75,14 +75,14 @@ impl Proc {
     }
 
     /// The address from `listening on ws://ADDR (PID n)`.
-    async fn listening(&mut self) -> SocketAddr {
+    pub(crate) async fn listening(&mut self) -> SocketAddr {
         let l = self.line_with("listening on ws://").await;
         let rest = l.split("ws://").nth(1).unwrap();
         rest.split_whitespace().next().unwrap().parse().unwrap()
     }
 
     /// Exit code and the rest of stderr.
-    async fn finish(mut self) -> (i32, String) {
+    pub(crate) async fn finish(mut self) -> (i32, String) {
         while let Some(l) = self.lines.next_line().await.unwrap() {
             self.seen.push(l);
         }
@@ -90,7 +90,7 @@ impl Proc {
         (st.code().unwrap_or(-1), self.seen.join("\n"))
     }
 
-    fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         let pid = self.child.id().expect("running") as i32;
         // SAFETY: plain kill(2) on our own child.
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
@@ -307,7 +307,11 @@ async fn force_frees_the_port_of_a_non_gateway_listener() {
 async fn one_gateway_per_state_dir_and_exit_78_under_a_supervisor() {
     let dir = temp_dir("lock");
     let cfg = config_with_log(&dir);
-    let mut a = Proc::spawn(command(&dir, Some(&cfg), &["gateway", "run", "--port", "0"]));
+    let mut a = Proc::spawn(command(
+        &dir,
+        Some(&cfg),
+        &["gateway", "run", "--port", "0"],
+    ));
     let _ = a.listening().await;
     let a_pid = a.child.id().unwrap();
 
@@ -316,7 +320,9 @@ async fn one_gateway_per_state_dir_and_exit_78_under_a_supervisor() {
     let (code, err) = b.finish().await;
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains(&format!("gateway already running (pid {a_pid}); lock timeout after")),
+        err.contains(&format!(
+            "gateway already running (pid {a_pid}); lock timeout after"
+        )),
         "{err}"
     );
 

@@ -25,3 +25,7 @@ mod fanout;
 mod http;
 // The operator CLI (real binary): health, status, gateway status|probe|call, logs --follow.
 mod cli;
+// Local operator commands (real binary): setup, gateway install|uninstall|start|stop|restart.
+mod service;
+// Config hot reload, invalid edits, in-process restart (config change, SIGUSR1).
+mod reload;
