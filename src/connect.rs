@@ -515,8 +515,8 @@ fn cfg_is_trusted_proxy(gw: &Gateway) -> bool {
 }
 
 /// After `hello-ok` is queued: presence and pairing announcements, and the connect-time
-/// `health` event.
-pub fn after_hello(gw: &Gateway, a: &Authed, out: &Outbound) {
+/// `health` event (the snapshot `hello-ok` carried, not a second copy).
+pub fn after_hello(gw: &Gateway, a: &Authed, out: &Outbound, health: &Value) {
     if a.presence_key.is_some() {
         gw.publish_presence();
     }
@@ -533,8 +533,7 @@ pub fn after_hello(gw: &Gateway, a: &Authed, out: &Outbound) {
                 s.conn != conn
             });
     }
-    let health = gw.health_snapshot(false);
-    let parts = openclaw_proto::event_parts("health", &health, Some(gw.versions.current()));
+    let parts = openclaw_proto::event_parts("health", health, Some(gw.versions.current()));
     out.send_seq(&parts.head, &parts.tail, true);
 }
 

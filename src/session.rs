@@ -76,7 +76,7 @@ impl Session {
             Ok((authed, hello)) => {
                 self.out.send_text(res_ok(req.id(), &hello));
                 let authed = Arc::new(authed);
-                connect::after_hello(&self.gw, &authed, &self.out);
+                connect::after_hello(&self.gw, &authed, &self.out, &hello["snapshot"]["health"]);
                 self.authed = Some(authed);
                 // The upgrade headers and the nonce served the handshake; an idle socket
                 // should not carry them for its lifetime.

@@ -142,31 +142,16 @@ pub fn extra_services(own_unit: &str, home: Option<&Path>) -> Vec<Value> {
             out.push(json!({ "label": name, "scope": scope, "detail": detail }));
         }
     };
-    for (scope, args) in [
-        (
-            "user",
-            vec![
-                "--user",
-                "list-units",
-                "--all",
-                "--no-legend",
-                "--plain",
-                "*claw*",
-                "*moltbot*",
-            ],
-        ),
-        (
-            "system",
-            vec![
-                "list-units",
-                "--all",
-                "--no-legend",
-                "--plain",
-                "*claw*",
-                "*moltbot*",
-            ],
-        ),
-    ] {
+    let query = [
+        "list-units",
+        "--all",
+        "--no-legend",
+        "--plain",
+        "*claw*",
+        "*moltbot*",
+    ];
+    let user: Vec<&str> = std::iter::once("--user").chain(query).collect();
+    for (scope, args) in [("user", user), ("system", query.to_vec())] {
         if let Some(text) = run_cmd("systemctl", &args, Duration::from_secs(3)) {
             for line in text.lines() {
                 let f: Vec<&str> = line.split_whitespace().collect();

@@ -63,6 +63,17 @@ impl Proc {
         }
     }
 
+    /// `gateway run --port 0` on `dir` with `config`, once it listens.
+    pub(crate) async fn start(dir: &std::path::Path, config: &str) -> (Proc, SocketAddr) {
+        let mut p = Proc::spawn(command(
+            dir,
+            Some(config),
+            &["gateway", "run", "--port", "0"],
+        ));
+        let addr = p.listening().await;
+        (p, addr)
+    }
+
     /// Read stderr until a line contains `needle`; the line.
     pub(crate) async fn line_with(&mut self, needle: &str) -> String {
         while let Some(l) = self.lines.next_line().await.unwrap() {
@@ -100,12 +111,7 @@ impl Proc {
 #[tokio::test]
 async fn sigterm_sends_shutdown_then_close_1012_and_exits_0() {
     let dir = temp_dir("sigterm");
-    let mut p = Proc::spawn(command(
-        &dir,
-        Some(&config_with_log(&dir)),
-        &["gateway", "run", "--port", "0"],
-    ));
-    let addr = p.listening().await;
+    let (p, addr) = Proc::start(&dir, &config_with_log(&dir)).await;
     let (mut c, _) = operator(addr, ALL_SCOPES).await;
     let _ = c.ok("health", json!({})).await;
     p.signal(libc::SIGTERM);
@@ -307,12 +313,7 @@ async fn force_frees_the_port_of_a_non_gateway_listener() {
 async fn one_gateway_per_state_dir_and_exit_78_under_a_supervisor() {
     let dir = temp_dir("lock");
     let cfg = config_with_log(&dir);
-    let mut a = Proc::spawn(command(
-        &dir,
-        Some(&cfg),
-        &["gateway", "run", "--port", "0"],
-    ));
-    let _ = a.listening().await;
+    let (a, _) = Proc::start(&dir, &cfg).await;
     let a_pid = a.child.id().unwrap();
 
     // A second instance on the same state dir (another port) waits, then refuses.

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::lifecycle::{command, Proc};
+use crate::lifecycle::Proc;
 use crate::util::*;
 
 fn config(dir: &std::path::Path, token: &str, extra: &str) -> String {
@@ -25,12 +25,7 @@ fn write(dir: &std::path::Path, body: &str) {
 #[tokio::test]
 async fn hot_keys_swap_live_and_invalid_edits_are_skipped() {
     let dir = temp_dir("reload-hot");
-    let mut p = Proc::spawn(command(
-        &dir,
-        Some(&config(&dir, TOKEN, "")),
-        &["gateway", "run", "--port", "0"],
-    ));
-    let addr = p.listening().await;
+    let (mut p, addr) = Proc::start(&dir, &config(&dir, TOKEN, "")).await;
     let (mut c, _) = operator(addr, &["operator.read"]).await;
     assert_eq!(c.ok("models.list", json!({})).await["models"], json!([]));
 
@@ -63,12 +58,7 @@ async fn hot_keys_swap_live_and_invalid_edits_are_skipped() {
 #[tokio::test]
 async fn gateway_changes_restart_in_process_on_the_same_port() {
     let dir = temp_dir("reload-restart");
-    let mut p = Proc::spawn(command(
-        &dir,
-        Some(&config(&dir, TOKEN, "")),
-        &["gateway", "run", "--port", "0"],
-    ));
-    let addr = p.listening().await;
+    let (mut p, addr) = Proc::start(&dir, &config(&dir, TOKEN, "")).await;
     let (mut c, _) = operator(addr, &["operator.read"]).await;
 
     write(&dir, &config(&dir, "rotated-token-42", ""));
@@ -124,12 +114,7 @@ async fn hot_mode_does_not_apply_restart_changes() {
             1,
         )
     };
-    let mut p = Proc::spawn(command(
-        &dir,
-        Some(&hot(TOKEN)),
-        &["gateway", "run", "--port", "0"],
-    ));
-    let addr = p.listening().await;
+    let (mut p, addr) = Proc::start(&dir, &hot(TOKEN)).await;
     write(&dir, &hot("other-token"));
     p.line_with("not applied (gateway.reload.mode=hot)").await;
     let (mut c, _) = operator(addr, &["operator.read"]).await;
