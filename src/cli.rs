@@ -423,21 +423,27 @@ pub struct LogsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
-    /// Apply repairs
+    /// Apply safe repairs (state dir mode, retired reload modes, gateway token, unit drift)
     #[arg(long, alias = "repair")]
     pub fix: bool,
     /// Assume yes
     #[arg(long)]
     pub yes: bool,
+    /// Never prompt (doctor never does; accepted for compatibility)
     #[arg(long = "non-interactive")]
     pub non_interactive: bool,
+    /// Deeper scans (accepted; same checks)
     #[arg(long)]
     pub deep: bool,
+    /// Generate and configure a gateway token if the config has none
     #[arg(long = "generate-gateway-token")]
     pub generate_gateway_token: bool,
     /// Lint only (exit 0/1/2)
     #[arg(long)]
     pub lint: bool,
+    /// Output JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -228,7 +228,7 @@ fn authenticate(
 }
 
 /// Trusted-proxy evaluation (security.md §5), first failure wins.
-fn trusted_proxy(gw: &Gateway, info: &ConnInfo) -> Result<String, ConnectFail> {
+pub(crate) fn trusted_proxy(gw: &Gateway, info: &ConnInfo) -> Result<String, ConnectFail> {
     let cfg = gw.cfg.load();
     let fail = |reason: &str| {
         let e = ErrorShape::new(ErrorCode::InvalidRequest, format!("unauthorized: {reason}"))

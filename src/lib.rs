@@ -18,6 +18,7 @@
 // cold path only; boxing every one would add an allocation to each failed request for nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod agents;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -4,7 +4,8 @@
 //! - only hot keys changed: swaps the snapshot atomically and broadcasts `config.changed`;
 //! - a key that needs a restart changed (`gateway.*` except `reload`/`remote`, `discovery`,
 //!   `browser`, `plugins.load`, `plugins.installs`): in `restart`/`hybrid` mode asks for an
-//!   in-process restart (sockets get `shutdown` first); in `hot` mode says it is not applied.
+//!   in-process restart (sockets get `shutdown` first); in `hot` mode says it is not applied;
+//! - `restart` mode restarts for every change, hot keys included. `off` starts no watcher.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -122,7 +123,12 @@ pub fn apply(gw: &Gateway, next: GatewayConfig) -> Option<String> {
     if changed.is_empty() && cur.raw_sha256 == next.raw_sha256 {
         return None;
     }
-    let restart: Vec<&String> = changed.iter().filter(|p| needs_restart(p)).collect();
+    let mut restart: Vec<&String> = changed.iter().filter(|p| needs_restart(p)).collect();
+    // `restart` mode applies every change by restarting, hot keys included (a formatting-only
+    // edit changes no key and is just swapped in).
+    if cur.reload_mode == ReloadMode::Restart {
+        restart = changed.iter().collect();
+    }
     let event = json!({
         "path": next.path.display().to_string(),
         "hash": next.raw_sha256,

@@ -70,8 +70,10 @@ fn uname() -> (String, String) {
 
 /// Everything the connections share.
 pub struct Gateway {
-    /// The active config snapshot (swapped atomically on reload).
-    pub cfg: ArcSwap<GatewayConfig>,
+    /// The active config snapshot (swapped atomically on reload; shared with the agents).
+    pub cfg: Arc<ArcSwap<GatewayConfig>>,
+    /// Agent runs, sessions and providers.
+    pub agents: Arc<crate::agents::Agents>,
     /// Fan-out registry.
     pub hub: Hub,
     /// Presence list.
@@ -112,6 +114,9 @@ impl Gateway {
     /// The state store cannot be opened.
     pub fn new(cfg: GatewayConfig) -> Result<Arc<Self>, GatewayError> {
         let devices = DeviceStore::open(&cfg.state_dir)?;
+        let sessions = crate::store::SessionStore::open(&sessions_path(&cfg))?;
+        let cfg = Arc::new(ArcSwap::from_pointee(cfg));
+        let agents = Arc::new(crate::agents::Agents::new(sessions, cfg.clone()));
         let identity = ed25519_dalek::SigningKey::from_bytes(&devices.identity_seed());
         let (host, platform) = uname();
         let started_ms = now_ms();
@@ -126,7 +131,8 @@ impl Gateway {
         };
         let presence = Presence::new(self_presence(&boot, started_ms), started_ms);
         Ok(Arc::new(Self {
-            cfg: ArcSwap::from_pointee(cfg),
+            cfg,
+            agents,
             hub: Hub::default(),
             presence,
             versions: Versions::default(),
@@ -177,14 +183,7 @@ impl Gateway {
 
     /// Path of the default agent's session store (reported by health).
     pub fn sessions_path(&self) -> String {
-        let c = self.cfg.load();
-        c.state_dir
-            .join("agents")
-            .join(&c.default_agent_id)
-            .join("agent")
-            .join("openclaw-agent.sqlite")
-            .display()
-            .to_string()
+        self.agents.runs.store.path().display().to_string()
     }
 
     fn health_inputs(&self) -> HealthInputs {
@@ -196,7 +195,7 @@ impl Gateway {
                 .heartbeats_enabled
                 .load(std::sync::atomic::Ordering::Relaxed),
             sessions_path: self.sessions_path(),
-            sessions_count: 0,
+            sessions_count: self.agents.runs.store.count(),
             hot_reload: c.reload_mode.as_str() != "off",
         }
     }
@@ -241,6 +240,16 @@ impl Gateway {
         let payload = json!({ "presence": self.presence.list() });
         self.hub.publish("presence", &payload, Some(sv), true);
     }
+}
+
+/// Where the session store lives: `$STATE/agents/<default agent>/agent/openclaw-agent.sqlite`
+/// (the Node gateway's path), fixed for the life of the process.
+fn sessions_path(c: &GatewayConfig) -> std::path::PathBuf {
+    c.state_dir
+        .join("agents")
+        .join(&c.default_agent_id)
+        .join("agent")
+        .join("openclaw-agent.sqlite")
 }
 
 /// The gateway's own presence entry.
@@ -295,6 +304,9 @@ pub fn begin_shutdown(gw: &Gateway, reason: &str) {
         return;
     }
     tracing::info!(target: "gateway", "shutting down: {reason}");
+    gw.agents
+        .runs
+        .abort_all(crate::agents::runs::AbortReason::Shutdown);
     gw.hub
         .publish("shutdown", &json!({ "reason": reason }), None, false);
     // Observed: a final `health` event follows `shutdown`, before the close.
@@ -311,6 +323,9 @@ pub fn begin_restart(gw: &Gateway) {
         return;
     }
     tracing::info!(target: "gateway", "restarting");
+    gw.agents
+        .runs
+        .abort_all(crate::agents::runs::AbortReason::Shutdown);
     let payload =
         json!({ "reason": "gateway restarting", "restartExpectedMs": RESTART_EXPECTED_MS });
     gw.hub.publish("shutdown", &payload, None, false);
@@ -346,6 +361,9 @@ pub fn start_many(gw: Arc<Gateway>, listeners: Vec<TcpListener>) -> Running {
         let drain = Duration::from_millis(g.cfg.load().limits.shutdown_drain_ms);
         if !g.shutdown.drain(drain).await {
             tracing::warn!(target: "gateway", "drain deadline passed with {} connections", g.shutdown.live());
+        }
+        if let Err(e) = g.agents.runs.store.flush().await {
+            tracing::error!(target: "gateway", "session store flush: {e}");
         }
     });
     Running { addr, gw, task }

@@ -93,13 +93,21 @@ impl Session {
 
     async fn request(&self, authed: &Authed, req: RequestFrame<'_>) {
         let t0 = std::time::Instant::now();
-        let reply = crate::rpc::call(&self.gw, authed, &req).await;
+        let sock = crate::rpc::Sock {
+            conn: self.info.conn_id,
+            out: self.out.clone(),
+        };
+        let reply = crate::rpc::call(&self.gw, authed, &req, &sock).await;
         let ms = t0.elapsed().as_millis();
         let conn = self.info.conn_id;
         // Like the Node gateway's WS log: errors and slow calls always, everything with
         // --verbose. Method names and codes only, never params or payloads.
         let bytes = match reply {
-            Ok(v) => {
+            Ok(None) => {
+                tracing::debug!(target: "gateway/ws", "→ res ✓ {} {ms}ms conn={conn}", req.method());
+                return;
+            }
+            Ok(Some(v)) => {
                 if ms >= SLOW_CALL_MS {
                     tracing::info!(target: "gateway/ws", "→ res ✓ {} {ms}ms slow conn={conn}", req.method());
                 } else {
@@ -142,6 +150,7 @@ impl WsSession for Session {
     }
 
     fn on_close(&mut self) {
+        self.gw.agents.runs.socket_gone(self.info.conn_id);
         if let Some(a) = self.authed.take() {
             connect::disconnected(&self.gw, &a);
         }

@@ -111,6 +111,23 @@ pub fn res_err(id: &str, err: &ErrorShape) -> Bytes {
     Bytes::from(buf)
 }
 
+/// `{"type":"res","id":<id>,"ok":false,"payload":<payload>,"error":{…}}`: a failed call that
+/// still reports its result (the final response of a failed agent run).
+pub fn res_err_payload<T: Serialize + ?Sized>(id: &str, payload: &T, err: &ErrorShape) -> Bytes {
+    let mut buf = res_prefix(id, false);
+    buf.extend_from_slice(b",\"payload\":");
+    if write_json(&mut buf, payload).is_err() {
+        buf.extend_from_slice(b"null");
+    }
+    buf.extend_from_slice(b",\"error\":");
+    if write_json(&mut buf, err).is_err() {
+        let bare = ErrorShape::with_code(err.code.clone(), err.message.clone());
+        let _ = write_json(&mut buf, &bare);
+    }
+    buf.push(b'}');
+    Bytes::from(buf)
+}
+
 /// Encodes an event once for fan-out; see [`EventParts`].
 ///
 /// If `payload` fails to serialize (a faulty `Serialize` impl), the payload is sent as `null`.

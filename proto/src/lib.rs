@@ -27,8 +27,8 @@ pub use device::{
     payload_v2, payload_v3, signature_token, DeviceAuthFields, DEVICE_SIGNATURE_SKEW_MS,
 };
 pub use encode::{
-    event_full, event_parts, res_err, res_ok, res_ok_raw, EventParts, StateVersion,
-    SEQ_SPLICE_PREFIX,
+    event_full, event_parts, res_err, res_err_payload, res_ok, res_ok_raw, EventParts,
+    StateVersion, SEQ_SPLICE_PREFIX,
 };
 pub use error::{ErrorCode, ErrorShape, ProtoError};
 pub use events::event_required_scope;

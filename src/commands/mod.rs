@@ -1,14 +1,18 @@
 //! The operator commands of the `openclaw` binary (`health`, `status`, `logs`, `gateway
-//! status|probe|health|call`): each resolves the gateway exactly as `gateway run` would
+//! status|probe|health|call`, `secrets reload`, local ones: `setup`, `doctor`, `gateway
+//! install|…`): each resolves the gateway exactly as `gateway run` would
 //! (config + env via [`crate::config::load`]), talks to it through [`crate::client`], and
 //! prints what the stock CLI prints. Each returns the process exit code.
 
 mod call;
+mod doctor;
+mod doctor_checks;
 mod gateway_status;
 mod health;
 mod local;
 mod logs;
 mod probe;
+mod secrets;
 pub mod service;
 pub mod setup;
 mod status;
@@ -18,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::{Command, ConnectArgs, GatewaySubcommand, GlobalArgs};
+use crate::cli::{Command, ConnectArgs, GatewaySubcommand, GlobalArgs, SecretsSubcommand};
 use crate::client::{ConnectOptions, Flavour};
 use crate::config::{self, AuthMode, Env, GatewayConfig};
 
@@ -54,8 +58,10 @@ pub fn run(global: &GlobalArgs, cmd: &Command) -> i32 {
                 Some(G::Uninstall(a)) => service::uninstall(global, a),
                 Some(G::Run(_)) | None => unavailable("gateway run"),
             },
-            Command::Doctor(_) => unavailable("doctor"),
-            Command::Secrets(_) => unavailable("secrets"),
+            Command::Doctor(a) => doctor::run(global, a),
+            Command::Secrets(s) => match &s.command {
+                SecretsSubcommand::Reload(a) => secrets::reload(global, a).await,
+            },
             Command::Setup(a) => setup::run(global, a),
         }
     })

@@ -126,7 +126,7 @@ pub fn run_with_deadline(program: &str, args: &[&str], limit: Duration) -> Optio
     }
 }
 
-fn systemctl(args: &[&str]) -> Result<String, String> {
+pub(crate) fn systemctl(args: &[&str]) -> Result<String, String> {
     let mut full = vec!["--user"];
     full.extend_from_slice(args);
     match run_with_deadline("systemctl", &full, SYSTEMCTL_LIMIT) {
@@ -247,34 +247,13 @@ pub fn install(global: &GlobalArgs, a: &GatewayInstallArgs) -> i32 {
             )
         }
     };
-    let mut exec: Vec<String> = Vec::new();
-    if let Some(w) = &a.wrapper {
-        let w = std::fs::canonicalize(w).unwrap_or_else(|_| w.clone());
-        exec.push(w.display().to_string());
-    }
-    exec.push(exe.display().to_string());
-    exec.extend(["gateway".into(), "--port".into(), ctx.cfg.port.to_string()]);
-    if a.allow_unconfigured {
-        exec.push("--allow-unconfigured".into());
-    }
-    let mut envs: Vec<(String, String)> = Vec::new();
-    if env.state_dir().is_some() {
-        envs.push((
-            "OPENCLAW_STATE_DIR".into(),
-            absolute(&ctx.cfg.state_dir).display().to_string(),
-        ));
-    }
-    if env.config_path().is_some() {
-        envs.push((
-            "OPENCLAW_CONFIG_PATH".into(),
-            absolute(&ctx.cfg.path).display().to_string(),
-        ));
-    }
-    if let Some(p) = &ctx.cfg.profile {
-        envs.push(("OPENCLAW_PROFILE".into(), p.clone()));
-    }
-    envs.push(("OPENCLAW_SERVICE_MARKER".into(), SERVICE_MARKER.into()));
-    let body = render_unit(&exec, &envs);
+    let (exec, body) = expected_unit(
+        &ctx.cfg,
+        &env,
+        &exe,
+        a.wrapper.as_deref(),
+        a.allow_unconfigured,
+    );
     if let Err(e) = write_unit(&unit.path, &body) {
         return report(a.json, 1, base, &e);
     }
@@ -311,12 +290,52 @@ pub fn install(global: &GlobalArgs, a: &GatewayInstallArgs) -> i32 {
     report(a.json, 0, base, &msg)
 }
 
+/// What `gateway install` writes for this config: the `ExecStart` words and the unit body.
+/// `doctor` compares an installed unit with this to find drift.
+pub fn expected_unit(
+    cfg: &config::GatewayConfig,
+    env: &Env,
+    exe: &Path,
+    wrapper: Option<&Path>,
+    allow_unconfigured: bool,
+) -> (Vec<String>, String) {
+    let mut exec: Vec<String> = Vec::new();
+    if let Some(w) = wrapper {
+        let w = std::fs::canonicalize(w).unwrap_or_else(|_| w.to_path_buf());
+        exec.push(w.display().to_string());
+    }
+    exec.push(exe.display().to_string());
+    exec.extend(["gateway".into(), "--port".into(), cfg.port.to_string()]);
+    if allow_unconfigured {
+        exec.push("--allow-unconfigured".into());
+    }
+    let mut envs: Vec<(String, String)> = Vec::new();
+    if env.state_dir().is_some() {
+        envs.push((
+            "OPENCLAW_STATE_DIR".into(),
+            absolute(&cfg.state_dir).display().to_string(),
+        ));
+    }
+    if env.config_path().is_some() {
+        envs.push((
+            "OPENCLAW_CONFIG_PATH".into(),
+            absolute(&cfg.path).display().to_string(),
+        ));
+    }
+    if let Some(p) = &cfg.profile {
+        envs.push(("OPENCLAW_PROFILE".into(), p.clone()));
+    }
+    envs.push(("OPENCLAW_SERVICE_MARKER".into(), SERVICE_MARKER.into()));
+    let body = render_unit(&exec, &envs);
+    (exec, body)
+}
+
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Write the unit file (0644), creating its directory.
-fn write_unit(path: &Path, body: &str) -> Result<(), String> {
+pub(crate) fn write_unit(path: &Path, body: &str) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

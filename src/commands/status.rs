@@ -141,9 +141,12 @@ pub async fn run(global: &GlobalArgs, a: &StatusArgs) -> i32 {
                 "reachable": true, "connectLatencyMs": s.latency.as_millis() as u64,
                 "error": null, "auth": s.hello.auth_summary(), "self": s.hello.server_summary(),
             }),
+            // As the stock CLI: a gateway that answered (even to refuse the connect, e.g. a
+            // token mismatch) is reachable; `error` says why there is no snapshot.
             Err(e) => json!({
                 "mode": "local", "url": target.url, "urlSource": target.source,
-                "reachable": false, "connectLatencyMs": null, "error": e.to_string(),
+                "reachable": matches!(e, ClientError::Rpc { .. }), "connectLatencyMs": null,
+                "error": e.to_string(),
             }),
         };
         out_json(&json!({

@@ -37,6 +37,12 @@ pub const DEFAULT_HEALTH_REFRESH_MS: u64 = 60_000;
 /// `gateway.limits.shutdownDrainMs`.
 pub const DEFAULT_SHUTDOWN_DRAIN_MS: u64 = 5_000;
 
+/// Largest HTTP request body on `/v1/*` (http.md: 20 MB). `gateway.limits.httpMaxBodyBytes`.
+pub const DEFAULT_HTTP_MAX_BODY_BYTES: u64 = 20 * 1024 * 1024;
+/// A request body must arrive completely within this long (slow-body defence).
+/// `gateway.limits.httpBodyTimeoutMs`.
+pub const DEFAULT_HTTP_BODY_TIMEOUT_MS: u64 = 30_000;
+
 /// Failed-auth limiter: attempts per window (security.md §4). `gateway.auth.rateLimit.maxAttempts`.
 pub const DEFAULT_RATE_LIMIT_MAX_ATTEMPTS: u32 = 10;
 /// Failed-auth limiter window. `gateway.auth.rateLimit.windowMs`.
@@ -70,6 +76,8 @@ pub struct Limits {
     pub tick_interval_ms: u64,
     pub health_refresh_ms: u64,
     pub shutdown_drain_ms: u64,
+    pub http_max_body_bytes: u64,
+    pub http_body_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -84,6 +92,8 @@ impl Default for Limits {
             tick_interval_ms: DEFAULT_TICK_INTERVAL_MS,
             health_refresh_ms: DEFAULT_HEALTH_REFRESH_MS,
             shutdown_drain_ms: DEFAULT_SHUTDOWN_DRAIN_MS,
+            http_max_body_bytes: DEFAULT_HTTP_MAX_BODY_BYTES,
+            http_body_timeout_ms: DEFAULT_HTTP_BODY_TIMEOUT_MS,
         }
     }
 }
@@ -99,6 +109,8 @@ pub const LIMIT_KEYS: &[&str] = &[
     "tickIntervalMs",
     "healthRefreshMs",
     "shutdownDrainMs",
+    "httpMaxBodyBytes",
+    "httpBodyTimeoutMs",
 ];
 
 impl Limits {
@@ -106,7 +118,7 @@ impl Limits {
     pub fn resolve(limits: Option<&Value>, env: &Env, warnings: &mut Vec<String>) -> Limits {
         let mut l = Limits::default();
         let get = |k: &str| limits.and_then(|v| v.get(k)).and_then(Value::as_u64);
-        let slots: [(&str, &mut u64); 9] = [
+        let slots: [(&str, &mut u64); 11] = [
             ("handshakeTimeoutMs", &mut l.handshake_timeout_ms),
             ("maxPreauthPerIp", &mut l.max_preauth_per_ip),
             ("maxPreauthGlobal", &mut l.max_preauth_global),
@@ -116,6 +128,8 @@ impl Limits {
             ("tickIntervalMs", &mut l.tick_interval_ms),
             ("healthRefreshMs", &mut l.health_refresh_ms),
             ("shutdownDrainMs", &mut l.shutdown_drain_ms),
+            ("httpMaxBodyBytes", &mut l.http_max_body_bytes),
+            ("httpBodyTimeoutMs", &mut l.http_body_timeout_ms),
         ];
         for (key, slot) in slots {
             if let Some(v) = get(key) {

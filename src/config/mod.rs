@@ -23,6 +23,7 @@ mod tests_auth;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -115,6 +116,14 @@ pub struct LoadArgs {
     pub log_level: Option<String>,
 }
 
+/// How a snapshot was loaded (CLI overrides + env), so a reload from disk — hot reload,
+/// `secrets.reload` — resolves exactly as the first load did.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOrigin {
+    pub args: LoadArgs,
+    pub env: Env,
+}
+
 /// One immutable, fully resolved configuration snapshot.
 #[derive(Clone)]
 pub struct GatewayConfig {
@@ -155,6 +164,8 @@ pub struct GatewayConfig {
     pub control_ui_allowed_origins: Vec<String>,
     pub control_ui_host_header_fallback: bool,
     pub default_agent_id: String,
+    /// Providers and agents resolved from `models.providers` / `agents.*` (keys resolved).
+    pub agents: std::sync::Arc<crate::agents::catalog::Catalog>,
     pub allow_multi_gateway: bool,
     /// `OPENCLAW_SUPERVISOR_MODE=external`.
     pub supervisor_external: bool,
@@ -164,6 +175,8 @@ pub struct GatewayConfig {
     pub under_systemd: bool,
     /// Non-fatal problems (missing `${VAR}`s, ignored env values, …).
     pub warnings: Vec<String>,
+    /// The overrides and env this snapshot was resolved with (may hold secrets).
+    pub origin: Arc<LoadOrigin>,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -215,6 +228,17 @@ impl GatewayConfig {
         if let Some(p) = &self.auth.password {
             secrets.push(p.expose());
         }
+        for p in self.agents.providers.values() {
+            if let Some(k) = &p.api_key {
+                secrets.push(k);
+            }
+            for (name, value) in &p.headers {
+                let n = name.to_ascii_lowercase();
+                if n == "authorization" || n.contains("key") || n.contains("token") {
+                    secrets.push(value);
+                }
+            }
+        }
         redact_value(&self.parsed, &secrets)
     }
 }
@@ -251,4 +275,11 @@ pub fn reload_from_disk(
         next.auth.token = prev.auth.token.clone();
     }
     Ok(next)
+}
+
+/// [`reload_from_disk`] with the overrides and env `prev` was itself loaded with
+/// (`secrets.reload`: file and env SecretRefs are resolved again).
+pub fn reload_with_origin(prev: &GatewayConfig) -> Result<GatewayConfig, ConfigError> {
+    let origin = prev.origin.clone();
+    reload_from_disk(prev, &origin.args, &origin.env)
 }

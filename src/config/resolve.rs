@@ -299,6 +299,16 @@ pub(super) fn build(
         )),
         control_ui_allowed_origins,
         control_ui_host_header_fallback,
+        agents: {
+            let cat = crate::agents::catalog::Catalog::from_config(
+                &parsed,
+                env,
+                &config_dir,
+                &resolve_default_agent_id(&parsed),
+            );
+            warnings.extend(cat.warnings.iter().cloned());
+            std::sync::Arc::new(cat)
+        },
         default_agent_id: resolve_default_agent_id(&parsed),
         allow_multi_gateway: env.allow_multi_gateway(),
         supervisor_external: env.supervisor_external(),
@@ -306,5 +316,9 @@ pub(super) fn build(
         under_systemd: env.is_systemd(),
         parsed,
         warnings,
+        origin: std::sync::Arc::new(super::LoadOrigin {
+            args: args.clone(),
+            env: env.clone(),
+        }),
     })
 }

@@ -2,8 +2,13 @@
 //! page, or the static bundle under `gateway.controlUi.root`), and 404 for surfaces that are
 //! off. Every response carries the security headers the Node gateway sends.
 
+pub mod auth;
+pub mod body;
 mod control_ui;
+pub mod openai;
+pub mod openai_input;
 mod probes;
+pub mod responses;
 
 use std::net::IpAddr;
 
@@ -111,19 +116,79 @@ pub async fn route(
         }
         (true, "/readyz" | "/ready") => probes::ready(gw, &req, info, head),
         (true, "/startupz" | "/startup") => probes::startup(gw, &req, info, head),
-        (_, p)
-            if p.starts_with("/v1/")
-                || p == "/v1"
-                || p.starts_with("/tools/")
-                || p.starts_with("/hooks") =>
-        {
-            not_found(head)
+        (_, p) if p.starts_with("/v1/") || p == "/v1" => {
+            let c = gw.cfg.load();
+            if !(c.http.chat_completions || c.http.responses) {
+                not_found(head)
+            } else {
+                v1(gw, req, info, &path).await
+            }
         }
+        (_, p) if p.starts_with("/tools/") || p.starts_with("/hooks") => not_found(head),
         (true, "/ui") => not_found(head),
         (true, _) => control_ui::serve(gw, &path, head).await,
         (false, _) => not_found(head),
     };
     secure(r)
+}
+
+/// The OpenAI-compatible routes (surface enabled): auth, then method + path.
+async fn v1(
+    gw: &Gateway,
+    req: Request<hyper::body::Incoming>,
+    info: &ConnInfo,
+    path: &str,
+) -> Response<HttpBody> {
+    let caller = match auth::authenticate(gw, req.headers(), info) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let method = req.method().clone();
+    let post = |name: &str| path == name;
+    match (method, path) {
+        (Method::GET, "/v1/models") => {
+            if !caller.has("operator.read") {
+                return auth::missing_scope("operator.read");
+            }
+            openai::models(gw)
+        }
+        (Method::GET, p) if p.starts_with("/v1/models/") => {
+            if !caller.has("operator.read") {
+                return auth::missing_scope("operator.read");
+            }
+            openai::model(gw, &p["/v1/models/".len()..])
+        }
+        (Method::POST, p)
+            if post("/v1/chat/completions") || post("/v1/responses") || post("/v1/embeddings") =>
+        {
+            if !caller.has("operator.write") {
+                return auth::missing_scope("operator.write");
+            }
+            let p = p.to_string();
+            let lim = gw.cfg.load().limits.clone();
+            let deadline = std::time::Duration::from_millis(lim.http_body_timeout_ms);
+            let max = usize::try_from(lim.http_max_body_bytes).unwrap_or(usize::MAX);
+            let (parts, body) = match body::read_json(req, max, deadline).await {
+                Ok(x) => x,
+                Err(r) => return *r,
+            };
+            match p.as_str() {
+                "/v1/chat/completions" => {
+                    openai::chat_completions(gw, &caller, &parts.headers, body).await
+                }
+                "/v1/responses" => responses::create(gw, &caller, &parts.headers, body).await,
+                _ => openai::embeddings(gw, &caller, &parts.headers, body).await,
+            }
+        }
+        (_, "/v1/models" | "/v1/chat/completions" | "/v1/responses" | "/v1/embeddings") => {
+            auth::openai_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "Method Not Allowed",
+            )
+        }
+        _ => not_found(false),
+    }
 }
 
 #[cfg(test)]

@@ -4,17 +4,31 @@
 //! (so a read-only socket asking for an admin method gets `FORBIDDEN`), then dispatched;
 //! anything we do not implement is `unknown method: <name>`.
 
+mod agent;
+mod chat;
 mod config;
 mod logs;
+mod secrets;
+mod sessions;
 mod system;
 
 use openclaw_proto::scope::satisfies;
 use openclaw_proto::{required_scope, ErrorCode, ErrorShape, RequestFrame, RequiredScope};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::Arc;
 
 use crate::connect::Authed;
 use crate::server::Gateway;
+
+/// The socket a request arrived on (for methods that answer later or subscribe it).
+#[derive(Debug, Clone)]
+pub struct Sock {
+    /// Transport connection number.
+    pub conn: u64,
+    /// Its outbound queue.
+    pub out: openclaw_net::Outbound,
+}
 
 /// Methods we implement (advertised in `hello-ok.features.methods`).
 pub const METHODS: &[&str] = &[
@@ -28,6 +42,7 @@ pub const METHODS: &[&str] = &[
     "config.get",
     "models.list",
     "gateway.identity.get",
+    "secrets.reload",
 ];
 
 /// Events we emit (advertised in `hello-ok.features.events`).
@@ -40,6 +55,10 @@ pub const EVENTS: &[&str] = &[
     "shutdown",
     "device.pair.resolved",
     "config.changed",
+    "agent",
+    "chat",
+    "session.message",
+    "sessions.changed",
 ];
 
 /// The scope a method needs on this gateway: the protocol table, except `health`, which
@@ -68,7 +87,14 @@ pub(crate) fn params<T: DeserializeOwned>(req: &RequestFrame<'_>) -> Result<T, E
 }
 
 /// Answer one request.
-pub async fn call(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+/// `Ok(None)`: the handler already queued its response(s) on the socket (`agent`,
+/// `chat.send`: the ack must precede the run's events).
+pub async fn call(
+    gw: &Arc<Gateway>,
+    who: &Authed,
+    req: &RequestFrame<'_>,
+    sock: &Sock,
+) -> Result<Option<Value>, ErrorShape> {
     let method = req.method();
     match gate(method) {
         RequiredScope::None => {}
@@ -94,6 +120,39 @@ pub async fn call(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<
         RequiredScope::Dynamic | RequiredScope::Unknown => {}
     }
     match method {
+        "agent" => agent::agent(gw, who, req, sock).await,
+        "chat.send" => chat::send(gw, req, sock).await,
+        _ => answer(gw, who, req, sock).await.map(Some),
+    }
+}
+
+async fn answer(
+    gw: &Arc<Gateway>,
+    who: &Authed,
+    req: &RequestFrame<'_>,
+    sock: &Sock,
+) -> Result<Value, ErrorShape> {
+    let method = req.method();
+    match method {
+        "agent.wait" => agent::wait(gw, req).await,
+        "agent.identity.get" => agent::identity(gw, req),
+        "agents.list" => agent::list(gw, req),
+        "chat.history" => chat::history(gw, req).await,
+        "chat.abort" => chat::abort(gw, req, false),
+        "chat.inject" => chat::inject(gw, req).await,
+        "sessions.list" => sessions::list(gw, req).await,
+        "sessions.get" => sessions::get(gw, req).await,
+        "sessions.reset" => sessions::reset(gw, req).await,
+        "sessions.delete" => {
+            if !satisfies(&who.scopes, "operator.write") {
+                return Err(forbidden("operator.write"));
+            }
+            sessions::delete(gw, req).await
+        }
+        "sessions.abort" => chat::abort(gw, req, true),
+        "sessions.subscribe" => sessions::subscribe(gw, req, sock),
+        "sessions.messages.subscribe" => sessions::messages_subscribe(gw, req, sock, true),
+        "sessions.messages.unsubscribe" => sessions::messages_subscribe(gw, req, sock, false),
         "health" => system::health(gw, req),
         "status" => system::status(gw, who, req),
         "system-presence" => system::presence(gw, req),
@@ -104,6 +163,7 @@ pub async fn call(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<
         "models.list" => config::models_list(gw, req),
         "config.get" => config::config_get(gw, req),
         "logs.tail" => logs::tail(gw, req).await,
+        "secrets.reload" => secrets::reload(gw, req).await,
         "connect" => Err(ErrorShape::new(
             ErrorCode::InvalidRequest,
             "connect is only valid as the first request",

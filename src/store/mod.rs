@@ -6,3 +6,6 @@
 pub mod devices;
 
 pub use devices::{DeviceRecord, DeviceStore};
+pub mod sessions;
+
+pub use sessions::SessionStore;

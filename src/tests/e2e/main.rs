@@ -2,6 +2,7 @@
 //! real WebSocket/HTTP client. Every frame received is validated against
 //! ../shared/schema/protocol.schema.json (see `util::check_frame`).
 
+mod upstream;
 mod util;
 
 // The handshake happy path and the frame-level schema check (more topics in sibling files).
@@ -29,3 +30,21 @@ mod cli;
 mod service;
 // Config hot reload, invalid edits, in-process restart (config change, SIGUSR1).
 mod reload;
+// Model providers (OpenAI / Anthropic dialects) against the scripted upstream.
+mod providers;
+// Reload modes `restart` (every edit restarts) and `off` (edits ignored).
+mod reload_modes;
+// `openclaw doctor`: checks, verdicts, exit codes, `--fix`, `--json`.
+mod doctor;
+// `secrets.reload` / `openclaw secrets reload`: file SecretRefs re-read live, refusals, scope.
+mod secrets;
+// `openclaw --dev setup|gateway|status` with a temporary HOME.
+mod dev;
+// Agent runs, chat and sessions over WebSocket against the scripted upstreams.
+mod agents;
+// Agent runs that fail or fall back, timeouts, the Anthropic dialect.
+mod agents_failures;
+// kill -9 of the real binary mid-run: acknowledged messages and progress survive.
+mod agents_crash;
+// The OpenAI-compatible HTTP surface (/v1/*) against the scripted upstream.
+mod openai;

@@ -8,14 +8,14 @@ use serde_json::json;
 use crate::lifecycle::Proc;
 use crate::util::*;
 
-fn config(dir: &std::path::Path, token: &str, extra: &str) -> String {
+pub(crate) fn config(dir: &std::path::Path, token: &str, extra: &str) -> String {
     format!(
         r#"{{ gateway: {{ mode: "local", auth: {{ mode: "token", token: "{token}" }} }}, logging: {{ file: "{}" }}{extra} }}"#,
         dir.join("openclaw.log").display()
     )
 }
 
-fn write(dir: &std::path::Path, body: &str) {
+pub(crate) fn write(dir: &std::path::Path, body: &str) {
     // Atomic replace, as editors and `config.apply` do.
     let tmp = dir.join("openclaw.json.tmp");
     std::fs::write(&tmp, body).unwrap();

@@ -234,6 +234,8 @@ fn event_def(event: &str) -> Option<&'static str> {
         "device.pair.resolved" => "DevicePairResolvedEvent",
         "health" => "__Health",
         "presence" => "__PresenceEvent",
+        "agent" => "AgentEvent",
+        "chat" => "ChatEvent",
         _ => return None,
     })
 }
@@ -246,6 +248,9 @@ fn result_def(method: &str) -> Option<&'static str> {
         "models.list" => "ModelsListResult",
         "health" => "__Health",
         "system-presence" => "__PresenceList",
+        "agents.list" => "AgentsListResult",
+        "agent.identity.get" => "AgentIdentityResult",
+        "sessions.delete" => "SessionsDeleteResult",
         _ => return None,
     })
 }

@@ -1,0 +1,226 @@
+//! Agents: model providers, the run engine, and the session store behind `agent`,
+//! `chat.*` and `sessions.*` (and the OpenAI-compatible HTTP surface).
+//!
+//! A run is accepted only once its user message is durable; it then waits for its
+//! session's lane (one active run per session, later sends queue FIFO), streams the model
+//! and ends with one [`runs::Outcome`].
+
+pub mod catalog;
+pub mod provider;
+pub mod run;
+pub mod runs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use openclaw_net::Outbound;
+use openclaw_proto::{ErrorCode, ErrorShape};
+use serde_json::{json, Value};
+
+use crate::config::GatewayConfig;
+use crate::store::SessionStore;
+use runs::{Outcome, Run, Runs};
+
+/// What an extra consumer (HTTP streaming) of a run receives.
+#[derive(Debug)]
+pub enum Tap {
+    Delta(String),
+    Done(Arc<Outcome>),
+}
+
+/// The agent runtime shared by all connections.
+pub struct Agents {
+    pub runs: Runs,
+    pub client: reqwest::Client,
+    cfg: Arc<ArcSwap<GatewayConfig>>,
+}
+
+impl std::fmt::Debug for Agents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agents").finish_non_exhaustive()
+    }
+}
+
+/// A request to start a run.
+#[derive(Debug, Default)]
+pub struct Submit {
+    pub run_id: String,
+    /// Canonical session key (see [`canonical_key`]).
+    pub session_key: String,
+    pub agent_id: String,
+    pub message: String,
+    pub owner: Option<(u64, Outbound)>,
+    /// Abort when the owner goes away (`agent`, HTTP); chat sends survive a reload.
+    pub caller_owned: bool,
+    /// `"provider/model"` overriding the agent's model list.
+    pub model: Option<String>,
+    pub timeout: Option<Duration>,
+    pub extra_system_prompt: Option<String>,
+    /// Request id for the final response (`agent`).
+    pub reply_to: Option<String>,
+    pub tap: Option<tokio::sync::mpsc::UnboundedSender<Tap>>,
+}
+
+/// An accepted run, not started yet (the caller sends its ack first).
+pub struct Accepted {
+    pub run: Arc<Run>,
+    input: run::Input,
+}
+
+impl Accepted {
+    /// Start driving the run.
+    pub fn start(self, agents: &Arc<Agents>) {
+        tokio::spawn(run::drive(agents.clone(), self.input));
+    }
+}
+
+/// Session keys are stored as `agent:<agentId>:<rest>`; a bare key is scoped to `agent_id`.
+pub fn canonical_key(key: &str, agent_id: &str) -> String {
+    let k = key.trim();
+    if k.starts_with("agent:") || k == "global" {
+        k.to_string()
+    } else if k.is_empty() {
+        format!("agent:{agent_id}:main")
+    } else {
+        format!("agent:{agent_id}:{k}")
+    }
+}
+
+/// The agent a canonical key belongs to (`agent:<id>:…`).
+pub fn key_agent(key: &str) -> Option<&str> {
+    key.strip_prefix("agent:")?
+        .split(':')
+        .next()
+        .filter(|s| !s.is_empty())
+}
+
+impl Agents {
+    /// The runtime over `store`, reading the gateway's live config snapshot `cfg`.
+    pub fn new(store: SessionStore, cfg: Arc<ArcSwap<GatewayConfig>>) -> Self {
+        Self {
+            runs: Runs::new(store),
+            client: provider::http_client(),
+            cfg,
+        }
+    }
+
+    /// The catalogue of the active config.
+    pub fn catalog(&self) -> Arc<catalog::Catalog> {
+        self.cfg.load().agents.clone()
+    }
+
+    /// Resolve the agent id of a request: explicit, else from the session key, else default.
+    ///
+    /// # Errors
+    /// `INVALID_REQUEST` for an unknown agent.
+    pub fn resolve_agent(
+        &self,
+        agent_id: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<String, ErrorShape> {
+        let cat = self.catalog();
+        let id = agent_id
+            .or_else(|| key.and_then(key_agent))
+            .unwrap_or(&cat.default_agent);
+        if cat.agent(id).is_none() {
+            return Err(ErrorShape::new(
+                ErrorCode::InvalidRequest,
+                format!("unknown agent id \"{id}\""),
+            )
+            .with_details(json!({ "code": "UNKNOWN_AGENT_ID", "agentId": id })));
+        }
+        Ok(id.to_string())
+    }
+
+    /// Persist the user message (durable before this returns) and register the run.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when the store cannot write; `INVALID_REQUEST` for a duplicate id.
+    pub async fn accept(&self, s: Submit) -> Result<Accepted, ErrorShape> {
+        let cat = self.catalog();
+        let agent = cat
+            .agent(&s.agent_id)
+            .cloned()
+            .unwrap_or_else(|| cat.default_agent().clone());
+        let models = match &s.model {
+            Some(m) => vec![m.clone()],
+            None => agent.models.clone(),
+        };
+        let system_prompt = match (&agent.system_prompt, &s.extra_system_prompt) {
+            (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        let run = Run::new(
+            s.run_id.clone(),
+            s.session_key.clone(),
+            s.agent_id.clone(),
+            s.owner,
+            s.caller_owned,
+        );
+        let queued = self.runs.busy(&s.session_key);
+        if !self.runs.register(&run) {
+            return Err(ErrorShape::new(
+                ErrorCode::InvalidRequest,
+                format!("run {} is already in flight", s.run_id),
+            ));
+        }
+        let body = json!({ "role": "user", "content": s.message, "timestamp": run.accepted_ms });
+        let appended = match self
+            .runs
+            .store
+            .append(&s.session_key, &s.agent_id, Some(&s.run_id), &body, queued)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                self.runs.retire(&run);
+                tracing::error!(target: "agents", "session store: {e}");
+                return Err(ErrorShape::new(
+                    ErrorCode::Unavailable,
+                    "session store unavailable; message not accepted",
+                )
+                .retryable(true));
+            }
+        };
+        self.runs.emit(
+            &s.session_key,
+            None,
+            "session.message",
+            &json!({ "sessionKey": s.session_key, "runId": s.run_id, "message": body }),
+            true,
+        );
+        if appended.created {
+            self.session_changed(&s.session_key);
+        }
+        let timeout = s
+            .timeout
+            .unwrap_or(Duration::from_secs(cat.run_timeout_secs));
+        Ok(Accepted {
+            run: run.clone(),
+            input: run::Input {
+                run,
+                user_row: appended.id,
+                queued: appended.seq.is_none(),
+                models,
+                system_prompt,
+                timeout,
+                reply_to: s.reply_to,
+                tap: s.tap,
+            },
+        })
+    }
+
+    /// Publish `sessions.changed` for `key` with its current run state.
+    pub fn session_changed(&self, key: &str) {
+        let ids = self.runs.active_ids(key);
+        let payload: Value = json!({
+            "sessionKey": key,
+            "key": key,
+            "hasActiveRun": !ids.is_empty(),
+            "activeRunIds": ids,
+            "ts": crate::server::now_ms(),
+        });
+        self.runs.emit_changed(&payload);
+    }
+}

@@ -1,0 +1,305 @@
+//! OpenAI-compatible chat completions: `POST {baseUrl}/chat/completions` with
+//! `stream: true` (SSE `data:` chunks ending in `[DONE]`) — OpenAI, Ollama, vLLM, llama.cpp,
+//! OpenRouter… A server that ignores `stream: true` and answers `application/json` is read
+//! as one non-stream completion.
+
+use serde_json::{json, Value};
+
+use super::http::{one_line, Call, Flow, ERROR_PREVIEW_CHARS, MAX_JSON_BODY};
+use super::*;
+
+/// Stream one completion from an OpenAI-compatible server.
+pub(super) async fn stream(
+    client: &reqwest::Client,
+    p: &ProviderConfig,
+    r: &ModelRequest,
+    idle: Duration,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+) -> Result<Completion, ProviderError> {
+    let url = format!("{}/chat/completions", p.base_url.trim_end_matches('/'));
+    let call = Call::new(p, r, idle, &url)?;
+    let bearer = p
+        .api_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .map(|k| format!("Bearer {k}"));
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("accept", "text/event-stream"),
+    ];
+    if let Some(b) = &bearer {
+        headers.push(("authorization", b.as_str()));
+    }
+    let body = request_body(r).to_string().into_bytes();
+    let rb = call.post(client, &headers, &p.headers, body)?;
+    let mut resp = call.send(rb).await?;
+    if is_json(&resp) {
+        return non_stream(&call, &mut resp, on_delta).await;
+    }
+    let mut st = StreamState::default();
+    let done = call
+        .drive_sse(&mut resp, |ev| st.on_data(&call, &ev.data, on_delta))
+        .await?;
+    st.finish(&call, done)
+}
+
+/// The chat-completions request body.
+fn request_body(r: &ModelRequest) -> Value {
+    let mut messages = Vec::with_capacity(r.messages.len() + 1);
+    if let Some(s) = r.system.as_deref().filter(|s| !s.is_empty()) {
+        messages.push(json!({ "role": "system", "content": s }));
+    }
+    for m in &r.messages {
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        messages.push(json!({ "role": role, "content": m.content }));
+    }
+    let mut body = json!({
+        "model": r.model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": { "include_usage": true },
+    });
+    if let Some(n) = r.max_tokens {
+        body["max_tokens"] = json!(n);
+    }
+    body
+}
+
+/// `Content-Type: application/json` (a server that did not stream).
+fn is_json(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+}
+
+/// Message content as text: a string, or the `text` of its parts.
+fn content_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// Token counts from a `usage` object; absent fields keep `prev`.
+fn usage(u: &Value, prev: Usage) -> Usage {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64);
+    Usage {
+        input: n("prompt_tokens").unwrap_or(prev.input),
+        output: n("completion_tokens").unwrap_or(prev.output),
+    }
+}
+
+/// A `chat.completion` JSON body (the server ignored `stream: true`).
+async fn non_stream(
+    call: &Call<'_>,
+    resp: &mut reqwest::Response,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+) -> Result<Completion, ProviderError> {
+    let body = call.body(resp, MAX_JSON_BODY).await?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| call.malformed(format_args!("invalid JSON response ({e})")))?;
+    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+        return Err(call.upstream_error(err));
+    }
+    let choice = v
+        .pointer("/choices/0")
+        .ok_or_else(|| call.malformed("response has no choices"))?;
+    let text = content_text(choice.pointer("/message/content"));
+    if !text.is_empty() {
+        on_delta(&text);
+    }
+    let stop_reason = choice
+        .get("finish_reason")
+        .and_then(Value::as_str)
+        .unwrap_or("stop")
+        .to_string();
+    let usage = v
+        .get("usage")
+        .map_or(Usage::default(), |u| usage(u, Usage::default()));
+    Ok(Completion {
+        text,
+        usage,
+        stop_reason,
+    })
+}
+
+/// What the stream produced so far.
+#[derive(Default)]
+struct StreamState {
+    text: String,
+    stop: Option<String>,
+    usage: Usage,
+}
+
+impl StreamState {
+    /// One SSE `data:` payload.
+    fn on_data(
+        &mut self,
+        call: &Call<'_>,
+        data: &str,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Flow, ProviderError> {
+        let data = data.trim();
+        if data.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        if data == "[DONE]" {
+            return Ok(Flow::Done);
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| {
+            let shown = one_line(data, ERROR_PREVIEW_CHARS);
+            call.malformed(format_args!("invalid stream data ({e}): {shown}"))
+        })?;
+        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+            return Err(call.upstream_error(err));
+        }
+        if let Some(choice) = v.pointer("/choices/0") {
+            let delta = choice.pointer("/delta/content").and_then(Value::as_str);
+            if let Some(t) = delta.filter(|t| !t.is_empty()) {
+                on_delta(t);
+                self.text.push_str(t);
+            }
+            if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+                self.stop = Some(f.to_string());
+            }
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.usage = usage(u, self.usage);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The stream is over: by `[DONE]` (`done`) or by the end of the body.
+    fn finish(self, call: &Call<'_>, done: bool) -> Result<Completion, ProviderError> {
+        if !done && self.stop.is_none() && self.text.is_empty() {
+            return Err(call.malformed("upstream stream ended without data"));
+        }
+        Ok(Completion {
+            text: self.text,
+            usage: self.usage,
+            stop_reason: self.stop.unwrap_or_else(|| "stop".to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> ModelRequest {
+        ModelRequest {
+            model: "m".into(),
+            system: Some("sys".into()),
+            messages: vec![
+                ChatMessage {
+                    role: Role::User,
+                    content: "hi".into(),
+                },
+                ChatMessage {
+                    role: Role::Assistant,
+                    content: "yo".into(),
+                },
+            ],
+            max_tokens: Some(9),
+        }
+    }
+
+    fn provider() -> ProviderConfig {
+        ProviderConfig {
+            id: "p".into(),
+            base_url: "http://127.0.0.1:1/v1/".into(),
+            api_key: Some("sk-secret".into()),
+            api: Api::OpenAiCompletions,
+            headers: vec![],
+            models: vec![],
+        }
+    }
+
+    #[test]
+    fn body_puts_system_first() {
+        let b = request_body(&req());
+        assert_eq!(b["messages"][0], json!({"role":"system","content":"sys"}));
+        assert_eq!(b["messages"][1]["role"], "user");
+        assert_eq!(b["messages"][2]["role"], "assistant");
+        assert_eq!(b["stream"], true);
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        assert_eq!(b["max_tokens"], 9);
+    }
+
+    #[test]
+    fn stream_state_collects_deltas_usage_and_stop() {
+        let p = provider();
+        let r = req();
+        let call = Call::new(&p, &r, Duration::from_secs(1), "http://h/v1").unwrap();
+        let mut st = StreamState::default();
+        let mut got = Vec::new();
+        let mut d = |t: &str| got.push(t.to_string());
+        let lines = [
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":""}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"b"},"finish_reason":"length"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+        ];
+        for l in lines {
+            assert!(matches!(st.on_data(&call, l, &mut d), Ok(Flow::Continue)));
+        }
+        assert!(matches!(
+            st.on_data(&call, "[DONE]", &mut d),
+            Ok(Flow::Done)
+        ));
+        let c = st.finish(&call, true).unwrap();
+        assert_eq!(got, ["a", "b"]);
+        assert_eq!(c.text, "ab");
+        assert_eq!(c.stop_reason, "length");
+        assert_eq!(
+            c.usage,
+            Usage {
+                input: 3,
+                output: 2
+            }
+        );
+    }
+
+    #[test]
+    fn stream_errors_are_classified() {
+        let p = provider();
+        let r = req();
+        let call = Call::new(&p, &r, Duration::from_secs(1), "http://h/v1").unwrap();
+        let mut d = |_: &str| {};
+        let mut st = StreamState::default();
+        let e = st
+            .on_data(
+                &call,
+                r#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#,
+                &mut d,
+            )
+            .err()
+            .unwrap();
+        assert!(matches!(e.kind, ProviderErrorKind::RateLimit { .. }));
+        assert!(e.message.contains("slow down"), "{}", e.message);
+        let e = st.on_data(&call, "{oops", &mut d).err().unwrap();
+        assert_eq!(e.kind, ProviderErrorKind::Malformed);
+        let e = StreamState::default().finish(&call, false).unwrap_err();
+        assert!(e.message.ends_with("upstream stream ended without data"));
+        assert_eq!(e.message, "p/m: upstream stream ended without data");
+        // Text but no [DONE] and no finish_reason: complete.
+        let st = StreamState {
+            text: "x".into(),
+            ..StreamState::default()
+        };
+        assert_eq!(st.finish(&call, false).unwrap().stop_reason, "stop");
+    }
+}

@@ -1,0 +1,523 @@
+//! Driving one run: wait for the session's lane, build the context from the transcript,
+//! stream the model (fallbacks in order), forward every delta as `agent` + `chat` events,
+//! persist the reply (progress at least every second, final before the final reply), and
+//! finish with the final response on the caller's request id.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openclaw_proto::{res_err_payload, res_ok, ErrorCode, ErrorShape};
+use serde_json::{json, Value};
+
+use super::provider::{self, ChatMessage, ModelRequest, ProviderError, ProviderErrorKind, Role};
+use super::runs::{AbortReason, Outcome, Run};
+use super::{Agents, Tap};
+use crate::server::now_ms;
+use crate::store::sessions::{body_text, transcript, RunTotals};
+
+/// Most transcript messages sent upstream as context.
+pub const MAX_CONTEXT_MESSAGES: u64 = 200;
+/// Streamed assistant text is persisted at least this often.
+pub const PERSIST_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Everything a run needs once accepted.
+pub struct Input {
+    pub run: Arc<Run>,
+    /// The user message row (queued rows are activated when the run starts).
+    pub user_row: i64,
+    pub queued: bool,
+    /// Model refs to try, in order.
+    pub models: Vec<String>,
+    pub system_prompt: Option<String>,
+    pub timeout: Duration,
+    /// Request id for the final `res` on the owner's socket (`agent`), if any.
+    pub reply_to: Option<String>,
+    /// Extra consumer of deltas and the outcome (HTTP).
+    pub tap: Option<tokio::sync::mpsc::UnboundedSender<Tap>>,
+}
+
+fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
+    let seq = run.agent_seq.fetch_add(1, Ordering::Relaxed);
+    let payload = json!({
+        "runId": run.id, "seq": seq, "stream": stream, "ts": now_ms(), "data": data,
+    });
+    agents.runs.emit(
+        &run.session_key,
+        run.owner.as_ref(),
+        "agent",
+        &payload,
+        true,
+    );
+}
+
+fn chat_event(agents: &Agents, run: &Run, mut fields: Value) {
+    let seq = run.chat_seq.fetch_add(1, Ordering::Relaxed);
+    let head = json!({
+        "runId": run.id, "sessionKey": run.session_key, "agentId": run.agent_id, "seq": seq,
+    });
+    if let (Value::Object(f), Value::Object(h)) = (&mut fields, head) {
+        for (k, v) in h {
+            f.entry(k).or_insert(v);
+        }
+    }
+    agents
+        .runs
+        .emit(&run.session_key, run.owner.as_ref(), "chat", &fields, true);
+}
+
+fn assistant_body(text: &str, ts: u64) -> Value {
+    json!({ "role": "assistant", "content": [{ "type": "text", "text": text }], "timestamp": ts })
+}
+
+fn failover_reason(e: &ProviderError) -> &'static str {
+    match e.kind {
+        ProviderErrorKind::Connect => "network",
+        ProviderErrorKind::Auth => "auth",
+        ProviderErrorKind::RateLimit { .. } => "rate_limit",
+        ProviderErrorKind::BadRequest => "format",
+        ProviderErrorKind::Server => "server",
+        ProviderErrorKind::Malformed => "format",
+        ProviderErrorKind::Timeout => "timeout",
+    }
+}
+
+/// Message, provider error, and the (provider, model) that failed last.
+type Failure = (String, Option<ProviderError>, Option<(String, String)>);
+
+enum Ended {
+    Done(provider::Completion, String, String),
+    Failed(String, Option<ProviderError>, Option<(String, String)>),
+    Aborted(AbortReason),
+    TimedOut,
+}
+
+/// Run to completion (spawned by [`super::Accepted::start`]).
+pub async fn drive(agents: Arc<Agents>, input: Input) {
+    let run = input.run.clone();
+    let mut cancel = run.cancelled();
+    let lane = agents.runs.lane(&run.session_key);
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + input.timeout;
+    // Queue behind the session's active run (FIFO), unless aborted meanwhile.
+    let guard = tokio::select! {
+        g = lane.lock_owned() => Some(g),
+        _ = cancel.wait_for(Option::is_some) => None,
+    };
+    let started_ms = now_ms();
+    let ended = match guard {
+        None => Ended::Aborted(cancel.borrow().unwrap_or(AbortReason::Rpc)),
+        Some(_)
+            if input.queued
+                && agents
+                    .runs
+                    .store
+                    .activate(input.user_row, &run.session_key)
+                    .await
+                    .is_err() =>
+        {
+            Ended::Failed("session store write failed".into(), None, None)
+        }
+        Some(_) => {
+            agents.session_changed(&run.session_key);
+            agent_event(
+                &agents,
+                &run,
+                "lifecycle",
+                json!({ "phase": "start", "startedAt": started_ms }),
+            );
+            chat_event(
+                &agents,
+                &run,
+                json!({ "state": "status", "phase": "preparing_context" }),
+            );
+            tokio::select! {
+                e = attempt(&agents, &input) => e,
+                r = cancel.wait_for(Option::is_some) => Ended::Aborted(r.ok().and_then(|v| *v).unwrap_or(AbortReason::Rpc)),
+                _ = tokio::time::sleep_until(deadline) => Ended::TimedOut,
+            }
+        }
+    };
+    finish(&agents, &input, ended, started_ms, started.elapsed()).await;
+}
+
+async fn context(agents: &Agents, run: &Run, user_row: i64) -> Vec<ChatMessage> {
+    let key = run.session_key.clone();
+    let rows = agents
+        .runs
+        .store
+        .read(move |c| {
+            let Some(s) = crate::store::sessions::get_session(c, &key)? else {
+                return Ok(Vec::new());
+            };
+            transcript(c, &s.session_id, MAX_CONTEXT_MESSAGES + 1, 0).map(|(r, _)| r)
+        })
+        .await
+        .unwrap_or_default();
+    let upto = rows
+        .iter()
+        .find(|r| r.id == user_row)
+        .and_then(|r| r.seq)
+        .unwrap_or(u64::MAX);
+    rows.into_iter()
+        .filter(|r| r.id == user_row || r.seq.is_some_and(|s| s <= upto))
+        .filter_map(|r| {
+            let role = match r.body.get("role").and_then(Value::as_str) {
+                Some("user") => Role::User,
+                Some("assistant") => Role::Assistant,
+                _ => return None,
+            };
+            let content = body_text(&r.body);
+            (!content.is_empty()).then_some(ChatMessage { role, content })
+        })
+        .collect()
+}
+
+async fn attempt(agents: &Agents, input: &Input) -> Ended {
+    let run = &input.run;
+    let messages = context(agents, run, input.user_row).await;
+    chat_event(
+        agents,
+        run,
+        json!({ "state": "status", "phase": "starting_model" }),
+    );
+    let cfg = agents.catalog();
+    let mut last: Option<Failure> = None;
+    if input.models.is_empty() {
+        return Ended::Failed(
+            "No model configured: set agents.defaults.model to \"<provider>/<model>\"".into(),
+            None,
+            None,
+        );
+    }
+    for (i, model_ref) in input.models.iter().enumerate() {
+        let target = match cfg.target(model_ref) {
+            Ok(t) => t,
+            Err(e) => {
+                last = Some((e, None, None));
+                continue;
+            }
+        };
+        let pm = (target.provider.id.clone(), target.model.clone());
+        agent_event(
+            agents,
+            run,
+            "lifecycle",
+            json!({ "phase": "model", "provider": pm.0, "model": pm.1 }),
+        );
+        let req = ModelRequest {
+            model: target.model.clone(),
+            system: input.system_prompt.clone(),
+            messages: messages.clone(),
+            max_tokens: target.max_tokens,
+        };
+        let mut text = String::new();
+        let mut last_persist = Instant::now();
+        let mut on_delta = |d: &str| {
+            text.push_str(d);
+            if let Ok(mut t) = run.text.lock() {
+                t.push_str(d);
+            }
+            let ts = now_ms();
+            agent_event(
+                agents,
+                run,
+                "assistant",
+                json!({ "text": text, "delta": d }),
+            );
+            chat_event(
+                agents,
+                run,
+                json!({ "state": "delta", "deltaText": d, "message": assistant_body(&text, ts) }),
+            );
+            if let Some(tap) = &input.tap {
+                let _ = tap.send(Tap::Delta(d.to_string()));
+            }
+            if last_persist.elapsed() >= PERSIST_INTERVAL {
+                last_persist = Instant::now();
+                agents.runs.store.assistant_progress(
+                    &run.session_key,
+                    &run.agent_id,
+                    &run.id,
+                    &assistant_body(&text, ts),
+                );
+            }
+        };
+        let r = provider::stream_completion(
+            &agents.client,
+            &target.provider,
+            &req,
+            provider::IDLE_TIMEOUT,
+            &mut on_delta,
+        )
+        .await;
+        let streamed = !text.is_empty();
+        match r {
+            Ok(c) => return Ended::Done(c, pm.0, pm.1),
+            Err(e) => {
+                tracing::warn!(target: "agents", "run {} {}/{} failed: {e}", run.id, pm.0, pm.1);
+                let more = i + 1 < input.models.len();
+                last = Some((e.message.clone(), Some(e), Some(pm)));
+                if streamed || !more {
+                    break;
+                }
+            }
+        }
+    }
+    let (msg, e, pm) = last.unwrap_or_else(|| ("no usable model".into(), None, None));
+    Ended::Failed(msg, e, pm)
+}
+
+async fn finish(
+    agents: &Arc<Agents>,
+    input: &Input,
+    ended: Ended,
+    started_ms: u64,
+    took: Duration,
+) {
+    let run = &input.run;
+    let ended_ms = now_ms();
+    let streamed = run.text.lock().map(|t| t.clone()).unwrap_or_default();
+    let mut o = Outcome {
+        status: "ok",
+        text: streamed.clone(),
+        stop_reason: "stop".into(),
+        error: None,
+        error_detail: None,
+        provider: None,
+        model: None,
+        input_tokens: 0,
+        output_tokens: 0,
+        started_ms,
+        ended_ms,
+        retry_after_ms: None,
+        reply: Value::Null,
+    };
+    let mut error_shape = None;
+    match ended {
+        Ended::Done(c, p, m) => {
+            o.text = c.text;
+            o.stop_reason = c.stop_reason;
+            o.input_tokens = c.usage.input;
+            o.output_tokens = c.usage.output;
+            o.provider = Some(p);
+            o.model = Some(m);
+        }
+        Ended::Failed(msg, e, pm) => {
+            o.status = "error";
+            o.stop_reason = "error".into();
+            let mut shape =
+                ErrorShape::new(ErrorCode::Unavailable, format!("LLM request failed: {msg}"));
+            if let Some(e) = &e {
+                if let ProviderErrorKind::RateLimit { retry_after_ms } = e.kind {
+                    shape = shape.retryable(true);
+                    o.retry_after_ms = retry_after_ms;
+                    if let Some(ms) = retry_after_ms {
+                        shape = shape.retry_after(ms);
+                    }
+                }
+            }
+            let mut detail = json!({});
+            if let Some((p, m)) = &pm {
+                detail["provider"] = json!(p);
+                detail["model"] = json!(m);
+                o.provider = Some(p.clone());
+                o.model = Some(m.clone());
+            }
+            if let Some(e) = &e {
+                detail["failoverReason"] = json!(failover_reason(e));
+                if let Some(s) = e.status {
+                    detail["httpStatus"] = json!(s);
+                }
+                detail["providerErrorMessagePreview"] =
+                    json!(e.message.chars().take(300).collect::<String>());
+            }
+            o.error = Some(msg);
+            o.error_detail = Some(detail);
+            error_shape = Some((shape, e));
+        }
+        Ended::Aborted(why) => {
+            o.status = "aborted";
+            o.stop_reason = why.as_str().into();
+        }
+        Ended::TimedOut => {
+            o.status = "timeout";
+            o.stop_reason = "timeout".into();
+        }
+    }
+    // Persist what the assistant said (complete, or partial when aborted/failed mid-stream).
+    if !o.text.is_empty() {
+        let body = json!({
+            "role": "assistant",
+            "content": [{ "type": "text", "text": o.text }],
+            "timestamp": ended_ms,
+            "provider": o.provider,
+            "model": o.model,
+            "usage": { "input": o.input_tokens, "output": o.output_tokens, "totalTokens": o.input_tokens + o.output_tokens },
+            "stopReason": o.stop_reason,
+        });
+        let totals = RunTotals {
+            provider: o.provider.clone().unwrap_or_default(),
+            model: o.model.clone().unwrap_or_default(),
+            input_tokens: o.input_tokens,
+            output_tokens: o.output_tokens,
+        };
+        if let Err(e) = agents
+            .runs
+            .store
+            .assistant(
+                &run.session_key,
+                &run.agent_id,
+                &run.id,
+                &body,
+                Some(totals),
+                true,
+            )
+            .await
+        {
+            tracing::error!(target: "agents", "run {}: persisting the reply failed: {e}", run.id);
+        }
+        agents.runs.emit(
+            &run.session_key,
+            None,
+            "session.message",
+            &json!({
+                "sessionKey": run.session_key, "runId": run.id, "message": body,
+            }),
+            true,
+        );
+    }
+    // Events: usage, lifecycle end, chat terminal state.
+    let message = assistant_body(&o.text, ended_ms);
+    match o.status {
+        "ok" => {
+            agent_event(
+                agents,
+                run,
+                "usage",
+                json!({
+                    "input": o.input_tokens, "output": o.output_tokens,
+                    "total": o.input_tokens + o.output_tokens,
+                    "provider": o.provider, "model": o.model,
+                }),
+            );
+            agent_event(
+                agents,
+                run,
+                "lifecycle",
+                json!({ "phase": "end", "status": "ok", "endedAt": ended_ms }),
+            );
+            chat_event(
+                agents,
+                run,
+                json!({ "state": "final", "stopReason": o.stop_reason, "message": message }),
+            );
+        }
+        "error" => {
+            let msg = o.error.clone().unwrap_or_default();
+            agent_event(
+                agents,
+                run,
+                "lifecycle",
+                json!({ "phase": "end", "status": "error", "endedAt": ended_ms }),
+            );
+            agent_event(
+                agents,
+                run,
+                "lifecycle",
+                json!({ "phase": "error", "error": msg }),
+            );
+            let kind = match error_shape
+                .as_ref()
+                .and_then(|s| s.1.as_ref())
+                .map(|e| &e.kind)
+            {
+                Some(ProviderErrorKind::RateLimit { .. }) => "rate_limit",
+                Some(ProviderErrorKind::Timeout) => "timeout",
+                _ => "unknown",
+            };
+            chat_event(
+                agents,
+                run,
+                json!({
+                    "state": "error", "errorMessage": msg, "errorKind": kind,
+                    "errorDetail": o.error_detail.clone().unwrap_or(json!({})), "stopReason": "error",
+                }),
+            );
+        }
+        _ => {
+            agent_event(
+                agents,
+                run,
+                "lifecycle",
+                json!({
+                    "phase": "end", "status": "cancelled", "aborted": true, "endedAt": ended_ms,
+                    "stopReason": o.stop_reason,
+                }),
+            );
+            chat_event(
+                agents,
+                run,
+                json!({ "state": "aborted", "stopReason": o.stop_reason, "message": message }),
+            );
+        }
+    }
+    o.reply = match (o.status, &error_shape) {
+        ("ok", _) => json!({ "ok": true, "payload": {
+            "runId": run.id, "status": "ok", "summary": "completed",
+            "result": {
+                "payloads": [{ "text": o.text, "mediaUrl": null }],
+                "meta": {
+                    "durationMs": took.as_millis() as u64,
+                    "agentMeta": {
+                        "sessionKey": run.session_key, "provider": o.provider, "model": o.model,
+                        "usage": { "input": o.input_tokens, "output": o.output_tokens,
+                                   "total": o.input_tokens + o.output_tokens },
+                    },
+                    "aborted": false,
+                    "stopReason": o.stop_reason,
+                },
+            },
+        }}),
+        ("error", Some((shape, _))) => json!({
+            "ok": false,
+            "payload": { "runId": run.id, "status": "error", "summary": o.error },
+            "error": shape,
+        }),
+        ("timeout", _) => json!({ "ok": true, "payload": {
+            "runId": run.id, "status": "timeout", "summary": "timeout", "stopReason": "timeout",
+        }}),
+        _ => json!({ "ok": true, "payload": {
+            "runId": run.id, "status": "timeout", "summary": "aborted", "stopReason": o.stop_reason,
+        }}),
+    };
+    agents
+        .runs
+        .store
+        .run_done(&run.id, &run.session_key, &o.reply);
+    let o = run.finish(o);
+    agents.runs.retire(run);
+    agents.session_changed(&run.session_key);
+    if let (Some(id), Some((_, out))) = (&input.reply_to, &run.owner) {
+        out.send_text(reply_frame(id, &o.reply));
+    }
+    if let Some(tap) = &input.tap {
+        let _ = tap.send(Tap::Done(o));
+    }
+}
+
+/// Encode a stored `{ok, payload, error?}` reply as a `res` frame for request `id`.
+pub fn reply_frame(id: &str, reply: &Value) -> bytes::Bytes {
+    if reply["ok"] == true {
+        res_ok(id, &reply["payload"])
+    } else {
+        let err = &reply["error"];
+        let mut e = ErrorShape::with_code(
+            err["code"].as_str().unwrap_or("UNAVAILABLE").to_string(),
+            err["message"].as_str().unwrap_or("run failed").to_string(),
+        );
+        e.retryable = err["retryable"].as_bool();
+        e.retry_after_ms = err["retryAfterMs"].as_u64();
+        res_err_payload(id, &reply["payload"], &e)
+    }
+}

@@ -1,0 +1,419 @@
+//! The run registry: idempotency, one active run per session (later sends queue in order),
+//! cancellation, `agent.wait`, and who receives a session's live events.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use openclaw_net::Outbound;
+use openclaw_proto::encode::event_parts;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::store::SessionStore;
+
+/// Finished runs kept in memory for idempotent replays and `agent.wait` (older ones are
+/// answered from the store).
+pub const FINISHED_RUNS_KEPT: usize = 10_000;
+
+/// Why a run was stopped early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbortReason {
+    /// `chat.abort` / `sessions.abort` (`stopReason: "rpc"`).
+    Rpc,
+    /// The caller's socket or HTTP request went away.
+    ClientGone,
+    /// The gateway is shutting down.
+    Shutdown,
+}
+
+impl AbortReason {
+    /// `stopReason` on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbortReason::Rpc => "rpc",
+            AbortReason::ClientGone => "client-disconnected",
+            AbortReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// `ok`, `error`, `aborted` or `timeout`.
+    pub status: &'static str,
+    pub text: String,
+    pub stop_reason: String,
+    /// Error message (for `error`).
+    pub error: Option<String>,
+    /// `errorDetail` of the chat error event.
+    pub error_detail: Option<Value>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub started_ms: u64,
+    pub ended_ms: u64,
+    /// `Retry-After` of a rate-limited upstream.
+    pub retry_after_ms: Option<u64>,
+    /// The final `res` of the `agent` method, `{ok, payload, error?}` (idempotent replays).
+    pub reply: Value,
+}
+
+/// One accepted run.
+pub struct Run {
+    pub id: String,
+    pub session_key: String,
+    pub agent_id: String,
+    pub accepted_ms: u64,
+    /// Socket that started it (events go there), if any.
+    pub owner: Option<(u64, Outbound)>,
+    /// Abort when the owner goes away.
+    pub caller_owned: bool,
+    /// Text streamed so far (`chat.history` `inFlightRun`).
+    pub text: Mutex<String>,
+    cancel: watch::Sender<Option<AbortReason>>,
+    done: watch::Sender<Option<Arc<Outcome>>>,
+    /// Per-run `seq` of `agent` events.
+    pub agent_seq: AtomicU64,
+    /// Per-run `seq` of `chat` events.
+    pub chat_seq: AtomicU64,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("id", &self.id)
+            .field("session", &self.session_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Run {
+    /// A new run.
+    pub fn new(
+        id: String,
+        session_key: String,
+        agent_id: String,
+        owner: Option<(u64, Outbound)>,
+        caller_owned: bool,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            session_key,
+            agent_id,
+            accepted_ms: crate::server::now_ms(),
+            owner,
+            caller_owned,
+            text: Mutex::new(String::new()),
+            cancel: watch::channel(None).0,
+            done: watch::channel(None).0,
+            agent_seq: AtomicU64::new(0),
+            chat_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// Ask the run to stop. `false` when it had already finished or been aborted.
+    pub fn abort(&self, why: AbortReason) -> bool {
+        if self.outcome().is_some() {
+            return false;
+        }
+        self.cancel.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(why);
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// A receiver that changes when the run is aborted.
+    pub fn cancelled(&self) -> watch::Receiver<Option<AbortReason>> {
+        self.cancel.subscribe()
+    }
+
+    /// The outcome, once finished.
+    pub fn outcome(&self) -> Option<Arc<Outcome>> {
+        self.done.borrow().clone()
+    }
+
+    /// Wait for the outcome.
+    pub async fn finished(&self) -> Arc<Outcome> {
+        let mut rx = self.done.subscribe();
+        loop {
+            if let Some(o) = rx.borrow_and_update().clone() {
+                return o;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives in `self`; unreachable while we hold `&self`.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    pub(crate) fn finish(&self, o: Outcome) -> Arc<Outcome> {
+        let o = Arc::new(o);
+        self.done.send_replace(Some(o.clone()));
+        o
+    }
+}
+
+/// Sockets watching sessions (`sessions.messages.subscribe`) and the session list
+/// (`sessions.subscribe`).
+#[derive(Default)]
+struct Watchers {
+    by_key: HashMap<String, Vec<(u64, Outbound)>>,
+    list: Vec<(u64, Outbound)>,
+}
+
+/// Recently finished runs, oldest first in `order`.
+#[derive(Default)]
+struct Finished {
+    map: HashMap<String, Arc<Run>>,
+    order: VecDeque<String>,
+}
+
+/// Registry of runs, lanes and watchers.
+pub struct Runs {
+    pub store: SessionStore,
+    active: Mutex<HashMap<String, Arc<Run>>>,
+    finished: Mutex<Finished>,
+    lanes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    watchers: Mutex<Watchers>,
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs").finish_non_exhaustive()
+    }
+}
+
+/// Result of looking up an idempotency key.
+pub enum Lookup {
+    /// Not seen: go ahead.
+    New,
+    /// Still running.
+    Running(Arc<Run>),
+    /// Finished; its final reply.
+    Done(Value),
+}
+
+impl Runs {
+    /// An empty registry over `store`.
+    pub fn new(store: SessionStore) -> Self {
+        Self {
+            store,
+            active: Mutex::default(),
+            finished: Mutex::default(),
+            lanes: Mutex::default(),
+            watchers: Mutex::default(),
+        }
+    }
+
+    /// Look up a run id (== idempotency key): running, finished (memory, then store), or new.
+    pub async fn lookup(&self, run_id: &str) -> Lookup {
+        if let Some(r) = self.active.lock().expect("runs").get(run_id) {
+            return Lookup::Running(r.clone());
+        }
+        if let Some(r) = self.finished.lock().expect("runs").map.get(run_id) {
+            if let Some(o) = r.outcome() {
+                return Lookup::Done(o.reply.clone());
+            }
+        }
+        let id = run_id.to_string();
+        match self
+            .store
+            .read(move |c| crate::store::sessions::run_result(c, &id))
+            .await
+        {
+            Ok(Some(v)) => Lookup::Done(v),
+            _ => Lookup::New,
+        }
+    }
+
+    /// Register an accepted run. `false` if the id is already active (lost a race).
+    pub fn register(&self, run: &Arc<Run>) -> bool {
+        let mut a = self.active.lock().expect("runs");
+        if a.contains_key(&run.id) {
+            return false;
+        }
+        a.insert(run.id.clone(), run.clone());
+        true
+    }
+
+    /// Move a run from active to finished.
+    pub fn retire(&self, run: &Arc<Run>) {
+        self.active.lock().expect("runs").remove(&run.id);
+        let mut f = self.finished.lock().expect("runs");
+        f.map.insert(run.id.clone(), run.clone());
+        f.order.push_back(run.id.clone());
+        while f.order.len() > FINISHED_RUNS_KEPT {
+            if let Some(old) = f.order.pop_front() {
+                f.map.remove(&old);
+            }
+        }
+        drop(f);
+        let mut lanes = self.lanes.lock().expect("lanes");
+        if let Some(l) = lanes.get(&run.session_key) {
+            if Arc::strong_count(l) == 1 {
+                lanes.remove(&run.session_key);
+            }
+        }
+    }
+
+    /// A run by id, active or recently finished.
+    pub fn get(&self, run_id: &str) -> Option<Arc<Run>> {
+        if let Some(r) = self.active.lock().expect("runs").get(run_id) {
+            return Some(r.clone());
+        }
+        self.finished.lock().expect("runs").map.get(run_id).cloned()
+    }
+
+    /// The session's lane: hold it for the whole run (FIFO: later sends queue behind).
+    pub fn lane(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.lanes
+            .lock()
+            .expect("lanes")
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// `true` when a run of `key` is active (running or queued).
+    pub fn busy(&self, key: &str) -> bool {
+        self.active
+            .lock()
+            .expect("runs")
+            .values()
+            .any(|r| r.session_key == key)
+    }
+
+    /// Active run ids of a session, oldest first.
+    pub fn active_ids(&self, key: &str) -> Vec<String> {
+        let a = self.active.lock().expect("runs");
+        let mut v: Vec<&Arc<Run>> = a.values().filter(|r| r.session_key == key).collect();
+        v.sort_by_key(|r| r.accepted_ms);
+        v.iter().map(|r| r.id.clone()).collect()
+    }
+
+    /// Active runs of a session (optionally one id).
+    pub fn active_runs(&self, key: &str, run_id: Option<&str>) -> Vec<Arc<Run>> {
+        let a = self.active.lock().expect("runs");
+        a.values()
+            .filter(|r| r.session_key == key && (run_id.is_none() || run_id == Some(r.id.as_str())))
+            .cloned()
+            .collect()
+    }
+
+    /// Number of active runs.
+    pub fn active_count(&self) -> usize {
+        self.active.lock().expect("runs").len()
+    }
+
+    /// Abort every active run (shutdown).
+    pub fn abort_all(&self, why: AbortReason) -> usize {
+        let runs: Vec<Arc<Run>> = self
+            .active
+            .lock()
+            .expect("runs")
+            .values()
+            .cloned()
+            .collect();
+        runs.iter().filter(|r| r.abort(why)).count()
+    }
+
+    /// A socket closed: abort the runs it owns, drop its subscriptions.
+    pub fn socket_gone(&self, conn: u64) {
+        let runs: Vec<Arc<Run>> = self
+            .active
+            .lock()
+            .expect("runs")
+            .values()
+            .filter(|r| r.caller_owned && r.owner.as_ref().is_some_and(|o| o.0 == conn))
+            .cloned()
+            .collect();
+        for r in runs {
+            r.abort(AbortReason::ClientGone);
+        }
+        let mut w = self.watchers.lock().expect("watchers");
+        w.list.retain(|s| s.0 != conn);
+        w.by_key.retain(|_, v| {
+            v.retain(|s| s.0 != conn);
+            !v.is_empty()
+        });
+    }
+
+    /// `sessions.messages.subscribe`.
+    pub fn watch_session(&self, key: &str, conn: u64, out: &Outbound) {
+        let mut w = self.watchers.lock().expect("watchers");
+        let v = w.by_key.entry(key.to_string()).or_default();
+        if !v.iter().any(|s| s.0 == conn) {
+            v.push((conn, out.clone()));
+        }
+    }
+
+    /// `sessions.messages.unsubscribe`.
+    pub fn unwatch_session(&self, key: &str, conn: u64) {
+        let mut w = self.watchers.lock().expect("watchers");
+        if let Some(v) = w.by_key.get_mut(key) {
+            v.retain(|s| s.0 != conn);
+            if v.is_empty() {
+                w.by_key.remove(key);
+            }
+        }
+    }
+
+    /// `sessions.subscribe`.
+    pub fn watch_list(&self, conn: u64, out: &Outbound) {
+        let mut w = self.watchers.lock().expect("watchers");
+        if !w.list.iter().any(|s| s.0 == conn) {
+            w.list.push((conn, out.clone()));
+        }
+    }
+
+    /// Send an event about session `key` (`agent`, `chat`, `session.message`) to the run's
+    /// owner (if any) and to the session's watchers, encoded once.
+    pub fn emit<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        owner: Option<&(u64, Outbound)>,
+        event: &str,
+        payload: &T,
+        watchers_too: bool,
+    ) {
+        let parts = event_parts(event, payload, None);
+        let push = |o: &Outbound| {
+            let _ = o.send_seq(&parts.head, &parts.tail, false);
+        };
+        if let Some((_, o)) = owner {
+            push(o);
+        }
+        if !watchers_too {
+            return;
+        }
+        let w = self.watchers.lock().expect("watchers");
+        if let Some(v) = w.by_key.get(key) {
+            for (conn, o) in v {
+                if owner.is_some_and(|ow| ow.0 == *conn) {
+                    continue;
+                }
+                push(o);
+            }
+        }
+    }
+
+    /// `sessions.changed` to list subscribers.
+    pub fn emit_changed(&self, payload: &Value) {
+        let w = self.watchers.lock().expect("watchers");
+        if w.list.is_empty() {
+            return;
+        }
+        let parts = event_parts("sessions.changed", payload, None);
+        for (_, o) in &w.list {
+            let _ = o.send_seq(&parts.head, &parts.tail, true);
+        }
+    }
+}

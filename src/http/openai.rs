@@ -1,0 +1,496 @@
+//! The OpenAI-compatible surface: `/v1/models`, `/v1/models/{id}`, `/v1/chat/completions`
+//! (JSON and SSE) and `/v1/embeddings`. A completion is an ordinary agent run (the same
+//! engine as the WebSocket `agent` method), rendered as OpenAI JSON or chunks.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::{HeaderMap, Response, StatusCode};
+use openclaw_net::HttpBody;
+use serde_json::{json, Value};
+
+use super::auth::{missing_scope, openai_error, Caller};
+use super::body::{data_line, sse_response, SseBody, SseFormat, DONE};
+use super::openai_input::{flatten_messages, validate};
+use super::{respond, JSON_UTF8};
+use crate::agents::runs::{AbortReason, Outcome, Run};
+use crate::agents::{Submit, Tap};
+use crate::server::Gateway;
+
+/// Session key prefixes a caller may not name.
+pub const RESERVED_SESSION_PREFIXES: &[&str] = &["subagent:", "cron:", "acp:"];
+
+type Resp = Response<HttpBody>;
+
+fn bad(msg: &str) -> Resp {
+    openai_error(StatusCode::BAD_REQUEST, "invalid_request_error", msg)
+}
+
+fn json_ok(v: &Value) -> Resp {
+    respond(StatusCode::OK, JSON_UTF8, v.to_string(), false)
+}
+
+fn now_s() -> u64 {
+    crate::server::now_ms() / 1000
+}
+
+/// The agent a `model` field names (`openclaw`, `openclaw/default`, `openclaw/<id>`,
+/// `openclaw:<id>`, `agent:<id>`), if it exists.
+pub fn agent_for_model(gw: &Gateway, model: &str) -> Option<String> {
+    let cat = gw.agents.catalog();
+    let id = match model.trim() {
+        "openclaw" | "openclaw/default" | "openclaw:default" => {
+            return Some(cat.default_agent.clone())
+        }
+        m => m
+            .strip_prefix("openclaw/")
+            .or_else(|| m.strip_prefix("openclaw:"))
+            .or_else(|| m.strip_prefix("agent:"))?,
+    };
+    cat.agent(id).map(|a| a.id.clone())
+}
+
+fn model_entry(id: &str) -> Value {
+    json!({ "id": id, "object": "model", "created": 0, "owned_by": "openclaw", "permission": [] })
+}
+
+/// `GET /v1/models`.
+pub fn models(gw: &Gateway) -> Resp {
+    let cat = gw.agents.catalog();
+    let mut data = vec![model_entry("openclaw"), model_entry("openclaw/default")];
+    for a in &cat.agents {
+        data.push(model_entry(&format!("openclaw/{}", a.id)));
+    }
+    json_ok(&json!({ "object": "list", "data": data }))
+}
+
+/// `GET /v1/models/{id}` (URL-encoded id).
+pub fn model(gw: &Gateway, raw: &str) -> Resp {
+    let id = percent_decode(raw);
+    let listed = id == "openclaw"
+        || id == "openclaw/default"
+        || id
+            .strip_prefix("openclaw/")
+            .is_some_and(|a| gw.agents.catalog().agent(a).is_some());
+    if listed {
+        json_ok(&model_entry(&id))
+    } else {
+        openai_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("The model `{id}` does not exist."),
+        )
+    }
+}
+
+/// Minimal `%XX` decoding for path segments.
+pub fn percent_decode(s: &str) -> String {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Everything common to starting an HTTP run.
+pub struct RunSpec {
+    /// Run id (default `http-<uuid>`); `/v1/responses` uses the response id.
+    pub run_id: Option<String>,
+    pub agent_id: String,
+    pub session_key: String,
+    pub message: String,
+    pub system: Option<String>,
+    pub model_override: Option<String>,
+}
+
+/// Resolve agent, session and model override from the body's `model`/`user` and headers.
+///
+/// # Errors
+/// The 400/403 response to send.
+pub fn resolve(
+    gw: &Gateway,
+    caller: &Caller,
+    h: &HeaderMap,
+    model: Option<&str>,
+    user: Option<&str>,
+    session_tag: &str,
+) -> Result<(String, String, Option<String>), Resp> {
+    let invalid_model = || bad("Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.");
+    let mut agent = match model {
+        Some(m) => agent_for_model(gw, m).ok_or_else(invalid_model)?,
+        None => return Err(bad("Missing `model`.")),
+    };
+    if let Some(a) = header(h, "x-openclaw-agent-id") {
+        agent = gw
+            .agents
+            .catalog()
+            .agent(a)
+            .map(|x| x.id.clone())
+            .ok_or_else(|| bad(&format!("Unknown agent id `{a}`.")))?;
+    }
+    let model_override = match header(h, "x-openclaw-model") {
+        Some(m) if !caller.has("operator.admin") => {
+            let _ = m;
+            return Err(missing_scope("operator.admin"));
+        }
+        Some(m) => Some(m.to_string()),
+        None => None,
+    };
+    let key = match header(h, "x-openclaw-session-key") {
+        Some(k) => {
+            if RESERVED_SESSION_PREFIXES.iter().any(|p| k.starts_with(p)) {
+                return Err(bad(
+                    "x-openclaw-session-key uses a reserved prefix (subagent:, cron:, acp:).",
+                ));
+            }
+            crate::agents::canonical_key(k, &agent)
+        }
+        None => match user.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => format!("agent:{agent}:openai-user:{u}"),
+            None => format!("agent:{agent}:{session_tag}:{}", uuid::Uuid::new_v4()),
+        },
+    };
+    Ok((agent, key, model_override))
+}
+
+/// Aborts the run when the HTTP exchange is dropped before it finished.
+pub struct AbortOnDrop(pub Arc<Run>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort(AbortReason::ClientGone);
+    }
+}
+
+/// Accept and start a run whose deltas and outcome arrive on the returned receiver.
+///
+/// # Errors
+/// The response to send when the run cannot be accepted.
+pub async fn start_run(
+    gw: &Gateway,
+    spec: RunSpec,
+) -> Result<(Arc<Run>, tokio::sync::mpsc::UnboundedReceiver<Tap>), Resp> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let accepted = gw
+        .agents
+        .accept(Submit {
+            run_id: spec
+                .run_id
+                .unwrap_or_else(|| format!("http-{}", uuid::Uuid::new_v4())),
+            session_key: spec.session_key,
+            agent_id: spec.agent_id,
+            message: spec.message,
+            caller_owned: true,
+            model: spec.model_override,
+            extra_system_prompt: spec.system,
+            tap: Some(tx),
+            ..Submit::default()
+        })
+        .await
+        .map_err(|e| openai_error(StatusCode::SERVICE_UNAVAILABLE, "api_error", &e.message))?;
+    let run = accepted.run.clone();
+    accepted.start(&gw.agents);
+    Ok((run, rx))
+}
+
+/// Map a failed run to the HTTP error the caller sees.
+pub fn run_error(o: &Outcome) -> Resp {
+    let detail = o.error_detail.clone().unwrap_or(Value::Null);
+    let status = detail["httpStatus"].as_u64();
+    let raw = o.error.clone().unwrap_or_else(|| "run failed".into());
+    // "<provider>/<model> request failed: HTTP 400: <upstream message>" → "400 <upstream message>"
+    let upstream = raw
+        .split_once(": HTTP ")
+        .map(|(_, rest)| rest.replacen(": ", " ", 1))
+        .unwrap_or_else(|| raw.clone());
+    match (o.status, status) {
+        ("timeout", _) => openai_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout_error",
+            "The agent run timed out.",
+        ),
+        ("aborted", _) => openai_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "The agent run was aborted.",
+        ),
+        (_, Some(429)) => {
+            let mut r = openai_error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", &upstream);
+            if let Some(ms) = o.retry_after_ms {
+                r.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, ms.div_ceil(1000).into());
+            }
+            r
+        }
+        (_, Some(s)) if (400..500).contains(&s) && s != 401 && s != 403 => {
+            openai_error(StatusCode::BAD_REQUEST, "invalid_request_error", &upstream)
+        }
+        _ => openai_error(StatusCode::BAD_GATEWAY, "api_error", &raw),
+    }
+}
+
+/// SSE chunks of `/v1/chat/completions`.
+struct ChatChunks {
+    id: String,
+    created: u64,
+    model: String,
+    usage: bool,
+}
+
+impl ChatChunks {
+    fn chunk(&self, delta: Value, finish: Value) -> Bytes {
+        data_line(&json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+        }))
+    }
+}
+
+impl SseFormat for ChatChunks {
+    fn frames(&mut self, item: Tap, out: &mut VecDeque<Bytes>) -> bool {
+        match item {
+            Tap::Delta(d) => {
+                out.push_back(self.chunk(json!({ "content": d }), Value::Null));
+                false
+            }
+            Tap::Done(o) => {
+                if o.status == "ok" {
+                    out.push_back(self.chunk(json!({}), json!(finish_reason(&o.stop_reason))));
+                } else {
+                    let msg = o
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| format!("run {}", o.status));
+                    out.push_back(data_line(
+                        &json!({ "error": { "message": msg, "type": "api_error" } }),
+                    ));
+                }
+                if self.usage {
+                    out.push_back(data_line(&json!({
+                        "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                        "choices": [], "usage": usage(&o),
+                    })));
+                }
+                out.push_back(Bytes::from_static(DONE));
+                true
+            }
+        }
+    }
+}
+
+fn finish_reason(stop: &str) -> &str {
+    match stop {
+        "length" | "max_tokens" => "length",
+        "tool_calls" => "tool_calls",
+        _ => "stop",
+    }
+}
+
+fn usage(o: &Outcome) -> Value {
+    json!({ "prompt_tokens": o.input_tokens, "completion_tokens": o.output_tokens,
+            "total_tokens": o.input_tokens + o.output_tokens })
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -> Resp {
+    if let Err(r) = validate(&body) {
+        return r;
+    }
+    let model = body["model"].as_str().map(str::to_string);
+    let (agent, key, model_override) = match resolve(
+        gw,
+        caller,
+        h,
+        model.as_deref(),
+        body["user"].as_str(),
+        "openai",
+    ) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (system, message) = match flatten_messages(&body["messages"]) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let spec = RunSpec {
+        run_id: None,
+        agent_id: agent,
+        session_key: key,
+        message,
+        system,
+        model_override,
+    };
+    let (run, mut rx) = match start_run(gw, spec).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let id = format!("chatcmpl_{}", uuid::Uuid::new_v4());
+    let model = model.unwrap_or_default();
+    if body["stream"] == true {
+        let fmt = ChatChunks {
+            id,
+            created: now_s(),
+            model,
+            usage: body["stream_options"]["include_usage"] == true,
+        };
+        let prelude = vec![fmt.chunk(json!({ "role": "assistant" }), Value::Null)];
+        let r2 = run.clone();
+        let on_drop = Box::new(move || {
+            r2.abort(AbortReason::ClientGone);
+        });
+        return sse_response(SseBody::new(rx, fmt, prelude, on_drop));
+    }
+    let guard = AbortOnDrop(run);
+    let outcome = loop {
+        match rx.recv().await {
+            Some(Tap::Done(o)) => break o,
+            Some(Tap::Delta(_)) => continue,
+            None => {
+                return openai_error(
+                    StatusCode::BAD_GATEWAY,
+                    "api_error",
+                    "run ended without a result",
+                )
+            }
+        }
+    };
+    drop(guard);
+    if outcome.status != "ok" {
+        return run_error(&outcome);
+    }
+    json_ok(&json!({
+        "id": id, "object": "chat.completion", "created": now_s(), "model": model,
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": outcome.text },
+                      "finish_reason": finish_reason(&outcome.stop_reason) }],
+        "usage": usage(&outcome),
+    }))
+}
+
+/// `POST /v1/embeddings`: forwarded to the agent's provider (OpenAI-compatible
+/// `/embeddings`); `x-openclaw-model` picks the embedding model.
+pub async fn embeddings(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -> Resp {
+    let Some(agent) = body["model"].as_str().and_then(|m| agent_for_model(gw, m)) else {
+        return bad("Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.");
+    };
+    if !(body["input"].is_string()
+        || body["input"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string)))
+    {
+        return bad("`input` must be a string or an array of strings.");
+    }
+    let cat = gw.agents.catalog();
+    let model_ref = match header(h, "x-openclaw-model") {
+        Some(_) if !caller.has("operator.admin") => return missing_scope("operator.admin"),
+        Some(m) => m.to_string(),
+        None => match cat.agent(&agent).and_then(|a| a.models.first().cloned()) {
+            Some(m) => m,
+            None => return bad("The agent has no model configured."),
+        },
+    };
+    let target = match cat.target(&model_ref) {
+        Ok(t) => t,
+        Err(e) => return bad(&e),
+    };
+    let url = format!(
+        "{}/embeddings",
+        target.provider.base_url.trim_end_matches('/')
+    );
+    let payload = json!({
+        "model": target.model, "input": body["input"],
+        "encoding_format": body.get("encoding_format").cloned().unwrap_or(json!("float")),
+    });
+    let mut req = gw
+        .agents
+        .client
+        .post(&url)
+        .header(hyper::header::CONTENT_TYPE.as_str(), "application/json")
+        .body(payload.to_string());
+    if let Some(k) = &target.provider.api_key {
+        req = req.bearer_auth(k);
+    }
+    for (k, v) in &target.provider.headers {
+        req = req.header(k, v);
+    }
+    let resp = match tokio::time::timeout(crate::agents::provider::IDLE_TIMEOUT, req.send()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let what = if e.is_connect() {
+                "connection refused"
+            } else {
+                "request failed"
+            };
+            return openai_error(
+                StatusCode::BAD_GATEWAY,
+                "api_error",
+                &format!("embeddings upstream {what}"),
+            );
+        }
+        Err(_) => {
+            return openai_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout_error",
+                "embeddings upstream timed out",
+            )
+        }
+    };
+    let status = resp.status().as_u16();
+    let v: Value = match resp
+        .bytes()
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        Some(v) => v,
+        None => {
+            return openai_error(
+                StatusCode::BAD_GATEWAY,
+                "api_error",
+                "embeddings upstream sent invalid JSON",
+            )
+        }
+    };
+    if status >= 400 {
+        let msg = v["error"]["message"]
+            .as_str()
+            .unwrap_or("embeddings request failed");
+        let code = if status < 500 {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        return openai_error(
+            code,
+            if status < 500 {
+                "invalid_request_error"
+            } else {
+                "api_error"
+            },
+            &format!("{status} {msg}"),
+        );
+    }
+    let mut out = v;
+    out["model"] = body["model"].clone();
+    json_ok(&out)
+}

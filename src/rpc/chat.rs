@@ -1,0 +1,412 @@
+//! Chat over the control plane: `chat.send` (durable ack, then the run), `chat.history`
+//! (display-normalized, paged, delta cursors), `chat.abort`, `chat.inject`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openclaw_proto::{res_ok, ErrorCode, ErrorShape, RequestFrame};
+use serde_json::{json, Value};
+
+use super::agent::{check_keys, opt_str, req_str};
+use super::{params, Sock};
+use crate::agents::runs::{AbortReason, Lookup};
+use crate::agents::{canonical_key, Submit};
+use crate::server::{now_ms, Gateway};
+use crate::store::sessions::{get_session, transcript, MessageRow};
+
+/// `chat.history` page size when `limit` is absent.
+pub const DEFAULT_HISTORY_LIMIT: u64 = 200;
+/// Largest `chat.history` page.
+pub const MAX_HISTORY_LIMIT: u64 = 1000;
+/// A delta cursor further behind than this many rows gets `{kind:"reset"}`.
+pub const MAX_DELTA_ROWS: u64 = 200;
+/// Longest `sessionKey`.
+pub const MAX_SESSION_KEY: usize = 512;
+
+const SEND_KEYS: &[&str] = &[
+    "sessionKey",
+    "agentId",
+    "sessionId",
+    "message",
+    "intent",
+    "thinking",
+    "fastMode",
+    "fastAutoOnSeconds",
+    "queueMode",
+    "deliver",
+    "originatingChannel",
+    "originatingTo",
+    "originatingAccountId",
+    "originatingThreadId",
+    "replyToId",
+    "attachments",
+    "toolBindings",
+    "timeoutMs",
+    "systemInputProvenance",
+    "systemProvenanceReceipt",
+    "suppressCommandInterpretation",
+    "expectedLeafEntryId",
+    "expectedSessionRoutingContract",
+    "expectedPermissionMode",
+    "expectedToolOverrides",
+    "idempotencyKey",
+];
+
+/// `chat.send`: the user message is durable before the ack; the run follows as events.
+pub async fn send(
+    gw: &Arc<Gateway>,
+    req: &RequestFrame<'_>,
+    sock: &Sock,
+) -> Result<Option<Value>, ErrorShape> {
+    let p: Value = params(req)?;
+    check_keys(&p, SEND_KEYS, "chat.send")?;
+    let raw_key = req_str(&p, "sessionKey", "chat.send")?;
+    if raw_key.len() > MAX_SESSION_KEY {
+        return Err(ErrorShape::invalid_params(
+            "chat.send",
+            "at /sessionKey: must NOT have more than 512 characters",
+        ));
+    }
+    let message = match p.get("message") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => {
+            return Err(ErrorShape::invalid_params(
+                "chat.send",
+                "at /message: must be string",
+            ))
+        }
+        None => {
+            return Err(ErrorShape::invalid_params(
+                "chat.send",
+                "at root: must have required property 'message'",
+            ))
+        }
+    };
+    let idem = req_str(&p, "idempotencyKey", "chat.send")?;
+    if message.trim().is_empty() {
+        return Err(ErrorShape::new(
+            ErrorCode::InvalidRequest,
+            "message or attachment required",
+        ));
+    }
+    let queue_mode = opt_str(&p, "queueMode", "chat.send")?;
+    if let Some(m) = queue_mode {
+        if !matches!(m, "steer" | "followup" | "collect" | "interrupt") {
+            return Err(ErrorShape::invalid_params(
+                "chat.send",
+                "at /queueMode: must be equal to one of the allowed values",
+            ));
+        }
+    }
+    let timeout = match p.get("timeoutMs") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+            None => {
+                return Err(ErrorShape::invalid_params(
+                    "chat.send",
+                    "at /timeoutMs: must be integer >= 0",
+                ))
+            }
+        },
+    };
+    match gw.agents.runs.lookup(idem).await {
+        Lookup::Running(run) => return Ok(Some(json!({ "runId": run.id, "status": "in_flight" }))),
+        Lookup::Done(reply) => {
+            let status = reply["payload"]["status"].as_str().unwrap_or("error");
+            return Ok(Some(json!({ "runId": idem, "status": status })));
+        }
+        Lookup::New => {}
+    }
+    let agent_id = gw
+        .agents
+        .resolve_agent(opt_str(&p, "agentId", "chat.send")?, Some(raw_key))?;
+    let key = canonical_key(raw_key, &agent_id);
+    if queue_mode == Some("interrupt") {
+        for r in gw.agents.runs.active_runs(&key, None) {
+            r.abort(AbortReason::Rpc);
+        }
+    }
+    let accepted = gw
+        .agents
+        .accept(Submit {
+            run_id: idem.to_string(),
+            session_key: key,
+            agent_id,
+            message: message.to_string(),
+            owner: Some((sock.conn, sock.out.clone())),
+            caller_owned: false,
+            timeout,
+            ..Submit::default()
+        })
+        .await?;
+    sock.out.send_text(res_ok(
+        req.id(),
+        &json!({ "runId": accepted.run.id, "status": "started" }),
+    ));
+    accepted.start(&gw.agents);
+    Ok(None)
+}
+
+/// Strip what a chat display never shows: directive tags (`[[…]]`), tool-call XML and
+/// model control tokens (`<|…|>`).
+pub fn display_text(s: &str) -> String {
+    let mut out = s.to_string();
+    for (open, close) in [("[[", "]]"), ("<|", "|>")] {
+        while let Some(a) = out.find(open) {
+            let Some(b) = out[a..].find(close) else { break };
+            out.replace_range(a..a + b + close.len(), "");
+        }
+    }
+    for tag in ["tool_call", "function_call", "tool_use"] {
+        let (o, c) = (format!("<{tag}>"), format!("</{tag}>"));
+        while let Some(a) = out.find(&o) {
+            let end = out[a..].find(&c).map_or(out.len(), |b| a + b + c.len());
+            out.replace_range(a..end, "");
+        }
+    }
+    out.trim().to_string()
+}
+
+/// One transcript row as `chat.history` shows it, or `None` to hide it (`NO_REPLY`).
+pub fn display_row(r: &MessageRow, max_chars: Option<usize>) -> Option<Value> {
+    let mut m = r.body.clone();
+    let clip = |s: String| match max_chars {
+        Some(n) if s.chars().count() > n => s.chars().take(n).collect(),
+        _ => s,
+    };
+    match m.get_mut("content") {
+        Some(Value::String(s)) => {
+            let t = display_text(s);
+            if t == "NO_REPLY" {
+                return None;
+            }
+            *s = clip(t);
+        }
+        Some(Value::Array(parts)) => {
+            for part in parts.iter_mut() {
+                if let Some(Value::String(t)) = part.get_mut("text") {
+                    *t = clip(display_text(t));
+                }
+            }
+            let all: String = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+            if all.trim() == "NO_REPLY" {
+                return None;
+            }
+        }
+        _ => {}
+    }
+    let mut meta = json!({ "id": r.id.to_string() });
+    if let Some(s) = r.seq {
+        meta["seq"] = json!(s);
+    } else {
+        meta["kind"] = json!("queued");
+    }
+    m["__openclaw"] = meta;
+    Some(m)
+}
+
+const HISTORY_KEYS: &[&str] = &[
+    "sessionKey",
+    "agentId",
+    "cursor",
+    "limit",
+    "offset",
+    "pendingBefore",
+    "inputRunIds",
+    "messageId",
+    "sessionId",
+    "maxChars",
+];
+
+/// `chat.history`.
+pub async fn history(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p: Value = params(req)?;
+    check_keys(&p, HISTORY_KEYS, "chat.history")?;
+    let raw_key = req_str(&p, "sessionKey", "chat.history")?;
+    let int = |k: &str, min: u64, max: u64| -> Result<Option<u64>, ErrorShape> {
+        match p.get(k) {
+            None => Ok(None),
+            Some(v) => match v.as_u64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(ErrorShape::invalid_params(
+                    "chat.history",
+                    &format!("at /{k}: must be integer in {min}..{max}"),
+                )),
+            },
+        }
+    };
+    let limit = int("limit", 1, MAX_HISTORY_LIMIT)?.unwrap_or(DEFAULT_HISTORY_LIMIT);
+    let offset = int("offset", 0, u64::MAX)?.unwrap_or(0);
+    let max_chars = int("maxChars", 1, 500_000)?.map(|n| n as usize);
+    let cursor = opt_str(&p, "cursor", "chat.history")?.map(str::to_string);
+    let agent_id = gw
+        .agents
+        .resolve_agent(opt_str(&p, "agentId", "chat.history")?, Some(raw_key))?;
+    let key = canonical_key(raw_key, &agent_id);
+    let k2 = key.clone();
+    let want_sid = opt_str(&p, "sessionId", "chat.history")?.map(str::to_string);
+    let read_offset = if cursor.is_some() { 0 } else { offset };
+    let (row, rows, total) = gw
+        .agents
+        .runs
+        .store
+        .read(move |c| {
+            let Some(row) = get_session(c, &k2)? else {
+                return Ok((None, Vec::new(), 0));
+            };
+            let sid = want_sid.unwrap_or_else(|| row.session_id.clone());
+            let (rows, total) = transcript(c, &sid, limit.max(MAX_DELTA_ROWS + 1), read_offset)?;
+            Ok((Some(row), rows, total))
+        })
+        .await
+        .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
+    let active = gw.agents.runs.active_ids(&key);
+    let session_info = json!({ "hasActiveRun": !active.is_empty(), "activeRunIds": active });
+    let sid = row
+        .as_ref()
+        .map(|r| r.session_id.clone())
+        .unwrap_or_default();
+    let last_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
+    let delta_cursor = format!("{sid}:{last_id}");
+    if let Some(cur) = cursor {
+        let (csid, cid) = cur.rsplit_once(':').unwrap_or(("", ""));
+        let cid: i64 = cid.parse().unwrap_or(-1);
+        let newer: Vec<&MessageRow> = rows.iter().filter(|r| r.id > cid).collect();
+        if csid != sid
+            || cid < 0
+            || newer.len() as u64 > MAX_DELTA_ROWS
+            || (newer.len() == rows.len() && total > rows.len() as u64)
+        {
+            return Ok(json!({ "kind": "reset" }));
+        }
+        let messages: Vec<Value> = newer
+            .into_iter()
+            .filter_map(|r| display_row(r, max_chars))
+            .collect();
+        return Ok(
+            json!({ "kind": "delta", "messages": messages, "deltaCursor": delta_cursor, "sessionInfo": session_info }),
+        );
+    }
+    let page: Vec<&MessageRow> = {
+        let n = rows.len().saturating_sub(limit as usize);
+        rows[n..].iter().collect()
+    };
+    let messages: Vec<Value> = page
+        .iter()
+        .filter_map(|r| display_row(r, max_chars))
+        .collect();
+    let has_more = offset + (page.len() as u64) < total;
+    let mut v = json!({
+        "sessionKey": key,
+        "sessionId": row.as_ref().map(|r| Value::String(r.session_id.clone())).unwrap_or(Value::Null),
+        "messages": messages,
+        "hasMore": has_more,
+        "nextOffset": if has_more { json!(offset + page.len() as u64) } else { Value::Null },
+        "totalMessages": total,
+        "deltaCursor": delta_cursor,
+        "sessionInfo": session_info,
+        "defaults": { "agentId": agent_id },
+    });
+    if let Some(id) = gw.agents.runs.active_ids(&key).first() {
+        if let Some(run) = gw.agents.runs.get(id) {
+            let text = run.text.lock().map(|t| t.clone()).unwrap_or_default();
+            v["inFlightRun"] = json!({ "runId": run.id, "text": text });
+        }
+    }
+    Ok(v)
+}
+
+/// `chat.abort {sessionKey, runId?}` (also `sessions.abort {key?, runId?}`).
+pub fn abort(
+    gw: &Gateway,
+    req: &RequestFrame<'_>,
+    sessions_abort: bool,
+) -> Result<Value, ErrorShape> {
+    let method = if sessions_abort {
+        "sessions.abort"
+    } else {
+        "chat.abort"
+    };
+    let p: Value = params(req)?;
+    let allowed: &[&str] = if sessions_abort {
+        &["key", "runId", "agentId", "clearQueued"]
+    } else {
+        &["sessionKey", "agentId", "runId", "preserveSideRuns"]
+    };
+    check_keys(&p, allowed, method)?;
+    let run_id = opt_str(&p, "runId", method)?;
+    let raw_key = if sessions_abort {
+        opt_str(&p, "key", method)?
+    } else {
+        Some(req_str(&p, "sessionKey", method)?)
+    };
+    let runs = match raw_key {
+        Some(k) => {
+            let agent_id = gw
+                .agents
+                .resolve_agent(opt_str(&p, "agentId", method)?, Some(k))?;
+            gw.agents
+                .runs
+                .active_runs(&canonical_key(k, &agent_id), run_id)
+        }
+        None => match run_id.and_then(|id| gw.agents.runs.get(id)) {
+            Some(r) if r.outcome().is_none() => vec![r],
+            _ => Vec::new(),
+        },
+    };
+    let ids: Vec<String> = runs
+        .iter()
+        .filter(|r| r.abort(AbortReason::Rpc))
+        .map(|r| r.id.clone())
+        .collect();
+    Ok(json!({ "ok": true, "aborted": !ids.is_empty(), "runIds": ids }))
+}
+
+/// `chat.inject {sessionKey, message, label?}`: an assistant note without a run.
+pub async fn inject(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p: Value = params(req)?;
+    check_keys(
+        &p,
+        &["sessionKey", "agentId", "message", "label"],
+        "chat.inject",
+    )?;
+    let raw_key = req_str(&p, "sessionKey", "chat.inject")?;
+    let text = req_str(&p, "message", "chat.inject")?;
+    let label = opt_str(&p, "label", "chat.inject")?;
+    if label.is_some_and(|l| l.chars().count() > 100) {
+        return Err(ErrorShape::invalid_params(
+            "chat.inject",
+            "at /label: must NOT have more than 100 characters",
+        ));
+    }
+    let agent_id = gw
+        .agents
+        .resolve_agent(opt_str(&p, "agentId", "chat.inject")?, Some(raw_key))?;
+    let key = canonical_key(raw_key, &agent_id);
+    let ts = now_ms();
+    let mut body = json!({ "role": "assistant", "content": [{ "type": "text", "text": text }], "timestamp": ts, "injected": true });
+    if let Some(l) = label {
+        body["label"] = json!(l);
+    }
+    let run_id = format!("inject-{}", uuid::Uuid::new_v4());
+    let a = gw
+        .agents
+        .runs
+        .store
+        .append(&key, &agent_id, Some(&run_id), &body, false)
+        .await
+        .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
+    let chat = json!({ "runId": run_id, "sessionKey": key, "agentId": agent_id, "seq": 0, "state": "final", "message": body });
+    gw.agents.runs.emit(&key, None, "chat", &chat, true);
+    gw.agents.runs.emit(
+        &key,
+        None,
+        "session.message",
+        &json!({ "sessionKey": key, "message": body }),
+        true,
+    );
+    gw.agents.session_changed(&key);
+    Ok(json!({ "ok": true, "messageId": a.id.to_string(), "sessionKey": key }))
+}

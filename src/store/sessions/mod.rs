@@ -1,0 +1,522 @@
+//! Sessions and transcripts in SQLite (WAL): one writer thread with group commit, readers on
+//! a small connection pool behind `spawn_blocking`. Callers of [`SessionStore::append`] get
+//! their reply only after the transaction holding the row has committed (durable).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::GatewayError as StoreError;
+
+mod query;
+mod writer;
+
+pub use query::{
+    get_session, list_sessions, run_result, session_row, transcript, ListQuery, SESSION_COLS,
+};
+use writer::writer;
+
+/// Writes one group commit may gather.
+pub const MAX_GROUP_COMMIT: usize = 512;
+/// Idle read connections kept open.
+pub const READ_POOL_SIZE: usize = 4;
+/// Longest preview of the last message kept on the session row.
+pub const PREVIEW_CHARS: usize = 200;
+
+/// One session row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionRow {
+    pub key: String,
+    pub session_id: String,
+    pub agent_id: String,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    pub label: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub message_count: u64,
+    pub last_preview: Option<String>,
+}
+
+/// One stored transcript row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageRow {
+    /// Row id (stable; `__openclaw.id`).
+    pub id: i64,
+    /// Position in the transcript (`None` while the input waits in the session queue).
+    pub seq: Option<u64>,
+    pub run_id: Option<String>,
+    /// The message as JSON (`{role, content, …}`).
+    pub body: Value,
+}
+
+/// What an append committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub id: i64,
+    pub seq: Option<u64>,
+    pub session_id: String,
+    /// The session row was created by this append.
+    pub created: bool,
+}
+
+/// Per-run token counts and model, recorded on the session at the run's end.
+#[derive(Clone, Debug, Default)]
+pub struct RunTotals {
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+pub(super) type Ack<T> = oneshot::Sender<Result<T, String>>;
+
+pub(super) enum Op {
+    Append {
+        key: String,
+        agent_id: String,
+        run_id: Option<String>,
+        body: String,
+        preview: String,
+        ts: u64,
+        queued: bool,
+        ack: Option<Ack<Appended>>,
+    },
+    Activate {
+        id: i64,
+        key: String,
+        ack: Option<Ack<u64>>,
+    },
+    /// Insert or replace the assistant row of a run (streamed progress, then final).
+    Assistant {
+        key: String,
+        agent_id: String,
+        run_id: String,
+        body: String,
+        preview: String,
+        ts: u64,
+        totals: Option<RunTotals>,
+        ack: Option<Ack<()>>,
+    },
+    RunDone {
+        run_id: String,
+        key: String,
+        result: String,
+        ts: u64,
+    },
+    Reset {
+        key: String,
+        ack: Ack<Option<String>>,
+    },
+    Delete {
+        key: String,
+        ack: Ack<bool>,
+    },
+    Flush(Ack<()>),
+    Bulk(Vec<SessionRow>, Ack<()>),
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let c = Connection::open(path)?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "FULL")?;
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(c)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    key TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    label TEXT,
+    provider TEXT,
+    model TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    next_seq INTEGER NOT NULL DEFAULT 1,
+    last_preview TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated_ms DESC);
+CREATE INDEX IF NOT EXISTS sessions_agent ON sessions(agent_id, updated_ms DESC);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_key TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    seq INTEGER,
+    run_id TEXT,
+    role TEXT NOT NULL,
+    body TEXT NOT NULL,
+    ts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session ON messages(session_id, seq);
+CREATE INDEX IF NOT EXISTS messages_key ON messages(session_key);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    session_key TEXT NOT NULL,
+    result TEXT NOT NULL,
+    ended_ms INTEGER NOT NULL
+);
+";
+
+/// Handle to the session store; cheap to clone.
+#[derive(Clone)]
+pub struct SessionStore {
+    inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    tx: crossbeam::channel::Sender<Op>,
+    path: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+    pub(super) count: AtomicU64,
+}
+
+impl std::fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn preview(s: &str) -> String {
+    s.chars().take(PREVIEW_CHARS).collect()
+}
+
+/// Text of a message body for previews: a string `content`, or its text parts joined.
+pub fn body_text(body: &Value) -> String {
+    match body.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+impl SessionStore {
+    /// Open (creating) the store at `path` and start its writer thread. Blocking.
+    ///
+    /// # Errors
+    /// The database cannot be created or opened.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let c = open_conn(path)?;
+        c.execute_batch(SCHEMA)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        let count: i64 = c.query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))?;
+        let (tx, rx) = crossbeam::channel::unbounded();
+        let inner = Arc::new(Inner {
+            tx,
+            path: path.to_path_buf(),
+            pool: Mutex::new(Vec::new()),
+            count: AtomicU64::new(count as u64),
+        });
+        let w = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("openclaw-sessions".into())
+            .spawn(move || writer(c, rx, w))?;
+        Ok(Self { inner })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Number of sessions.
+    pub fn count(&self) -> u64 {
+        self.inner.count.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, op: Op) -> Result<(), StoreError> {
+        self.inner
+            .tx
+            .send(op)
+            .map_err(|_| StoreError::Store("session writer stopped".into()))
+    }
+
+    async fn wait<T>(rx: oneshot::Receiver<Result<T, String>>) -> Result<T, StoreError> {
+        rx.await
+            .map_err(|_| StoreError::Store("session writer stopped".into()))?
+            .map_err(StoreError::Store)
+    }
+
+    /// Append a message (creating the session), durable when this returns. `queued` rows get
+    /// no transcript position until [`activate`](Self::activate).
+    ///
+    /// # Errors
+    /// The write failed; nothing was acknowledged.
+    pub async fn append(
+        &self,
+        key: &str,
+        agent_id: &str,
+        run_id: Option<&str>,
+        body: &Value,
+        queued: bool,
+    ) -> Result<Appended, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Append {
+            key: key.to_string(),
+            agent_id: agent_id.to_string(),
+            run_id: run_id.map(str::to_string),
+            body: body.to_string(),
+            preview: preview(&body_text(body)),
+            ts: body
+                .get("timestamp")
+                .and_then(Value::as_u64)
+                .unwrap_or_else(crate::server::now_ms),
+            queued,
+            ack: Some(ack),
+        })?;
+        Self::wait(rx).await
+    }
+
+    /// Give a queued input its transcript position (the run that consumes it has started).
+    ///
+    /// # Errors
+    /// The write failed.
+    pub async fn activate(&self, id: i64, key: &str) -> Result<u64, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Activate {
+            id,
+            key: key.to_string(),
+            ack: Some(ack),
+        })?;
+        Self::wait(rx).await
+    }
+
+    /// Write the assistant row of a run: progress (`totals: None`, not awaited by callers
+    /// that pass `wait = false`) or the final row with the run's token counts.
+    ///
+    /// # Errors
+    /// The write failed (only reported when waiting).
+    pub async fn assistant(
+        &self,
+        key: &str,
+        agent_id: &str,
+        run_id: &str,
+        body: &Value,
+        totals: Option<RunTotals>,
+        wait: bool,
+    ) -> Result<(), StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Assistant {
+            key: key.to_string(),
+            agent_id: agent_id.to_string(),
+            run_id: run_id.to_string(),
+            body: body.to_string(),
+            preview: preview(&body_text(body)),
+            ts: crate::server::now_ms(),
+            totals,
+            ack: wait.then_some(ack),
+        })?;
+        if wait {
+            Self::wait(rx).await
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Queue a progress write of a run's assistant row (not awaited; the final write is).
+    pub fn assistant_progress(&self, key: &str, agent_id: &str, run_id: &str, body: &Value) {
+        let _ = self.send(Op::Assistant {
+            key: key.to_string(),
+            agent_id: agent_id.to_string(),
+            run_id: run_id.to_string(),
+            body: body.to_string(),
+            preview: preview(&body_text(body)),
+            ts: crate::server::now_ms(),
+            totals: None,
+            ack: None,
+        });
+    }
+
+    /// Record a run's final result (idempotent replays after a restart). Not awaited.
+    pub fn run_done(&self, run_id: &str, key: &str, result: &Value) {
+        let _ = self.send(Op::RunDone {
+            run_id: run_id.to_string(),
+            key: key.to_string(),
+            result: result.to_string(),
+            ts: crate::server::now_ms(),
+        });
+    }
+
+    /// Start a fresh transcript for `key` (new session id). Returns the new id, `None` when
+    /// the session does not exist.
+    ///
+    /// # Errors
+    /// The write failed.
+    pub async fn reset(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Reset {
+            key: key.to_string(),
+            ack,
+        })?;
+        Self::wait(rx).await
+    }
+
+    /// Delete a session and its transcripts. `false` when it did not exist.
+    ///
+    /// # Errors
+    /// The write failed.
+    pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Delete {
+            key: key.to_string(),
+            ack,
+        })?;
+        Self::wait(rx).await
+    }
+
+    /// Wait until every write queued before this call has committed.
+    ///
+    /// # Errors
+    /// The writer stopped.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Flush(ack))?;
+        Self::wait(rx).await
+    }
+
+    /// Insert many session rows at once (benchmarks and tests).
+    ///
+    /// # Errors
+    /// The write failed.
+    pub async fn bulk_insert(&self, rows: Vec<SessionRow>) -> Result<(), StoreError> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Op::Bulk(rows, ack))?;
+        Self::wait(rx).await
+    }
+
+    /// Run `f` on a pooled read connection on the blocking pool.
+    ///
+    /// # Errors
+    /// Opening a connection or the query failed.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = match conn {
+                Some(c) => c,
+                None => open_conn(&inner.path)?,
+            };
+            let out = f(&conn).map_err(StoreError::from);
+            if let Ok(mut p) = inner.pool.lock() {
+                if p.len() < READ_POOL_SIZE {
+                    p.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Store(format!("read task: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn append_queue_activate_assistant_reset_delete_survive_reopen() {
+        let dir = std::env::temp_dir().join(format!("oc-sess-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("s.sqlite");
+        let s = SessionStore::open(&path).unwrap();
+        let a = s
+            .append(
+                "k",
+                "main",
+                Some("r1"),
+                &json!({"role":"user","content":"hi"}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(a.created);
+        assert_eq!(a.seq, Some(1));
+        let q = s
+            .append(
+                "k",
+                "main",
+                Some("r2"),
+                &json!({"role":"user","content":"two"}),
+                true,
+            )
+            .await
+            .unwrap();
+        assert_eq!(q.seq, None);
+        s.assistant(
+            "k",
+            "main",
+            "r1",
+            &json!({"role":"assistant","content":[{"type":"text","text":"par"}]}),
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+        s.assistant(
+            "k",
+            "main",
+            "r1",
+            &json!({"role":"assistant","content":[{"type":"text","text":"partial done"}]}),
+            Some(RunTotals {
+                provider: "p".into(),
+                model: "m".into(),
+                input_tokens: 3,
+                output_tokens: 2,
+            }),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.activate(q.id, "k").await.unwrap(), 3);
+        assert_eq!(s.count(), 1);
+        drop(s);
+        let s = SessionStore::open(&path).unwrap();
+        let sid = a.session_id.clone();
+        let (rows, total) = s.read(move |c| transcript(c, &sid, 10, 0)).await.unwrap();
+        assert_eq!(total, 3);
+        let texts: Vec<String> = rows.iter().map(|r| body_text(&r.body)).collect();
+        assert_eq!(texts, ["hi", "partial done", "two"]);
+        let row = s.read(|c| get_session(c, "k")).await.unwrap().unwrap();
+        assert_eq!(
+            (row.input_tokens, row.output_tokens, row.message_count),
+            (3, 2, 3)
+        );
+        let new_sid = s.reset("k").await.unwrap().unwrap();
+        assert_ne!(new_sid, a.session_id);
+        let (rows, _) = s
+            .read(move |c| transcript(c, &new_sid, 10, 0))
+            .await
+            .unwrap();
+        assert!(rows.is_empty());
+        assert!(s.delete("k").await.unwrap());
+        assert!(!s.delete("k").await.unwrap());
+        assert_eq!(s.count(), 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

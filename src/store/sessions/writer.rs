@@ -1,0 +1,330 @@
+//! The session store's writer thread: gathers queued writes into one transaction (group
+//! commit) and replies to each caller only after the commit.
+
+use std::sync::atomic::Ordering;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use super::{Ack, Appended, Inner, Op, MAX_GROUP_COMMIT};
+
+/// Reply to one op, run after the transaction's commit (or failure).
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+struct SessionHead {
+    session_id: String,
+    next_seq: u64,
+}
+
+fn head(c: &Connection, key: &str) -> rusqlite::Result<Option<SessionHead>> {
+    c.prepare_cached("SELECT session_id, next_seq FROM sessions WHERE key = ?1")?
+        .query_row([key], |r| {
+            Ok(SessionHead {
+                session_id: r.get(0)?,
+                next_seq: r.get::<_, i64>(1)? as u64,
+            })
+        })
+        .optional()
+}
+
+fn ensure(
+    c: &Connection,
+    key: &str,
+    agent_id: &str,
+    ts: u64,
+) -> rusqlite::Result<(SessionHead, bool)> {
+    if let Some(h) = head(c, key)? {
+        return Ok((h, false));
+    }
+    let sid = uuid::Uuid::new_v4().to_string();
+    c.prepare_cached(
+        "INSERT INTO sessions (key, session_id, agent_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+    )?
+    .execute(params![key, sid, agent_id, ts as i64])?;
+    Ok((
+        SessionHead {
+            session_id: sid,
+            next_seq: 1,
+        },
+        true,
+    ))
+}
+
+/// Apply one op inside the open transaction. Returns the reply to send after commit and
+/// the change in session count.
+fn apply(c: &Connection, op: Op) -> (Reply, i64) {
+    fn reply<T: Send + 'static>(ack: Option<Ack<T>>, r: rusqlite::Result<T>) -> Reply {
+        Box::new(move |commit: Result<(), String>| {
+            if let Some(ack) = ack {
+                let _ = ack.send(match (commit, r) {
+                    (Ok(()), Ok(v)) => Ok(v),
+                    (Err(e), _) => Err(e),
+                    (_, Err(e)) => Err(e.to_string()),
+                });
+            }
+        })
+    }
+    match op {
+        Op::Append {
+            key,
+            agent_id,
+            run_id,
+            body,
+            preview,
+            ts,
+            queued,
+            ack,
+        } => {
+            let mut created = 0;
+            let r = (|| {
+                let (h, new) = ensure(c, &key, &agent_id, ts)?;
+                created = i64::from(new);
+                let seq = (!queued).then_some(h.next_seq);
+                let role = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("role").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_else(|| "user".into());
+                c.prepare_cached(
+                    "INSERT INTO messages (session_key, session_id, seq, run_id, role, body, ts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    key,
+                    h.session_id,
+                    seq.map(|s| s as i64),
+                    run_id,
+                    role,
+                    body,
+                    ts as i64
+                ])?;
+                let id = c.last_insert_rowid();
+                c.prepare_cached(
+                    "UPDATE sessions SET updated_ms = ?2, message_count = message_count + 1,
+                     next_seq = next_seq + ?3, last_preview = ?4 WHERE key = ?1",
+                )?
+                .execute(params![key, ts as i64, i64::from(!queued), preview])?;
+                Ok(Appended {
+                    id,
+                    seq,
+                    session_id: h.session_id,
+                    created: new,
+                })
+            })();
+            (reply(ack, r), created)
+        }
+        Op::Activate { id, key, ack } => {
+            let r = (|| {
+                let h = head(c, &key)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                c.prepare_cached("UPDATE messages SET seq = ?2 WHERE id = ?1 AND seq IS NULL")?
+                    .execute(params![id, h.next_seq as i64])?;
+                c.prepare_cached("UPDATE sessions SET next_seq = next_seq + 1 WHERE key = ?1")?
+                    .execute([&key])?;
+                Ok(h.next_seq)
+            })();
+            (reply(ack, r), 0)
+        }
+        Op::Assistant {
+            key,
+            agent_id,
+            run_id,
+            body,
+            preview,
+            ts,
+            totals,
+            ack,
+        } => {
+            let mut created = 0;
+            let r = (|| {
+                let (h, new) = ensure(c, &key, &agent_id, ts)?;
+                created = i64::from(new);
+                let existing: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT id FROM messages WHERE run_id = ?1 AND role = 'assistant' AND session_id = ?2",
+                    )?
+                    .query_row(params![run_id, h.session_id], |r| r.get(0))
+                    .optional()?;
+                match existing {
+                    Some(id) => {
+                        c.prepare_cached("UPDATE messages SET body = ?2, ts = ?3 WHERE id = ?1")?
+                            .execute(params![id, body, ts as i64])?;
+                        c.prepare_cached(
+                            "UPDATE sessions SET updated_ms = ?2, last_preview = ?3 WHERE key = ?1",
+                        )?
+                        .execute(params![key, ts as i64, preview])?;
+                    }
+                    None => {
+                        c.prepare_cached(
+                            "INSERT INTO messages (session_key, session_id, seq, run_id, role, body, ts)
+                             VALUES (?1, ?2, ?3, ?4, 'assistant', ?5, ?6)",
+                        )?
+                        .execute(params![
+                            key,
+                            h.session_id,
+                            h.next_seq as i64,
+                            run_id,
+                            body,
+                            ts as i64
+                        ])?;
+                        c.prepare_cached(
+                            "UPDATE sessions SET updated_ms = ?2, message_count = message_count + 1,
+                             next_seq = next_seq + 1, last_preview = ?3 WHERE key = ?1",
+                        )?
+                        .execute(params![key, ts as i64, preview])?;
+                    }
+                }
+                if let Some(t) = totals {
+                    c.prepare_cached(
+                        "UPDATE sessions SET provider = ?2, model = ?3,
+                         input_tokens = input_tokens + ?4, output_tokens = output_tokens + ?5
+                         WHERE key = ?1",
+                    )?
+                    .execute(params![
+                        key,
+                        t.provider,
+                        t.model,
+                        t.input_tokens as i64,
+                        t.output_tokens as i64
+                    ])?;
+                }
+                Ok(())
+            })();
+            (reply(ack, r), created)
+        }
+        Op::RunDone {
+            run_id,
+            key,
+            result,
+            ts,
+        } => {
+            let r = c
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO runs (run_id, session_key, result, ended_ms) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![run_id, key, result, ts as i64]))
+                .map(|_| ());
+            (reply::<()>(None, r), 0)
+        }
+        Op::Reset { key, ack } => {
+            let r = (|| {
+                let Some(_) = head(c, &key)? else {
+                    return Ok(None);
+                };
+                let sid = uuid::Uuid::new_v4().to_string();
+                c.execute(
+                    "UPDATE sessions SET session_id = ?2, next_seq = 1, message_count = 0,
+                     input_tokens = 0, output_tokens = 0, last_preview = NULL, updated_ms = ?3
+                     WHERE key = ?1",
+                    params![key, sid, crate::server::now_ms() as i64],
+                )?;
+                Ok(Some(sid))
+            })();
+            (reply(Some(ack), r), 0)
+        }
+        Op::Delete { key, ack } => {
+            let mut removed = 0;
+            let r = (|| {
+                c.execute("DELETE FROM messages WHERE session_key = ?1", [&key])?;
+                c.execute("DELETE FROM runs WHERE session_key = ?1", [&key])?;
+                let n = c.execute("DELETE FROM sessions WHERE key = ?1", [&key])?;
+                removed = n as i64;
+                Ok(n > 0)
+            })();
+            (reply(Some(ack), r), -removed)
+        }
+        Op::Flush(ack) => (reply(Some(ack), Ok(())), 0),
+        Op::Bulk(rows, ack) => {
+            let mut added = 0;
+            let r = (|| {
+                let mut st = c.prepare_cached(
+                    "INSERT OR IGNORE INTO sessions (key, session_id, agent_id, created_ms, updated_ms,
+                     label, message_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for s in rows {
+                    added += st.execute(params![
+                        s.key,
+                        s.session_id,
+                        s.agent_id,
+                        s.created_ms as i64,
+                        s.updated_ms as i64,
+                        s.label,
+                        s.message_count as i64
+                    ])? as i64;
+                }
+                Ok(())
+            })();
+            (reply(Some(ack), r), added)
+        }
+    }
+}
+
+pub(super) fn writer(
+    mut c: Connection,
+    rx: crossbeam::channel::Receiver<Op>,
+    inner: std::sync::Weak<Inner>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP_COMMIT {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let tx = match c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!(target: "store", "session store: begin failed: {e}");
+                let msg = e.to_string();
+                for op in batch {
+                    let (done, _) = apply_failed(op);
+                    done(Err(msg.clone()));
+                }
+                continue;
+            }
+        };
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut delta = 0i64;
+        for op in batch {
+            let (done, d) = apply(&tx, op);
+            delta += d;
+            replies.push(done);
+        }
+        let commit = tx.commit().map_err(|e| {
+            tracing::error!(target: "store", "session store: commit failed: {e}");
+            e.to_string()
+        });
+        if commit.is_ok() && delta != 0 {
+            if let Some(i) = inner.upgrade() {
+                if delta > 0 {
+                    i.count.fetch_add(delta as u64, Ordering::Relaxed);
+                } else {
+                    i.count.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+                }
+            }
+        }
+        for done in replies {
+            done(commit.clone());
+        }
+    }
+}
+
+/// Reply to an op that never ran (the transaction could not begin).
+fn apply_failed(op: Op) -> (Reply, i64) {
+    fn fail<T: Send + 'static>(ack: Option<Ack<T>>) -> Reply {
+        Box::new(move |e: Result<(), String>| {
+            if let Some(a) = ack {
+                let _ = a.send(Err(e.err().unwrap_or_default()));
+            }
+        })
+    }
+    match op {
+        Op::Append { ack, .. } => (fail(ack), 0),
+        Op::Activate { ack, .. } => (fail(ack), 0),
+        Op::Assistant { ack, .. } => (fail(ack), 0),
+        Op::RunDone { .. } => (fail::<()>(None), 0),
+        Op::Reset { ack, .. } => (fail(Some(ack)), 0),
+        Op::Delete { ack, .. } => (fail(Some(ack)), 0),
+        Op::Flush(ack) => (fail(Some(ack)), 0),
+        Op::Bulk(_, ack) => (fail(Some(ack)), 0),
+    }
+}

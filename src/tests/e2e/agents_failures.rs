@@ -1,0 +1,169 @@
+//! Agent runs that fail or fall back: each provider failure, connect refused and model
+//! fallbacks, unknown models, run timeouts, and the Anthropic dialect end to end.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::agents::{agent_config, events_of, fake, final_res, setup};
+use crate::upstream::{Upstream, UpstreamOpts};
+use crate::util::*;
+
+async fn failing_run(gw: &TestGateway, msg: &str) -> (Value, Vec<Value>) {
+    let (mut c, _) = operator(gw.addr, &["operator.write", "operator.read"]).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let id = c
+        .send_req("agent", json!({ "message": msg, "idempotencyKey": key }))
+        .await;
+    let fin = tokio::time::timeout(Duration::from_secs(20), final_res(&mut c, &id))
+        .await
+        .expect("final in time");
+    let chat: Vec<Value> = events_of(&c, "chat", &key).into_iter().cloned().collect();
+    (fin, chat)
+}
+
+#[tokio::test]
+async fn provider_failures_end_the_run_with_a_clear_error() {
+    let (_up, gw) = setup(UpstreamOpts::default()).await;
+    for (msg, status, needle) in [
+        ("FAIL400", Some(400), "fake upstream bad request"),
+        ("FAIL401", Some(401), "401"),
+        ("FAIL429", Some(429), "429"),
+        ("FAIL500", Some(500), "500"),
+        ("MALFORMED", None, ""),
+        ("DROP", None, ""),
+    ] {
+        let (fin, chat) = failing_run(&gw, msg).await;
+        if msg == "DROP" {
+            // Two deltas, then the connection dies: what arrived is kept, the run is done.
+            assert!(
+                fin["payload"]["status"] == "ok" || fin["ok"] == false,
+                "{fin}"
+            );
+            continue;
+        }
+        assert_eq!(fin["ok"], false, "{msg}: {fin}");
+        assert_eq!(fin["error"]["code"], "UNAVAILABLE", "{msg}: {fin}");
+        assert_eq!(fin["payload"]["status"], "error", "{msg}: {fin}");
+        let m = fin["error"]["message"].as_str().unwrap();
+        assert!(m.starts_with("LLM request failed"), "{m}");
+        assert!(m.contains(needle), "{msg}: {m}");
+        assert!(!m.contains("sk-secret"), "key leaked: {m}");
+        let err = chat
+            .iter()
+            .find(|e| e["state"] == "error")
+            .unwrap_or_else(|| panic!("{msg}: no chat error"));
+        assert_eq!(err["errorDetail"]["provider"], "fake");
+        if let Some(s) = status {
+            assert_eq!(err["errorDetail"]["httpStatus"], s);
+        }
+        if msg == "FAIL429" {
+            assert_eq!(fin["error"]["retryable"], true);
+            assert_eq!(fin["error"]["retryAfterMs"], 7000);
+            assert_eq!(err["errorKind"], "rate_limit");
+        }
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn connect_refused_falls_back_in_order_and_unknown_models_fail() {
+    let up = Upstream::start(UpstreamOpts::default()).await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let providers = format!(
+        "{}{}",
+        fake("dead", &format!("http://{dead}/v1"), "openai-completions"),
+        fake("fake", &up.openai_base(), "openai-completions")
+    );
+    let cfg = agent_config(&providers, &["dead/echo-1", "fake/echo-1"]);
+    let gw = start_with(Setup::config(&cfg)).await;
+    let (mut c, _) = operator(gw.addr, &["operator.write"]).await;
+    let id = c
+        .send_req(
+            "agent",
+            json!({ "message": "fall back", "idempotencyKey": "f-1" }),
+        )
+        .await;
+    let fin = final_res(&mut c, &id).await;
+    assert_eq!(fin["payload"]["status"], "ok", "{fin}");
+    assert_eq!(
+        fin["payload"]["result"]["meta"]["agentMeta"]["provider"],
+        "fake"
+    );
+    // Only the dead provider: a clear connect error, nothing hangs.
+    let id = c
+        .send_req(
+            "agent",
+            json!({ "message": "x", "idempotencyKey": "f-2", "model": "dead/echo-1" }),
+        )
+        .await;
+    let fin = final_res(&mut c, &id).await;
+    assert_eq!(fin["ok"], false, "{fin}");
+    let m = fin["error"]["message"].as_str().unwrap().to_lowercase();
+    assert!(m.contains("connect") || m.contains("refused"), "{m}");
+    let id = c
+        .send_req(
+            "agent",
+            json!({ "message": "x", "idempotencyKey": "f-3", "model": "nope/none" }),
+        )
+        .await;
+    let fin = final_res(&mut c, &id).await;
+    assert!(
+        fin["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unknown model"),
+        "{fin}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn run_timeout_ends_a_stalled_run() {
+    let (_up, gw) = setup(UpstreamOpts::default()).await;
+    let (mut c, _) = operator(gw.addr, &["operator.write"]).await;
+    let id = c
+        .send_req(
+            "agent",
+            json!({ "message": "SLOWSTART", "idempotencyKey": "t-1", "timeout": 1 }),
+        )
+        .await;
+    let fin = tokio::time::timeout(Duration::from_secs(10), final_res(&mut c, &id))
+        .await
+        .unwrap();
+    assert_eq!(fin["payload"]["status"], "timeout", "{fin}");
+    assert_eq!(fin["payload"]["stopReason"], "timeout");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn anthropic_dialect_runs_end_to_end() {
+    let up = Upstream::start(UpstreamOpts::default()).await;
+    let cfg = agent_config(
+        &fake("claude", &up.anthropic_base(), "anthropic-messages"),
+        &["claude/echo-1"],
+    );
+    let gw = start_with(Setup::config(&cfg)).await;
+    let (mut c, _) = operator(gw.addr, &["operator.write"]).await;
+    let id = c
+        .send_req(
+            "agent",
+            json!({ "message": "via anthropic", "idempotencyKey": "a-1" }),
+        )
+        .await;
+    let fin = final_res(&mut c, &id).await;
+    assert_eq!(
+        fin["payload"]["result"]["payloads"][0]["text"], "echo: via anthropic",
+        "{fin}"
+    );
+    let r = up
+        .state
+        .last("/v1/messages")
+        .expect("anthropic endpoint called");
+    assert_eq!(r.x_api_key.as_deref(), Some("sk-secret-claude"));
+    assert_eq!(r.body["system"], "You are a test.");
+    gw.stop().await;
+}
