@@ -258,14 +258,14 @@ async fn read_scoped_events_skip_scopeless_sockets() {
     assert_eq!(hello["auth"]["scopes"], json!([]));
 
     let n = g.gw.hub.publish(
-        "chat",
+        "sessions.changed",
         &json!({ "runId": "r1", "sessionKey": "agent:main:main", "state": "delta" }),
         None,
         false,
     );
     assert_eq!(n, 1, "queued for the read socket only");
     barrier(&g, 1);
-    let ev = read.event("chat").await;
+    let ev = read.event("sessions.changed").await;
     assert_eq!(ev["payload"]["runId"], "r1");
     let seen = until_barrier(&mut probe, 1).await;
     assert_eq!(
@@ -304,11 +304,11 @@ async fn device_pair_events_need_pairing_scope() {
     );
     // The pairing scope does not open chat.
     g.gw.hub
-        .publish("chat", &json!({ "runId": "r2" }), None, false);
+        .publish("sessions.changed", &json!({ "runId": "r2" }), None, false);
     barrier(&g, 3);
     let seen = until_barrier(&mut pairing, 3).await;
     assert!(
-        !seen.iter().any(|e| e == "chat"),
+        !seen.iter().any(|e| e == "sessions.changed"),
         "pairing socket saw {seen:?}"
     );
     g.stop().await;

@@ -78,10 +78,10 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
             for i in start..end {
                 // Droppable: publishing never waits on any client.
                 g.gw.hub
-                    .publish("chat", &json!({ "i": i, "pad": pad }), None, true);
+                    .publish("sessions.changed", &json!({ "i": i, "pad": pad }), None, true);
             }
             for i in start..end {
-                let ev = seq.until(&mut fast, "chat").await;
+                let ev = seq.until(&mut fast, "sessions.changed").await;
                 assert_eq!(ev["payload"]["i"], i, "in order, none missing");
             }
         }
@@ -115,12 +115,12 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
                 "slow socket not closed after {pushes} non-droppable events"
             );
             g.gw.hub.publish(
-                "chat",
+                "sessions.changed",
                 &json!({ "i": EVENTS + pushes, "pad": pad }),
                 None,
                 false,
             );
-            let ev = seq.until(&mut fast, "chat").await;
+            let ev = seq.until(&mut fast, "sessions.changed").await;
             assert_eq!(ev["payload"]["i"], EVENTS + pushes);
         }
     };
@@ -129,11 +129,11 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
         .expect("slow socket closed");
     assert!(slow_out.was_slow(), "closed as a slow consumer");
     assert_eq!(
-        g.gw.hub.publish("chat", &json!({ "i": 0 }), None, false),
+        g.gw.hub.publish("sessions.changed", &json!({ "i": 0 }), None, false),
         1,
         "a closed socket takes no more events"
     );
-    seq.until(&mut fast, "chat").await;
+    seq.until(&mut fast, "sessions.changed").await;
     assert!(!fast_out.is_closed());
     assert_eq!(
         fast.ok("health", json!({})).await["ok"],
@@ -165,12 +165,12 @@ async fn slow_consumer_is_released_from_the_hub() {
         i += 1;
         assert!(i < 10_000, "never closed");
         g.gw.hub.publish(
-            "chat",
+            "sessions.changed",
             &json!({ "i": i, "pad": pad }),
             None,
             slow_out.dropped() == 0,
         );
-        fast.event("chat").await;
+        fast.event("sessions.changed").await;
     }
     // Teardown is announced: the webchat entry turns to reason "disconnect".
     let gone = async {
