@@ -48,3 +48,5 @@ mod agents_failures;
 mod agents_crash;
 // The OpenAI-compatible HTTP surface (/v1/*) against the scripted upstream.
 mod openai;
+// The official openai Python SDK against our /v1 surface.
+mod openai_sdk;
