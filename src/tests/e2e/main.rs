@@ -50,3 +50,5 @@ mod agents_crash;
 mod openai;
 // The official openai Python SDK against our /v1 surface.
 mod openai_sdk;
+// HTTP auth matrix of /v1/*: password, none + x-openclaw-scopes, lockout.
+mod openai_auth;
