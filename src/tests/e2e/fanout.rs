@@ -77,8 +77,12 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
             let end = (start + WINDOW).min(EVENTS);
             for i in start..end {
                 // Droppable: publishing never waits on any client.
-                g.gw.hub
-                    .publish("sessions.changed", &json!({ "i": i, "pad": pad }), None, true);
+                g.gw.hub.publish(
+                    "sessions.changed",
+                    &json!({ "i": i, "pad": pad }),
+                    None,
+                    true,
+                );
             }
             for i in start..end {
                 let ev = seq.until(&mut fast, "sessions.changed").await;
@@ -129,7 +133,8 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
         .expect("slow socket closed");
     assert!(slow_out.was_slow(), "closed as a slow consumer");
     assert_eq!(
-        g.gw.hub.publish("sessions.changed", &json!({ "i": 0 }), None, false),
+        g.gw.hub
+            .publish("sessions.changed", &json!({ "i": 0 }), None, false),
         1,
         "a closed socket takes no more events"
     );

@@ -50,7 +50,10 @@ async fn the_official_python_sdk_works_unchanged() {
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "SDK checks failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "SDK checks failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("openai-sdk: 14/14 passed"), "{stdout}");
     gw.stop().await;
 }
