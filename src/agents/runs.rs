@@ -169,6 +169,13 @@ struct Watchers {
     list: Vec<(u64, Outbound)>,
 }
 
+/// Active (running or queued) runs, by id and by session (accept order).
+#[derive(Default)]
+struct Active {
+    by_id: HashMap<String, Arc<Run>>,
+    by_session: HashMap<String, Vec<Arc<Run>>>,
+}
+
 /// Recently finished runs, oldest first in `order`.
 #[derive(Default)]
 struct Finished {
@@ -179,7 +186,7 @@ struct Finished {
 /// Registry of runs, lanes and watchers.
 pub struct Runs {
     pub store: SessionStore,
-    active: Mutex<HashMap<String, Arc<Run>>>,
+    active: Mutex<Active>,
     finished: Mutex<Finished>,
     lanes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     watchers: Mutex<Watchers>,
@@ -215,7 +222,7 @@ impl Runs {
 
     /// Look up a run id (== idempotency key): running, finished (memory, then store), or new.
     pub async fn lookup(&self, run_id: &str) -> Lookup {
-        if let Some(r) = self.active.lock().expect("runs").get(run_id) {
+        if let Some(r) = self.active.lock().expect("runs").by_id.get(run_id) {
             return Lookup::Running(r.clone());
         }
         if let Some(r) = self.finished.lock().expect("runs").map.get(run_id) {
@@ -237,16 +244,29 @@ impl Runs {
     /// Register an accepted run. `false` if the id is already active (lost a race).
     pub fn register(&self, run: &Arc<Run>) -> bool {
         let mut a = self.active.lock().expect("runs");
-        if a.contains_key(&run.id) {
+        if a.by_id.contains_key(&run.id) {
             return false;
         }
-        a.insert(run.id.clone(), run.clone());
+        a.by_id.insert(run.id.clone(), run.clone());
+        a.by_session
+            .entry(run.session_key.clone())
+            .or_default()
+            .push(run.clone());
         true
     }
 
     /// Move a run from active to finished.
     pub fn retire(&self, run: &Arc<Run>) {
-        self.active.lock().expect("runs").remove(&run.id);
+        {
+            let mut a = self.active.lock().expect("runs");
+            a.by_id.remove(&run.id);
+            if let Some(v) = a.by_session.get_mut(&run.session_key) {
+                v.retain(|r| r.id != run.id);
+                if v.is_empty() {
+                    a.by_session.remove(&run.session_key);
+                }
+            }
+        }
         let mut f = self.finished.lock().expect("runs");
         f.map.insert(run.id.clone(), run.clone());
         f.order.push_back(run.id.clone());
@@ -266,7 +286,7 @@ impl Runs {
 
     /// A run by id, active or recently finished.
     pub fn get(&self, run_id: &str) -> Option<Arc<Run>> {
-        if let Some(r) = self.active.lock().expect("runs").get(run_id) {
+        if let Some(r) = self.active.lock().expect("runs").by_id.get(run_id) {
             return Some(r.clone());
         }
         self.finished.lock().expect("runs").map.get(run_id).cloned()
@@ -287,30 +307,34 @@ impl Runs {
         self.active
             .lock()
             .expect("runs")
-            .values()
-            .any(|r| r.session_key == key)
+            .by_session
+            .contains_key(key)
     }
 
     /// Active run ids of a session, oldest first.
     pub fn active_ids(&self, key: &str) -> Vec<String> {
         let a = self.active.lock().expect("runs");
-        let mut v: Vec<&Arc<Run>> = a.values().filter(|r| r.session_key == key).collect();
-        v.sort_by_key(|r| r.accepted_ms);
-        v.iter().map(|r| r.id.clone()).collect()
+        a.by_session
+            .get(key)
+            .map(|v| v.iter().map(|r| r.id.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Active runs of a session (optionally one id).
     pub fn active_runs(&self, key: &str, run_id: Option<&str>) -> Vec<Arc<Run>> {
         let a = self.active.lock().expect("runs");
-        a.values()
-            .filter(|r| r.session_key == key && (run_id.is_none() || run_id == Some(r.id.as_str())))
+        a.by_session
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|r| run_id.is_none() || run_id == Some(r.id.as_str()))
             .cloned()
             .collect()
     }
 
     /// Number of active runs.
     pub fn active_count(&self) -> usize {
-        self.active.lock().expect("runs").len()
+        self.active.lock().expect("runs").by_id.len()
     }
 
     /// Abort every active run (shutdown).
@@ -319,6 +343,7 @@ impl Runs {
             .active
             .lock()
             .expect("runs")
+            .by_id
             .values()
             .cloned()
             .collect();
@@ -331,6 +356,7 @@ impl Runs {
             .active
             .lock()
             .expect("runs")
+            .by_id
             .values()
             .filter(|r| r.caller_owned && r.owner.as_ref().is_some_and(|o| o.0 == conn))
             .cloned()
