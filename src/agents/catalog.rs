@@ -36,6 +36,9 @@ pub struct Catalog {
     pub default_agent: String,
     /// `agents.defaults.timeoutSeconds` (or the default).
     pub run_timeout_secs: u64,
+    /// Longest upstream silence before a model call fails: `agents.defaults.idleTimeoutMs`
+    /// (our extension; default [`super::provider::IDLE_TIMEOUT`]).
+    pub idle_timeout: std::time::Duration,
     /// Problems found while resolving (logged at start, never fatal).
     pub warnings: Vec<String>,
 }
@@ -136,11 +139,20 @@ impl Catalog {
             .and_then(Value::as_u64)
             .filter(|s| *s > 0)
             .unwrap_or(DEFAULT_RUN_TIMEOUT_SECS);
+        let idle_timeout = defaults
+            .and_then(|d| d.get("idleTimeoutMs"))
+            .and_then(Value::as_u64)
+            .filter(|ms| *ms > 0)
+            .map_or(
+                super::provider::IDLE_TIMEOUT,
+                std::time::Duration::from_millis,
+            );
         Self {
             providers,
             agents,
             default_agent: default_agent.to_string(),
             run_timeout_secs,
+            idle_timeout,
             warnings,
         }
     }

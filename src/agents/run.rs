@@ -247,7 +247,7 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
             &agents.client,
             &target.provider,
             &req,
-            provider::IDLE_TIMEOUT,
+            cfg.idle_timeout,
             &mut on_delta,
         )
         .await;

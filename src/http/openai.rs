@@ -433,7 +433,7 @@ pub async fn embeddings(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Valu
     for (k, v) in &target.provider.headers {
         req = req.header(k, v);
     }
-    let resp = match tokio::time::timeout(crate::agents::provider::IDLE_TIMEOUT, req.send()).await {
+    let resp = match tokio::time::timeout(cat.idle_timeout, req.send()).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             let what = if e.is_connect() {

@@ -167,3 +167,52 @@ async fn anthropic_dialect_runs_end_to_end() {
     assert_eq!(r.body["system"], "You are a test.");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn upstream_silence_past_the_idle_timeout_fails_the_run() {
+    let up = Upstream::start(UpstreamOpts::default()).await;
+    let cfg = agent_config(
+        &fake("fake", &up.openai_base(), "openai-completions"),
+        &["fake/echo-1"],
+    )
+    .replace("systemPrompt:", "idleTimeoutMs: 300, systemPrompt:");
+    let gw = start_with(Setup::config(&cfg)).await;
+    let (mut c, _) = operator(gw.addr, &["operator.write"]).await;
+    let id = c
+        .send_req(
+            "agent",
+            json!({ "message": "SLOWSTART", "idempotencyKey": "i-1" }),
+        )
+        .await;
+    let fin = tokio::time::timeout(Duration::from_secs(10), final_res(&mut c, &id))
+        .await
+        .unwrap();
+    assert_eq!(fin["ok"], false, "{fin}");
+    let m = fin["error"]["message"].as_str().unwrap();
+    assert!(m.contains("no data from upstream"), "{m}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_aborts_running_upstream_requests() {
+    let up = Upstream::start(UpstreamOpts::default()).await;
+    let cfg = agent_config(
+        &fake("fake", &up.openai_base(), "openai-completions"),
+        &["fake/echo-1"],
+    );
+    let gw = start_with(Setup::config(&cfg)).await;
+    let (mut c, _) = operator(gw.addr, &["operator.write"]).await;
+    c.ok(
+        "chat.send",
+        json!({ "sessionKey": "s", "message": "HANG", "idempotencyKey": "sd-1" }),
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), up.state.wait_held(1))
+        .await
+        .unwrap();
+    let stop = tokio::spawn(gw.stop());
+    tokio::time::timeout(Duration::from_secs(10), up.state.wait_disconnects(1))
+        .await
+        .expect("shutdown cancelled the upstream request");
+    stop.await.unwrap();
+}
