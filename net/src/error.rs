@@ -16,7 +16,4 @@ pub enum NetError {
     /// An I/O error on the listener or a socket.
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    /// A WebSocket protocol error from the frame parser.
-    #[error("websocket: {0}")]
-    Ws(#[from] fastwebsockets::WebSocketError),
 }

@@ -1,5 +1,5 @@
 //! openclaw-net: the transport under the gateway — one TCP port, sniffed per connection into
-//! WebSocket (fastwebsockets reader, our own vectored writer) or HTTP/1.1 (hyper 1).
+//! WebSocket (our cancel-safe frame decoder and vectored writer) or HTTP/1.1 (hyper 1).
 //!
 //! It knows bytes, frames and sockets, never JSON and never an OpenClaw method. The
 //! application plugs in through [`App`] (HTTP requests and WebSocket sessions) and talks

@@ -8,9 +8,9 @@ use crate::app::{App, ConnInfo, Flow, WsSession};
 use crate::limits::{NetLimits, CLOSE_LINGER};
 use crate::listener::PreauthPermit;
 use crate::outbound::Outbound;
-use crate::rewind::Rewind;
 use crate::shutdown::Shutdown;
 use crate::sniff::UpgradeHead;
+use crate::ws::frame::FrameReader;
 use crate::ws::handshake;
 use crate::ws::reader::{code, ReadEnd, Reader};
 use crate::ws::writer::run_writer;
@@ -60,10 +60,7 @@ pub async fn run_ws<A: App>(
     let mut session = app.ws_open(out.clone(), info);
     let writer = tokio::spawn(run_writer(wr, out.clone(), limits.seq_splice_prefix));
 
-    let rd = Rewind::new(rest, rd);
-    let (ws_rd, _unused_wr) =
-        fastwebsockets::after_handshake_split(rd, tokio::io::sink(), fastwebsockets::Role::Server);
-    let mut reader = Reader::new(ws_rd);
+    let mut reader = Reader::new(FrameReader::new(rd, rest));
     let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
 
     let end = loop {

@@ -1,11 +1,12 @@
 //! WebSocket: the upgrade handshake, the per-socket reader loop and writer task.
 //!
-//! The reader (fastwebsockets' frame parser, not cancel-safe, so it runs alone in its task)
+//! The reader (our cancel-safe frame decoder, which holds no buffer while a socket is idle)
 //! joins fragments, answers control frames through the outbound queue and feeds complete
 //! messages to the [`WsSession`](crate::WsSession). The writer drains the outbound queue
 //! in batches and sends each batch with one vectored write.
 
 mod conn;
+pub mod frame;
 pub mod handshake;
 mod reader;
 mod writer;

@@ -1,12 +1,13 @@
 //! The reader loop: frames in, complete messages out, control frames answered.
 //!
-//! fastwebsockets parses frames (masking, lengths, reserved bits, per-frame size); this loop
+//! [`FrameReader`] parses frames (masking, lengths, reserved bits, per-frame size); this loop
 //! joins fragments under the current message limit, validates UTF-8 of text messages and
 //! close payloads (≤ 125 bytes, a legal code), and maps every violation to its close code.
+//! Every step is cancel-safe: a partial message lives in `self`, never in the future.
 
 use bytes::{Bytes, BytesMut};
-use fastwebsockets::{OpCode, WebSocketError, WebSocketRead};
-use tokio::io::AsyncRead;
+
+use crate::ws::frame::{FrameError, FrameReader, OpCode};
 
 use crate::app::Message;
 use crate::outbound::{Item, Outbound};
@@ -35,8 +36,8 @@ pub(crate) enum ReadEnd {
 }
 
 /// Joins fragments into messages.
-pub(crate) struct Reader<R> {
-    ws: WebSocketRead<R>,
+pub(crate) struct Reader {
+    ws: FrameReader,
     partial: Option<(bool, BytesMut)>,
 }
 
@@ -44,21 +45,16 @@ fn legal_close_code(c: u16) -> bool {
     matches!(c, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
-impl<R: AsyncRead + Unpin> Reader<R> {
-    pub(crate) fn new(mut ws: WebSocketRead<R>) -> Self {
-        ws.set_auto_close(false);
-        ws.set_auto_pong(false);
+impl Reader {
+    pub(crate) fn new(ws: FrameReader) -> Self {
         Self { ws, partial: None }
     }
 
     /// Read the next complete message under `limit` bytes. Control frames are handled here:
     /// pings answered, close frames validated and echoed (or answered with 1002/1007).
     pub(crate) async fn next(&mut self, out: &Outbound, limit: usize) -> Result<Message, ReadEnd> {
-        // The frame parser rejects a single frame at `>= max`, so allow exactly `limit`.
-        self.ws.set_max_message_size(limit.saturating_add(1));
         loop {
-            let mut nothing = |_f| async { Ok::<(), std::io::Error>(()) };
-            let frame = match self.ws.read_frame(&mut nothing).await {
+            let frame = match self.ws.read_frame(limit).await {
                 Ok(f) => f,
                 Err(e) => return Err(fail(out, e)),
             };
@@ -70,8 +66,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     }
                     let text = frame.opcode == OpCode::Text;
                     if frame.fin {
-                        let data = Bytes::from(frame.payload.to_vec());
-                        return finish(out, text, data);
+                        return finish(out, text, frame.payload);
                     }
                     let mut buf = BytesMut::with_capacity(frame.payload.len() * 2);
                     buf.extend_from_slice(&frame.payload);
@@ -94,7 +89,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     }
                 }
                 OpCode::Ping => {
-                    out.push_control(Item::Pong(Bytes::from(frame.payload.to_vec())));
+                    out.push_control(Item::Pong(frame.payload));
                 }
                 OpCode::Pong => {}
                 OpCode::Close => {
@@ -126,8 +121,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     /// After we sent a close: discard frames until the peer's close or EOF.
     pub(crate) async fn linger(&mut self) {
         loop {
-            let mut nothing = |_f| async { Ok::<(), std::io::Error>(()) };
-            match self.ws.read_frame(&mut nothing).await {
+            match self.ws.read_frame(usize::MAX).await {
                 Ok(f) if f.opcode == OpCode::Close => return,
                 Ok(_) => continue,
                 Err(_) => return,
@@ -148,14 +142,11 @@ fn simd_utf8_invalid(data: &[u8]) -> bool {
     std::str::from_utf8(data).is_err()
 }
 
-fn fail(out: &Outbound, e: WebSocketError) -> ReadEnd {
+fn fail(out: &Outbound, e: FrameError) -> ReadEnd {
     let c = match e {
-        WebSocketError::FrameTooLarge => code::TOO_BIG,
-        WebSocketError::InvalidUTF8 => code::INVALID_DATA,
-        WebSocketError::UnexpectedEOF
-        | WebSocketError::IoError(_)
-        | WebSocketError::ConnectionClosed => return ReadEnd::Gone,
-        _ => code::PROTOCOL,
+        FrameError::TooBig => code::TOO_BIG,
+        FrameError::Gone => return ReadEnd::Gone,
+        FrameError::Protocol => code::PROTOCOL,
     };
     out.close(c, "");
     ReadEnd::Violation
