@@ -220,8 +220,10 @@ impl Gateway {
         self.hub.publish("health", &v, Some(sv), true);
     }
 
-    /// A heartbeat is due. With no agent runtime in this build there is nothing to run, so the
-    /// beat is recorded (for `last-heartbeat`) and broadcast as `skipped`, saying why.
+    /// A heartbeat is due. This gateway has no agent workspace (no `HEARTBEAT.md`), so
+    /// like the Node gateway with an empty heartbeat file the beat is skipped: recorded for
+    /// `last-heartbeat` and broadcast with the reason (`requests-in-flight` while runs are
+    /// active, else `empty-heartbeat-file`).
     pub fn scheduled_heartbeat(&self) {
         if !self
             .heartbeats_enabled
@@ -229,7 +231,12 @@ impl Gateway {
         {
             return;
         }
-        let hb = json!({ "ts": now_ms(), "status": "skipped", "reason": "no-agent-runtime" });
+        let reason = if self.agents.runs.active_count() > 0 {
+            "requests-in-flight"
+        } else {
+            "empty-heartbeat-file"
+        };
+        let hb = json!({ "ts": now_ms(), "status": "skipped", "reason": reason });
         *self.last_heartbeat.lock().expect("heartbeat lock") = Some(hb.clone());
         self.hub.publish("heartbeat", &hb, None, true);
     }

@@ -329,7 +329,7 @@ async fn heartbeat_fires_on_schedule_and_is_reported_by_last_heartbeat() {
         "after the configured 10m"
     );
     assert_eq!(hb["payload"]["status"], "skipped");
-    assert_eq!(hb["payload"]["reason"], "no-agent-runtime");
+    assert_eq!(hb["payload"]["reason"], "empty-heartbeat-file");
     assert_eq!(c.ok("last-heartbeat", json!({})).await, hb["payload"]);
     // Disabled heartbeats stop firing: the next 10 minutes bring ticks, no heartbeat.
     c.ok("set-heartbeats", json!({ "enabled": false })).await;
