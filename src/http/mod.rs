@@ -5,10 +5,15 @@
 pub mod auth;
 pub mod body;
 mod control_ui;
+pub mod hooks;
+mod hooks_actions;
+mod hooks_config;
 pub mod openai;
 pub mod openai_input;
 mod probes;
 pub mod responses;
+pub mod tools;
+mod tools_builtin;
 
 use std::net::IpAddr;
 
@@ -124,7 +129,9 @@ pub async fn route(
                 v1(gw, req, info, &path).await
             }
         }
-        (_, p) if p.starts_with("/tools/") || p.starts_with("/hooks") => not_found(head),
+        (_, "/tools/invoke") => tools::invoke(gw, req, info).await,
+        (_, p) if hooks::matches(gw, p) => hooks::handle(gw, req, info, &path).await,
+        (_, p) if p.starts_with("/tools/") => not_found(head),
         (true, "/ui") => not_found(head),
         (true, _) => control_ui::serve(gw, &path, head).await,
         (false, _) => not_found(head),

@@ -221,14 +221,19 @@ mod tests {
 
     #[test]
     fn decodes_every_length_form_split_anywhere() {
-        for n in [0usize, 1, 7, 8, 9, 125, 126, 127, 1000, 65_535, 65_536, 70_000] {
+        for n in [
+            0usize, 1, 7, 8, 9, 125, 126, 127, 1000, 65_535, 65_536, 70_000,
+        ] {
             let payload: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
             let wire = client_frame(0x82, &payload, [1, 2, 3, 4]);
             // Fed in two pieces at a few split points: incomplete until the end.
             for split in [0, 1, 2, wire.len() / 2, wire.len() - 1] {
                 let mut buf = BytesMut::from(&wire[..split]);
                 if split < wire.len() {
-                    assert!(decode(&mut buf, usize::MAX).unwrap().is_none(), "n={n} split={split}");
+                    assert!(
+                        decode(&mut buf, usize::MAX).unwrap().is_none(),
+                        "n={n} split={split}"
+                    );
                 }
                 buf.extend_from_slice(&wire[split..]);
                 let f = decode(&mut buf, usize::MAX).unwrap().unwrap();
@@ -243,21 +248,42 @@ mod tests {
     #[test]
     fn rejects_what_rfc_6455_forbids() {
         let unmasked = vec![0x81u8, 0x01, b'a'];
-        assert_eq!(decode(&mut BytesMut::from(&unmasked[..]), 100).unwrap_err(), FrameError::Protocol);
+        assert_eq!(
+            decode(&mut BytesMut::from(&unmasked[..]), 100).unwrap_err(),
+            FrameError::Protocol
+        );
         let rsv = client_frame(0xC1, b"a", [0; 4]);
-        assert_eq!(decode(&mut BytesMut::from(&rsv[..]), 100).unwrap_err(), FrameError::Protocol);
+        assert_eq!(
+            decode(&mut BytesMut::from(&rsv[..]), 100).unwrap_err(),
+            FrameError::Protocol
+        );
         let reserved_op = client_frame(0x83, b"a", [0; 4]);
-        assert_eq!(decode(&mut BytesMut::from(&reserved_op[..]), 100).unwrap_err(), FrameError::Protocol);
+        assert_eq!(
+            decode(&mut BytesMut::from(&reserved_op[..]), 100).unwrap_err(),
+            FrameError::Protocol
+        );
         let fragmented_ping = client_frame(0x09, b"a", [0; 4]);
-        assert_eq!(decode(&mut BytesMut::from(&fragmented_ping[..]), 100).unwrap_err(), FrameError::Protocol);
+        assert_eq!(
+            decode(&mut BytesMut::from(&fragmented_ping[..]), 100).unwrap_err(),
+            FrameError::Protocol
+        );
         let big_ping = client_frame(0x89, &[0u8; 126], [0; 4]);
-        assert_eq!(decode(&mut BytesMut::from(&big_ping[..]), 1000).unwrap_err(), FrameError::Protocol);
+        assert_eq!(
+            decode(&mut BytesMut::from(&big_ping[..]), 1000).unwrap_err(),
+            FrameError::Protocol
+        );
         let big = client_frame(0x81, &[b'a'; 101], [0; 4]);
-        assert_eq!(decode(&mut BytesMut::from(&big[..]), 100).unwrap_err(), FrameError::TooBig);
+        assert_eq!(
+            decode(&mut BytesMut::from(&big[..]), 100).unwrap_err(),
+            FrameError::TooBig
+        );
         let mut huge = vec![0x82u8, 0x80 | 127];
         huge.extend_from_slice(&(1u64 << 63).to_be_bytes());
         huge.extend_from_slice(&[0; 4]);
-        assert_eq!(decode(&mut BytesMut::from(&huge[..]), usize::MAX).unwrap_err(), FrameError::Protocol);
+        assert_eq!(
+            decode(&mut BytesMut::from(&huge[..]), usize::MAX).unwrap_err(),
+            FrameError::Protocol
+        );
     }
 
     #[test]
@@ -266,8 +292,14 @@ mod tests {
         wire.extend(client_frame(0x80, b"lo", [5, 4, 3, 2]));
         let mut buf = BytesMut::from(&wire[..]);
         let a = decode(&mut buf, 100).unwrap().unwrap();
-        assert_eq!((a.fin, a.opcode, &a.payload[..]), (false, OpCode::Text, &b"hel"[..]));
+        assert_eq!(
+            (a.fin, a.opcode, &a.payload[..]),
+            (false, OpCode::Text, &b"hel"[..])
+        );
         let b = decode(&mut buf, 100).unwrap().unwrap();
-        assert_eq!((b.fin, b.opcode, &b.payload[..]), (true, OpCode::Continuation, &b"lo"[..]));
+        assert_eq!(
+            (b.fin, b.opcode, &b.payload[..]),
+            (true, OpCode::Continuation, &b"lo"[..])
+        );
     }
 }

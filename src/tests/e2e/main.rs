@@ -52,3 +52,7 @@ mod openai;
 mod openai_sdk;
 // HTTP auth matrix of /v1/*: password, none + x-openclaw-scopes, lockout.
 mod openai_auth;
+// POST /tools/invoke: built-in tools, deny list, auth, limits.
+mod tools_invoke;
+// Webhooks (hooks.*): token auth and lockout, wake, agent, mappings, limits.
+mod hooks;
