@@ -214,6 +214,32 @@ pub async fn start_run(
     Ok((run, rx))
 }
 
+/// Wait for a non-streamed run's successful outcome (aborting it if the caller goes away
+/// meanwhile).
+///
+/// # Errors
+/// The HTTP error for a failed, aborted or timed-out run.
+pub async fn finished(
+    run: Arc<Run>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Tap>,
+) -> Result<Arc<Outcome>, Resp> {
+    let _guard = AbortOnDrop(run);
+    loop {
+        match rx.recv().await {
+            Some(Tap::Done(o)) if o.status == "ok" => return Ok(o),
+            Some(Tap::Done(o)) => return Err(run_error(&o)),
+            Some(Tap::Delta(_)) => continue,
+            None => {
+                return Err(openai_error(
+                    StatusCode::BAD_GATEWAY,
+                    "api_error",
+                    "run ended without a result",
+                ))
+            }
+        }
+    }
+}
+
 /// Map a failed run to the HTTP error the caller sees.
 pub fn run_error(o: &Outcome) -> Resp {
     let detail = o.error_detail.clone().unwrap_or(Value::Null);
@@ -341,7 +367,7 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
         system,
         model_override,
     };
-    let (run, mut rx) = match start_run(gw, spec).await {
+    let (run, rx) = match start_run(gw, spec).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -361,24 +387,10 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
         });
         return sse_response(SseBody::new(rx, fmt, prelude, on_drop));
     }
-    let guard = AbortOnDrop(run);
-    let outcome = loop {
-        match rx.recv().await {
-            Some(Tap::Done(o)) => break o,
-            Some(Tap::Delta(_)) => continue,
-            None => {
-                return openai_error(
-                    StatusCode::BAD_GATEWAY,
-                    "api_error",
-                    "run ended without a result",
-                )
-            }
-        }
+    let outcome = match finished(run, rx).await {
+        Ok(o) => o,
+        Err(r) => return r,
     };
-    drop(guard);
-    if outcome.status != "ok" {
-        return run_error(&outcome);
-    }
     json_ok(&json!({
         "id": id, "object": "chat.completion", "created": now_s(), "model": model,
         "choices": [{ "index": 0, "message": { "role": "assistant", "content": outcome.text },

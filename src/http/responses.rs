@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::auth::{openai_error, Caller};
 use super::body::{event_line, sse_response, SseBody, SseFormat, DONE};
-use super::openai::{resolve, run_error, start_run, AbortOnDrop, RunSpec};
+use super::openai::{finished, resolve, start_run, RunSpec};
 use super::{respond, JSON_UTF8};
 use crate::agents::runs::{AbortReason, Outcome};
 use crate::agents::{key_agent, Tap};
@@ -269,7 +269,7 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         model_override,
     };
-    let (run, mut rx) = match start_run(gw, spec).await {
+    let (run, rx) = match start_run(gw, spec).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -317,24 +317,10 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
             on_drop,
         ));
     }
-    let guard = AbortOnDrop(run);
-    let outcome = loop {
-        match rx.recv().await {
-            Some(Tap::Done(o)) => break o,
-            Some(Tap::Delta(_)) => continue,
-            None => {
-                return openai_error(
-                    StatusCode::BAD_GATEWAY,
-                    "api_error",
-                    "run ended without a result",
-                )
-            }
-        }
+    let outcome = match finished(run, rx).await {
+        Ok(o) => o,
+        Err(r) => return r,
     };
-    drop(guard);
-    if outcome.status != "ok" {
-        return run_error(&outcome);
-    }
     let item = message_item(&shell.msg_id, &outcome.text, true);
     let v = shell.response("completed", json!([item]), usage(&outcome));
     respond(StatusCode::OK, JSON_UTF8, v.to_string(), false)

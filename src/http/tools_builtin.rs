@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::agents::canonical_key;
 use crate::server::Gateway;
-use crate::store::sessions::{get_session, list_sessions, transcript, ListQuery, SessionRow};
+use crate::store::sessions::{get_session, list_sessions, transcript, ListQuery};
 
 /// The tools this gateway offers over HTTP.
 pub const TOOLS: &[&str] = &[
@@ -90,34 +90,6 @@ pub async fn run(
     }
 }
 
-/// A session row as `sessions.list` shows it.
-fn row_json(gw: &Gateway, r: &SessionRow) -> Value {
-    let ids = gw.agents.runs.active_ids(&r.key);
-    let mut v = json!({
-        "key": r.key,
-        "sessionId": r.session_id,
-        "agentId": r.agent_id,
-        "createdAt": r.created_ms,
-        "updatedAt": r.updated_ms,
-        "hasActiveRun": !ids.is_empty(),
-        "activeRunIds": ids,
-        "inputTokens": r.input_tokens,
-        "outputTokens": r.output_tokens,
-        "totalTokens": r.input_tokens + r.output_tokens,
-        "messageCount": r.message_count,
-    });
-    if let Some(l) = &r.label {
-        v["label"] = json!(l);
-    }
-    if let Some(p) = &r.provider {
-        v["modelProvider"] = json!(p);
-    }
-    if let Some(m) = &r.model {
-        v["model"] = json!(m);
-    }
-    v
-}
-
 /// `sessions_list {limit?, agentId?, search?}`: newest first.
 async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, ToolError> {
     let limit = int_arg(args, "limit", DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
@@ -141,7 +113,10 @@ async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, ToolError> {
         .read(move |c| list_sessions(c, &q, unfiltered))
         .await
         .map_err(internal)?;
-    let sessions: Vec<Value> = rows.iter().map(|r| row_json(gw, r)).collect();
+    let sessions: Vec<Value> = rows
+        .iter()
+        .map(|r| crate::rpc::row_json(gw, r, false))
+        .collect();
     Ok(json!({ "count": sessions.len(), "totalCount": total, "sessions": sessions }))
 }
 

@@ -10,6 +10,8 @@ mod config;
 mod logs;
 mod secrets;
 mod sessions;
+
+pub(crate) use sessions::row_json;
 mod system;
 
 use openclaw_proto::scope::satisfies;

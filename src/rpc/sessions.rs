@@ -47,7 +47,8 @@ const LIST_KEYS: &[&str] = &[
     "archived",
 ];
 
-fn row_json(gw: &Gateway, r: &SessionRow, last: bool) -> Value {
+/// A session row as `sessions.list` shows it (`last`: with the last message preview).
+pub(crate) fn row_json(gw: &Gateway, r: &SessionRow, last: bool) -> Value {
     let ids = gw.agents.runs.active_ids(&r.key);
     let mut v = json!({
         "key": r.key,
