@@ -119,6 +119,31 @@ pub fn metrics(scenario: &str) -> Vec<(&'static str, &'static str, Better)> {
             ("latency p50 ms", "results/latency/p50_ms", Lower),
             ("latency p99 ms", "results/latency/p99_ms", Lower),
             ("non-200", "results/non_200", Lower),
+            ("chunk added p50 ms", "results/chunk_added/p50_ms", Lower),
+            ("chunk added p99 ms", "results/chunk_added/p99_ms", Lower),
+            ("TTFT p50 ms", "results/ttft/p50_ms", Lower),
+        ],
+        "agent-streams" => vec![
+            (
+                "added/token p50 ms",
+                "results/added_per_token/p50_ms",
+                Lower,
+            ),
+            (
+                "added/token p99 ms",
+                "results/added_per_token/p99_ms",
+                Lower,
+            ),
+            (
+                "added/token max ms",
+                "results/added_per_token/max_ms",
+                Lower,
+            ),
+            ("TTFT p50 ms", "results/ttft/p50_ms", Lower),
+            ("TTFT p99 ms", "results/ttft/p99_ms", Lower),
+            ("run p50 ms", "results/run/p50_ms", Lower),
+            ("runs ok", "results/ok", Higher),
+            ("RSS peak MB", "results/gateway/rss_kb_peak", Lower),
         ],
         _ => Vec::new(),
     };
@@ -139,11 +164,13 @@ pub fn lookup(v: &Value, path: &str) -> Option<f64> {
     }
     let x = cur.as_f64()?;
     // RSS is stored in KiB; shown in MB.
-    Some(if path.ends_with("rss_total_kb") {
-        x / 1024.0
-    } else {
-        x
-    })
+    Some(
+        if path.ends_with("rss_total_kb") || path.ends_with("rss_kb_peak") {
+            x / 1024.0
+        } else {
+            x
+        },
+    )
 }
 
 /// Median of the values present.
@@ -354,6 +381,7 @@ mod tests {
             "hold",
             "slow-consumer",
             "http",
+            "agent-streams",
         ] {
             assert!(metrics(s).len() > 1, "{s}");
         }
@@ -367,6 +395,25 @@ mod tests {
             vec!["compare", "rpc", "--rate", "100", "--port", "1"],
             vec!["compare", "slow-consumer", "--slow", "2", "--port", "1"],
             vec!["compare", "http", "--path", "/v1/models", "--port", "1"],
+            vec![
+                "compare",
+                "agent-streams",
+                "--runs",
+                "5",
+                "--upstream-port",
+                "2",
+                "--port",
+                "1",
+            ],
+            vec![
+                "compare",
+                "http",
+                "--chat-stream",
+                "--upstream-port",
+                "2",
+                "--port",
+                "1",
+            ],
         ] {
             ScenarioCli::try_parse_from(argv.clone()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
         }

@@ -1,13 +1,15 @@
 //! openclaw-loadtest: a load harness for any OpenClaw gateway speaking WebSocket protocol v4.
 //!
 //! Scenarios (all traffic to 127.0.0.1, each bounded in count and wall time): `connect-storm`
-//! (alias `handshake`), `rpc` (closed loop or `--rate`), `hold`, `fanout`, `slow-consumer`, `http`.
-//! `compare` runs one scenario against two or three targets interleaved and prints ratios;
-//! `limit-server` is a protocol-only floor target. See loadtest/README.md; `--help` on each.
+//! (alias `handshake`), `rpc` (closed loop or `--rate`), `hold`, `fanout`, `slow-consumer`, `http`
+//! (incl. streamed chat completions), `agent-streams`. `compare` runs one scenario against two or
+//! three targets interleaved and prints ratios; `limit-server` is a protocol-only floor target;
+//! `upstream` a synthetic streaming model server. See loadtest/README.md; `--help` on each.
 
 mod client;
 mod compare;
 mod limit;
+mod marks;
 mod progress;
 mod report;
 mod runner;
@@ -16,6 +18,7 @@ mod split;
 mod srcip;
 mod svg;
 mod sys;
+mod upstream;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -50,6 +53,8 @@ enum Cmd {
     /// Minimal protocol-only server (fixed replies, encode-once fan-out): the floor target.
     #[command(name = "limit-server")]
     LimitServer(LimitArgs),
+    /// Synthetic OpenAI-compatible streaming model server (for a gateway's provider config).
+    Upstream(upstream::UpstreamArgs),
 }
 
 async fn single(s: &Scenario, threads: Option<usize>) -> anyhow::Result<()> {
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
             Cmd::Scenario(s) => single(s, cli.threads).await,
             Cmd::Compare(a) => compare::run(a, cli.threads).await.map(|_| ()),
             Cmd::LimitServer(a) => limit::serve(a).await,
+            Cmd::Upstream(a) => upstream::run(a).await,
         }
     });
     let code = match out {

@@ -1,6 +1,6 @@
 //! `http`: keep-alive HTTP/1.1 GET load on `--path` (e.g. `/healthz`, or `/v1/models` with the
 //! Bearer token): `--conc` connections, each a closed loop for `--secs`; req/s, latency histogram,
-//! non-200 count.
+//! non-200 count. `--chat-stream` switches to streamed chat completions (see `chat_stream`).
 
 use std::time::{Duration, Instant};
 
@@ -15,10 +15,11 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-use super::Common;
+use super::{chat_stream, Common};
 use crate::client::ClientCfg;
 use crate::progress;
 use crate::report::{self, hist_headers, hist_json, hist_row, new_hist, record, Outcome, Table};
+use crate::upstream::Pacing;
 
 #[derive(Args, Debug)]
 pub struct HttpArgs {
@@ -33,6 +34,19 @@ pub struct HttpArgs {
     /// Duration of the load (s).
     #[arg(long, default_value_t = 10)]
     pub secs: u64,
+    /// Streamed `POST /v1/chat/completions` (`stream: true`, Bearer token) instead of GET;
+    /// `--path` defaults to /v1/chat/completions. Needs `--upstream-port`.
+    #[arg(long)]
+    pub chat_stream: bool,
+    /// `model` of the chat request (an agent target on the gateway).
+    #[arg(long, default_value = "openclaw/default")]
+    pub model: String,
+    /// Port of the in-process synthetic upstream (`--chat-stream`): the gateway's provider
+    /// baseUrl must be http://127.0.0.1:PORT/v1.
+    #[arg(long)]
+    pub upstream_port: Option<u16>,
+    #[command(flatten)]
+    pub pacing: Pacing,
 }
 
 #[derive(Default)]
@@ -128,6 +142,9 @@ async fn conn_loop(cfg: ClientCfg, path: String, auth: Option<String>, end: Inst
 pub async fn run(a: &HttpArgs) -> Result<Outcome> {
     if !a.path.starts_with('/') {
         bail!("--path must start with /");
+    }
+    if a.chat_stream {
+        return chat_stream::run(a).await;
     }
     let cfg = a.common.client_cfg();
     let auth = (!a.common.token.is_empty()).then(|| format!("Bearer {}", a.common.token));

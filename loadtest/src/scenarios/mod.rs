@@ -1,5 +1,7 @@
 //! Scenarios and what they share: common CLI options and bounded-concurrency connection opening.
 
+pub mod agent;
+pub mod chat_stream;
 pub mod fanout;
 pub mod handshake;
 pub mod hold;
@@ -41,6 +43,10 @@ pub enum Scenario {
     SlowConsumer(slow::SlowArgs),
     /// Keep-alive HTTP/1.1 GET load on `--path`: req/s, latency, non-200 count.
     Http(http::HttpArgs),
+    /// N concurrent agent runs against the built-in synthetic upstream: gateway-added latency
+    /// per streamed token, time to first token, run time.
+    #[command(name = "agent-streams")]
+    AgentStreams(agent::AgentArgs),
 }
 
 impl Scenario {
@@ -52,6 +58,7 @@ impl Scenario {
             Scenario::Fanout(_) => "fanout",
             Scenario::SlowConsumer(_) => "slow-consumer",
             Scenario::Http(_) => "http",
+            Scenario::AgentStreams(_) => "agent-streams",
         }
     }
 
@@ -63,6 +70,7 @@ impl Scenario {
             Scenario::Fanout(a) => &a.common,
             Scenario::SlowConsumer(a) => &a.common,
             Scenario::Http(a) => &a.common,
+            Scenario::AgentStreams(a) => &a.common,
         }
     }
 
@@ -74,6 +82,7 @@ impl Scenario {
             Scenario::Fanout(a) => fanout::run(a).await,
             Scenario::SlowConsumer(a) => slow::run(a).await,
             Scenario::Http(a) => http::run(a).await,
+            Scenario::AgentStreams(a) => agent::run(a).await,
         }
     }
 }

@@ -247,7 +247,7 @@ mod tests {
 
     #[test]
     fn rejects_what_rfc_6455_forbids() {
-        let unmasked = vec![0x81u8, 0x01, b'a'];
+        let unmasked = [0x81u8, 0x01, b'a'];
         assert_eq!(
             decode(&mut BytesMut::from(&unmasked[..]), 100).unwrap_err(),
             FrameError::Protocol
