@@ -133,6 +133,38 @@ impl Outbound {
         self.push_locked(&mut q, item, droppable)
     }
 
+    /// Queue several events at once (one writer wake-up for all of them), each with its
+    /// own spliced `seq`. Returns the first push result that is not `Queued`, else `Queued`.
+    pub fn send_seq_batch(&self, parts: &[(&Bytes, &Bytes)], droppable: bool) -> PushResult {
+        let mut q = self.0.queue.lock().expect("outbound lock");
+        if q.closing {
+            return PushResult::Closed;
+        }
+        let was_empty = q.items.is_empty();
+        let mut res = PushResult::Queued;
+        for (head, tail) in parts {
+            let seq = q.next_seq;
+            q.next_seq += 1;
+            let item = Item::Seq {
+                head: (*head).clone(),
+                tail: (*tail).clone(),
+                seq,
+            };
+            let r = self.push_quiet(&mut q, item, droppable);
+            if r != PushResult::Queued && res == PushResult::Queued {
+                res = r;
+            }
+            if r == PushResult::Closed {
+                return r;
+            }
+        }
+        drop(q);
+        if was_empty {
+            self.0.wake.notify_one();
+        }
+        res
+    }
+
     /// Queue a close frame; later pushes are refused. Idempotent.
     pub fn close(&self, code: u16, reason: &str) {
         let mut q = self.0.queue.lock().expect("outbound lock");
@@ -226,6 +258,18 @@ impl Outbound {
         PushResult::Queued
     }
 
+    /// As [`push_locked`](Self::push_locked) without waking the writer for a normal push (the
+    /// caller wakes it once for a batch); a slow-consumer close still wakes it.
+    fn push_quiet(&self, q: &mut Queue, item: Item, droppable: bool) -> PushResult {
+        let len = item.len();
+        if q.bytes + len > self.0.budget && !q.items.is_empty() {
+            return self.push_locked(q, item, droppable);
+        }
+        q.bytes += len;
+        q.items.push_back(item);
+        PushResult::Queued
+    }
+
     /// Writer side: wait for work, then move up to `max` items into `batch`. Returns `false`
     /// when the queue is finished (closed and empty).
     pub(crate) async fn next_batch(&self, batch: &mut Vec<Item>, max: usize) -> bool {
@@ -295,6 +339,40 @@ mod tests {
         assert_eq!(out.dropped(), 1);
         let q = out.0.queue.lock().unwrap();
         assert_eq!(q.next_seq, 4, "a dropped event still consumes its seq");
+    }
+
+    #[test]
+    fn a_batch_is_queued_in_order_with_consecutive_seqs() {
+        let out = Outbound::new(1 << 20);
+        let (h1, h2, t) = (
+            Bytes::from_static(b"{\"a\":1"),
+            Bytes::from_static(b"{\"b\":2"),
+            Bytes::from_static(b"}"),
+        );
+        assert_eq!(out.send_seq(&h1, &t, false), PushResult::Queued);
+        assert_eq!(
+            out.send_seq_batch(&[(&h1, &t), (&h2, &t)], false),
+            PushResult::Queued
+        );
+        let q = out.0.queue.lock().unwrap();
+        let seqs: Vec<u64> = q
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Seq { seq, .. } => *seq,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        drop(q);
+        // Over budget inside a batch: non-droppable closes the socket as a slow consumer.
+        let small = Outbound::new(40);
+        assert_eq!(small.send_seq(&h1, &t, false), PushResult::Queued);
+        assert_eq!(
+            small.send_seq_batch(&[(&h2, &t)], false),
+            PushResult::Closed
+        );
+        assert!(small.was_slow());
     }
 
     #[test]

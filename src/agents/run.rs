@@ -37,21 +37,12 @@ pub struct Input {
     pub tap: Option<tokio::sync::mpsc::UnboundedSender<Tap>>,
 }
 
-fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
+fn agent_payload(run: &Run, stream: &str, data: Value) -> Value {
     let seq = run.agent_seq.fetch_add(1, Ordering::Relaxed);
-    let payload = json!({
-        "runId": run.id, "seq": seq, "stream": stream, "ts": now_ms(), "data": data,
-    });
-    agents.runs.emit(
-        &run.session_key,
-        run.owner.as_ref(),
-        "agent",
-        &payload,
-        true,
-    );
+    json!({ "runId": run.id, "seq": seq, "stream": stream, "ts": now_ms(), "data": data })
 }
 
-fn chat_event(agents: &Agents, run: &Run, mut fields: Value) {
+fn chat_payload(run: &Run, mut fields: Value) -> Value {
     let seq = run.chat_seq.fetch_add(1, Ordering::Relaxed);
     let head = json!({
         "runId": run.id, "sessionKey": run.session_key, "agentId": run.agent_id, "seq": seq,
@@ -61,9 +52,25 @@ fn chat_event(agents: &Agents, run: &Run, mut fields: Value) {
             f.entry(k).or_insert(v);
         }
     }
+    fields
+}
+
+fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
+    let payload = agent_payload(run, stream, data);
+    agents.runs.emit(
+        &run.session_key,
+        run.owner.as_ref(),
+        "agent",
+        &payload,
+        true,
+    );
+}
+
+fn chat_event(agents: &Agents, run: &Run, fields: Value) {
+    let payload = chat_payload(run, fields);
     agents
         .runs
-        .emit(&run.session_key, run.owner.as_ref(), "chat", &fields, true);
+        .emit(&run.session_key, run.owner.as_ref(), "chat", &payload, true);
 }
 
 fn assistant_body(text: &str, ts: u64) -> Value {
@@ -219,16 +226,16 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
                 t.push_str(d);
             }
             let ts = now_ms();
-            agent_event(
-                agents,
-                run,
-                "assistant",
-                json!({ "text": text, "delta": d }),
-            );
-            chat_event(
-                agents,
+            // Both events of a delta go out together: one writer wake-up per socket.
+            let a = agent_payload(run, "assistant", json!({ "text": text, "delta": d }));
+            let c = chat_payload(
                 run,
                 json!({ "state": "delta", "deltaText": d, "message": assistant_body(&text, ts) }),
+            );
+            agents.runs.emit_many(
+                &run.session_key,
+                run.owner.as_ref(),
+                &[("agent", &a), ("chat", &c)],
             );
             if let Some(tap) = &input.tap {
                 let _ = tap.send(Tap::Delta(d.to_string()));

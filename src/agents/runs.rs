@@ -431,6 +431,29 @@ impl Runs {
         }
     }
 
+    /// Like [`emit`](Self::emit) for several events at once: each encoded once, all queued
+    /// on a socket together (one writer wake-up, usually one write).
+    pub fn emit_many(&self, key: &str, owner: Option<&(u64, Outbound)>, events: &[(&str, &Value)]) {
+        let parts: Vec<_> = events
+            .iter()
+            .map(|(name, payload)| event_parts(name, *payload, None))
+            .collect();
+        let refs: Vec<(&bytes::Bytes, &bytes::Bytes)> =
+            parts.iter().map(|p| (&p.head, &p.tail)).collect();
+        if let Some((_, o)) = owner {
+            let _ = o.send_seq_batch(&refs, false);
+        }
+        let w = self.watchers.lock().expect("watchers");
+        if let Some(v) = w.by_key.get(key) {
+            for (conn, o) in v {
+                if owner.is_some_and(|ow| ow.0 == *conn) {
+                    continue;
+                }
+                let _ = o.send_seq_batch(&refs, false);
+            }
+        }
+    }
+
     /// `sessions.changed` to list subscribers.
     pub fn emit_changed(&self, payload: &Value) {
         let w = self.watchers.lock().expect("watchers");

@@ -117,13 +117,45 @@ pub fn list_sessions(
     } else {
         format!("WHERE {}", wh.join(" AND "))
     };
+    let count = |c: &Connection| -> rusqlite::Result<u64> {
+        let sql = format!("SELECT count(*) FROM sessions {where_sql}");
+        Ok(
+            c.query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| {
+                r.get::<_, i64>(0)
+            })? as u64,
+        )
+    };
+    if q.search.is_some() {
+        // A substring search reads every row anyway: one table scan (`+updated_ms` keeps the
+        // planner off the index, whose row-by-row lookups cost more), counting as it goes.
+        let sql = format!(
+            "SELECT {SESSION_COLS}, count(*) OVER () FROM sessions {where_sql}
+             ORDER BY +updated_ms DESC LIMIT {} OFFSET {}",
+            q.limit, q.offset
+        );
+        let mut total = None;
+        let mut st = c.prepare_cached(&sql)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((session_row(r)?, r.get::<_, i64>(12)? as u64))
+            })?
+            .map(|r| {
+                r.map(|(row, n)| {
+                    total = Some(n);
+                    row
+                })
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let total = match total {
+            Some(n) => n,
+            None => count(c)?,
+        };
+        return Ok((rows, total));
+    }
     let total = if wh.is_empty() {
         unfiltered_total
     } else {
-        let sql = format!("SELECT count(*) FROM sessions {where_sql}");
-        c.query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| {
-            r.get::<_, i64>(0)
-        })? as u64
+        count(c)?
     };
     let sql = format!(
         "SELECT {SESSION_COLS} FROM sessions {where_sql} ORDER BY updated_ms DESC LIMIT {} OFFSET {}",
