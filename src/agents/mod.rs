@@ -201,6 +201,8 @@ impl Agents {
             input: run::Input {
                 run,
                 user_row: appended.id,
+                message: s.message,
+                fresh_session: appended.created,
                 queued: appended.seq.is_none(),
                 models,
                 system_prompt,

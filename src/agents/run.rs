@@ -26,6 +26,10 @@ pub struct Input {
     pub run: Arc<Run>,
     /// The user message row (queued rows are activated when the run starts).
     pub user_row: i64,
+    /// The user message (the whole context when the session was created by this run).
+    pub message: String,
+    /// The session was created by this run's message: no transcript to read.
+    pub fresh_session: bool,
     pub queued: bool,
     /// Model refs to try, in order.
     pub models: Vec<String>,
@@ -182,7 +186,14 @@ async fn context(agents: &Agents, run: &Run, user_row: i64) -> Vec<ChatMessage> 
 
 async fn attempt(agents: &Agents, input: &Input) -> Ended {
     let run = &input.run;
-    let messages = context(agents, run, input.user_row).await;
+    let messages = if input.fresh_session {
+        vec![ChatMessage {
+            role: Role::User,
+            content: input.message.clone(),
+        }]
+    } else {
+        context(agents, run, input.user_row).await
+    };
     chat_event(
         agents,
         run,

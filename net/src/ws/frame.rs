@@ -90,7 +90,13 @@ impl FrameReader {
             match self.io.try_read_buf(&mut self.buf) {
                 Ok(0) => return Err(FrameError::Gone),
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Readiness was stale (set by the last successful read): nothing came, so
+                    // do not sit idle on the buffer just reserved.
+                    if self.buf.is_empty() {
+                        self.buf = BytesMut::new();
+                    }
+                }
                 Err(_) => return Err(FrameError::Gone),
             }
         }

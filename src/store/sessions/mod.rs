@@ -178,6 +178,9 @@ pub(super) struct Inner {
     tx: crossbeam::channel::Sender<Op>,
     path: PathBuf,
     pool: Mutex<Vec<Connection>>,
+    /// At most [`READ_POOL_SIZE`] reads run at once, so the pool's connections are reused
+    /// instead of a burst opening (and caching pages in) one connection per request.
+    readers: tokio::sync::Semaphore,
     pub(super) count: AtomicU64,
 }
 
@@ -228,6 +231,7 @@ impl SessionStore {
             tx,
             path: path.to_path_buf(),
             pool: Mutex::new(Vec::new()),
+            readers: tokio::sync::Semaphore::new(READ_POOL_SIZE),
             count: AtomicU64::new(count as u64),
         });
         let w = Arc::downgrade(&inner);
@@ -416,6 +420,12 @@ impl SessionStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = self.inner.clone();
+        let _permit = self
+            .inner
+            .readers
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Store("session store closed".into()))?;
         tokio::task::spawn_blocking(move || {
             let conn = inner.pool.lock().ok().and_then(|mut p| p.pop());
             let conn = match conn {
