@@ -19,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod agents;
+pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod cli;

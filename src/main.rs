@@ -8,6 +8,8 @@ use openclaw::cli::Cli;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Only the allocator option is read here, before config (which owns the environment).
+    openclaw::alloc::tune(std::env::var_os("MIMALLOC_PURGE_DELAY").is_some());
     let cli = Cli::parse();
     let code = match (&cli.command, cli.gateway_run()) {
         (_, Some(run)) => openclaw::run::run_gateway(&cli.global, run),

@@ -75,6 +75,9 @@ struct Shared {
     slow: AtomicBool,
 }
 
+/// Queue storage kept when the queue drains (more is released).
+const IDLE_QUEUE_CAPACITY: usize = 0;
+
 /// Handle to one socket's outbound queue; cheap to clone, safe to share across threads.
 #[derive(Clone)]
 pub struct Outbound(Arc<Shared>);
@@ -279,6 +282,11 @@ impl Outbound {
                 if !q.items.is_empty() {
                     let n = q.items.len().min(max);
                     batch.extend(q.items.drain(..n));
+                    if q.items.is_empty() && q.items.capacity() > IDLE_QUEUE_CAPACITY {
+                        // An idle socket keeps no queue storage (a burst at connect time
+                        // would otherwise pin its peak for the socket's life).
+                        q.items = VecDeque::new();
+                    }
                     return true;
                 }
                 if self.0.closed.load(Ordering::Acquire) {

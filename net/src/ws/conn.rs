@@ -1,8 +1,13 @@
 //! One WebSocket connection from 101 to close: spawns the writer, runs the reader loop
 //! against the session, enforces the handshake deadline and the pre-auth message limit.
+//!
+//! The phases that end (the upgrade, the pre-auth handshake with its deadline, the close
+//! linger) run as boxed futures, so the state an idle authenticated socket keeps for its
+//! whole life is only the established loop's.
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 use crate::app::{App, ConnInfo, Flow, WsSession};
 use crate::limits::{NetLimits, CLOSE_LINGER};
@@ -18,13 +23,47 @@ use crate::ws::writer::run_writer;
 /// Complete the upgrade on `stream` and run the connection to its end.
 pub async fn run_ws<A: App>(
     app: &A,
+    stream: TcpStream,
+    head: UpgradeHead,
+    info: ConnInfo,
+    limits: &NetLimits,
+    permit: Option<PreauthPermit>,
+    shutdown: Shutdown,
+) {
+    let Some((stream, rest, info)) = Box::pin(upgrade(app, stream, head, info)).await else {
+        return;
+    };
+    let (rd, wr) = stream.into_split();
+    let out = Outbound::new(limits.max_buffered_bytes);
+    let mut session = app.ws_open(out.clone(), info);
+    let writer = tokio::spawn(run_writer(wr, out.clone(), limits.seq_splice_prefix));
+    let mut reader = Reader::new(FrameReader::new(rd, rest));
+    let pre = Box::pin(preauth(&mut session, &mut reader, &out, limits, &shutdown)).await;
+    drop(permit);
+    let end = match pre {
+        Some(end) => end,
+        None => {
+            established(
+                &mut session,
+                &mut reader,
+                &out,
+                limits.max_payload,
+                &shutdown,
+            )
+            .await
+        }
+    };
+    Box::pin(teardown(reader, writer, &out, end)).await;
+    session.on_close();
+}
+
+/// The 101 (or the refusal). `None` when the connection is over.
+async fn upgrade<A: App>(
+    app: &A,
     mut stream: TcpStream,
     head: UpgradeHead,
     mut info: ConnInfo,
-    limits: &NetLimits,
-    mut permit: Option<PreauthPermit>,
-    shutdown: Shutdown,
-) {
+) -> Option<(TcpStream, bytes::Bytes, ConnInfo)> {
     let UpgradeHead {
         path,
         headers,
@@ -42,73 +81,111 @@ pub async fn run_ws<A: App>(
         let _ = stream
             .write_all(&handshake::error_response(status, reason, &body))
             .await;
-        return;
+        return None;
     }
     match handshake::respond(&info.headers) {
-        Ok(resp) => {
-            if stream.write_all(&resp).await.is_err() {
-                return;
-            }
-        }
+        Ok(resp) => stream.write_all(&resp).await.ok()?,
         Err(resp) => {
             let _ = stream.write_all(&resp).await;
-            return;
+            return None;
         }
     }
-    let (rd, wr) = stream.into_split();
-    let out = Outbound::new(limits.max_buffered_bytes);
-    let mut session = app.ws_open(out.clone(), info);
-    let writer = tokio::spawn(run_writer(wr, out.clone(), limits.seq_splice_prefix));
+    Some((stream, rest, info))
+}
 
-    let mut reader = Reader::new(FrameReader::new(rd, rest));
-    let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
-
-    let end = loop {
-        let established = session.established();
-        if established {
-            permit.take();
+/// What ended a wait for the next message, besides a message.
+async fn stopped(shutdown: &Shutdown, out: &Outbound) -> ReadEnd {
+    tokio::select! {
+        _ = shutdown.wait() => {
+            // The app broadcasts its own goodbye; make sure a close follows it.
+            out.close(1012, "service restart");
         }
-        let limit = if established {
-            limits.max_payload
-        } else {
-            limits.preauth_max_payload
-        };
+        _ = out.wait_closing() => {}
+    }
+    ReadEnd::Violation
+}
+
+/// Give a message to the session. `Some(end)` when the session closes the socket.
+async fn deliver<S: WsSession>(
+    session: &mut S,
+    out: &Outbound,
+    msg: crate::app::Message,
+) -> Option<ReadEnd> {
+    // Boxed per message: awaited inline, the largest handler future (e.g. the connect
+    // handshake) would be embedded in this task for the socket's lifetime.
+    match Box::pin(session.on_message(msg)).await {
+        Flow::Continue => None,
+        Flow::Close(c, reason) => {
+            out.close(c, &reason);
+            Some(ReadEnd::Violation)
+        }
+    }
+}
+
+/// Until the session is established (`None`) or the socket ends: pre-auth frame limit and
+/// the handshake deadline apply.
+async fn preauth<S: WsSession>(
+    session: &mut S,
+    reader: &mut Reader,
+    out: &Outbound,
+    limits: &NetLimits,
+    shutdown: &Shutdown,
+) -> Option<ReadEnd> {
+    let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
+    while !session.established() {
         let next = async {
-            if established {
-                reader.next(&out, limit).await
-            } else {
-                match tokio::time::timeout_at(deadline, reader.next(&out, limit)).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        out.close(code::NORMAL, "");
-                        Err(ReadEnd::Violation)
-                    }
+            match tokio::time::timeout_at(deadline, reader.next(out, limits.preauth_max_payload))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    out.close(code::NORMAL, "");
+                    Err(ReadEnd::Violation)
                 }
             }
         };
         let res = tokio::select! {
             r = next => r,
-            _ = shutdown.wait() => {
-                // The app broadcasts its own goodbye; make sure a close follows it.
-                out.close(1012, "service restart");
-                break ReadEnd::Violation;
-            }
-            _ = out.wait_closing() => break ReadEnd::Violation,
+            end = stopped(shutdown, out) => return Some(end),
         };
         match res {
-            // Boxed per message: awaited inline, the largest handler future (e.g. the
-            // connect handshake) would be embedded in this task for the socket's lifetime.
-            Ok(msg) => match Box::pin(session.on_message(msg)).await {
-                Flow::Continue => {}
-                Flow::Close(c, reason) => {
-                    out.close(c, &reason);
-                    break ReadEnd::Violation;
+            Ok(msg) => {
+                if let Some(end) = deliver(session, out, msg).await {
+                    return Some(end);
                 }
-            },
-            Err(end) => break end,
+            }
+            Err(end) => return Some(end),
         }
-    };
-    drop(permit);
+    }
+    None
+}
+
+/// The authenticated socket's life: messages in, until close.
+async fn established<S: WsSession>(
+    session: &mut S,
+    reader: &mut Reader,
+    out: &Outbound,
+    limit: usize,
+    shutdown: &Shutdown,
+) -> ReadEnd {
+    loop {
+        let res = tokio::select! {
+            r = reader.next(out, limit) => r,
+            end = stopped(shutdown, out) => return end,
+        };
+        match res {
+            Ok(msg) => {
+                if let Some(end) = deliver(session, out, msg).await {
+                    return end;
+                }
+            }
+            Err(end) => return end,
+        }
+    }
+}
+
+/// Close handshake linger, then release the writer.
+async fn teardown(mut reader: Reader, writer: JoinHandle<()>, out: &Outbound, end: ReadEnd) {
     if matches!(end, ReadEnd::Violation) {
         // We sent (or are sending) a close: give the peer a moment to answer it.
         let _ = tokio::time::timeout(CLOSE_LINGER, reader.linger()).await;
@@ -124,5 +201,4 @@ pub async fn run_ws<A: App>(
         writer.abort();
         let _ = writer.await;
     }
-    session.on_close();
 }

@@ -9,6 +9,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use crate::limits::MAX_BATCH_FRAMES;
 use crate::outbound::{Item, Outbound};
 
+/// Batch storage kept between writes (more is released).
+const IDLE_BATCH_CAPACITY: usize = 0;
+
 const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
@@ -106,6 +109,11 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         let ok = write_all_vectored(&mut w, slices).await.is_ok();
         drop(pieces);
         batch.clear();
+        if batch.capacity() > IDLE_BATCH_CAPACITY {
+            // Idle sockets keep no batch storage; a busy one re-grows it cheaply.
+            batch = Vec::new();
+            scratch = Vec::new();
+        }
         out.written(queued);
         if !ok {
             break;
