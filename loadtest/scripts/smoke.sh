@@ -43,6 +43,9 @@ run rpc-closed rpc -n 2000 --warmup 50 --pipeline 4
 run rpc-open rpc -n 1000 --rate 1000 --warmup 50 --svg "$OUT/rpc-open.svg"
 run fanout fanout --clients 50 --rounds 3 --gap-ms 100
 run hold hold --conns 50,100 --idle-secs 1 --settle-ms 200 --source-ips 127.0.0.1-127.0.0.4
+run hold-workers hold --workers 2 --conns 40,100 --idle-secs 1 --settle-ms 200 \
+  --source-ips 127.0.0.2-127.0.0.3
+run connect-storm-workers connect-storm --workers 2 -n 100 --concurrency 4
 run slow-consumer slow-consumer --clients 60 --slow 10 --rounds 5 --warmup-rounds 1 --gap-ms 50
 run http http --path /healthz --conc 4 --secs 2
 

@@ -19,6 +19,7 @@ mod srcip;
 mod svg;
 mod sys;
 mod upstream;
+mod workers;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +41,13 @@ struct Cli {
     /// Tokio worker threads for the client (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Spread `hold` / `connect-storm` over N worker processes of this binary (each process is
+    /// capped at 20,000 open files here); counts, concurrency and --source-ips are split.
+    #[arg(long, global = true, default_value_t = 1)]
+    workers: usize,
+    /// Set by the parent on its worker processes (0..N): run this share and report on stdout.
+    #[arg(long, global = true, hide = true)]
+    worker_index: Option<usize>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -58,6 +66,12 @@ enum Cmd {
 }
 
 async fn single(s: &Scenario, threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some((i, w)) = workers::child() {
+        return workers::child_main(s, i, w).await;
+    }
+    if workers::is_parent() && !matches!(s, Scenario::ConnectStorm(_) | Scenario::Hold(_)) {
+        anyhow::bail!("--workers: only hold and connect-storm can be spread over processes");
+    }
     let run = runner::run_one(s, "", threads).await?;
     let c = s.common();
     report::write_json(c.json.as_deref(), &run.doc)?;
@@ -79,6 +93,14 @@ async fn single(s: &Scenario, threads: Option<usize>) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = workers::set_role(cli.workers, cli.worker_index) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(64);
+    }
+    if cli.workers > 1 && !matches!(cli.cmd, Cmd::Scenario(_)) {
+        eprintln!("error: --workers applies to single hold / connect-storm runs only");
+        return ExitCode::from(64);
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Some(t) = cli.threads {

@@ -83,12 +83,29 @@ pub async fn run(a: &HandshakeArgs) -> Result<Outcome> {
     }
     let secs = t0.elapsed().as_secs_f64();
     progress::clear();
+    Ok(summarize(a, hello, total, failed, errors, secs))
+}
+
+/// Name of the headline histogram (open → hello-ok).
+pub const HELLO: &str = "open→hello-ok";
+/// Name of the histogram including the close.
+pub const TOTAL: &str = "incl. close";
+
+/// Table, summary line and outcome of a storm (also of N merged worker processes).
+pub fn summarize(
+    a: &HandshakeArgs,
+    hello: Histogram<u64>,
+    total: Histogram<u64>,
+    failed: u64,
+    errors: Vec<String>,
+    secs: f64,
+) -> Outcome {
     let ok = hello.len();
     let rate = ok as f64 / secs;
 
     let mut t = Table::new(hist_headers("connect-storm"));
-    t.row(hist_row("open→hello-ok", &hello));
-    t.row(hist_row("incl. close", &total));
+    t.row(hist_row(HELLO, &hello));
+    t.row(hist_row(TOTAL, &total));
     t.print();
     println!(
         "{ok}/{} ok, {failed} failed, {rate:.1} handshakes/s over {secs:.2} s (concurrency {})",
@@ -106,7 +123,5 @@ pub async fn run(a: &HandshakeArgs) -> Result<Outcome> {
         "hello_ok": hist_json(&hello),
         "with_close": hist_json(&total),
     });
-    Ok(Outcome::new(json)
-        .hist("open→hello-ok", hello)
-        .hist("incl. close", total))
+    Outcome::new(json).hist(HELLO, hello).hist(TOTAL, total)
 }

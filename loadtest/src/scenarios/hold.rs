@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clap::Args;
 use fastwebsockets::OpCode;
-use serde_json::json;
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
 use super::{open_many, wait_drained, Common};
-use crate::client::Conn;
+use crate::client::{ClientCfg, Conn};
 use crate::progress;
 use crate::report::{self, r3, Outcome, Table};
-use crate::sys;
+use crate::{sys, workers};
 
 #[derive(Args, Debug)]
 pub struct HoldArgs {
@@ -79,12 +80,168 @@ fn mb(kb: u64) -> String {
     format!("{:.1}", kb as f64 / 1024.0)
 }
 
+/// What one step of opening did (over all worker processes with `--workers`).
+struct Step {
+    opened: usize,
+    failed: u64,
+    errors: Vec<String>,
+    elapsed: Duration,
+    cut_short: bool,
+    alive: usize,
+}
+
+/// Who holds the connections: this process, or N worker processes (`--workers`).
+enum Opener {
+    Local {
+        cfg: ClientCfg,
+        stop_tx: watch::Sender<bool>,
+        stop_rx: watch::Receiver<bool>,
+        alive: Arc<AtomicUsize>,
+        opened: usize,
+    },
+    Workers(workers::Pool, Duration),
+}
+
+impl Opener {
+    /// Open up to `target` connections in total.
+    async fn open_to(&mut self, target: usize, conc: usize, deadline: Instant) -> Result<Step> {
+        match self {
+            Opener::Local {
+                cfg,
+                stop_rx,
+                alive,
+                opened,
+                ..
+            } => {
+                let need = target.saturating_sub(*opened);
+                progress::phase(&format!("hold→{target}"), need as u64);
+                let (rx, al) = (stop_rx.clone(), alive.clone());
+                let st = open_many(cfg, need, conc, deadline, move |c| {
+                    al.fetch_add(1, Ordering::AcqRel);
+                    tokio::spawn(reader(c, rx.clone(), al.clone()));
+                })
+                .await;
+                *opened += st.opened;
+                Ok(Step {
+                    opened: st.opened,
+                    failed: st.failed,
+                    errors: st.errors,
+                    elapsed: st.elapsed,
+                    cut_short: st.cut_short,
+                    alive: alive.load(Ordering::Acquire),
+                })
+            }
+            Opener::Workers(pool, limit) => {
+                pool.send_all("next").await?;
+                let docs = pool.recv_all(*limit).await?;
+                let n = |d: &Value, k: &str| d[k].as_u64().unwrap_or(0);
+                let mut st = Step {
+                    opened: 0,
+                    failed: 0,
+                    errors: Vec::new(),
+                    elapsed: Duration::ZERO,
+                    cut_short: false,
+                    alive: 0,
+                };
+                for d in &docs {
+                    st.opened += n(d, "opened") as usize;
+                    st.failed += n(d, "failed");
+                    st.alive += n(d, "alive") as usize;
+                    st.cut_short |= d["cut_short"].as_bool().unwrap_or(false);
+                    let el = Duration::from_secs_f64(d["open_s"].as_f64().unwrap_or(0.0));
+                    st.elapsed = st.elapsed.max(el);
+                    for e in d["errors"].as_array().into_iter().flatten() {
+                        st.errors.push(e.as_str().unwrap_or_default().to_string());
+                    }
+                }
+                Ok(st)
+            }
+        }
+    }
+
+    /// Close everything; how many connections were still open after the drain bound.
+    async fn stop(self) -> Result<usize> {
+        match self {
+            Opener::Local { stop_tx, alive, .. } => {
+                let _ = stop_tx.send(true);
+                Ok(wait_drained(&alive, Duration::from_secs(15)).await)
+            }
+            Opener::Workers(mut pool, _) => {
+                pool.send_all("stop").await?;
+                let docs = pool.recv_all(Duration::from_secs(30)).await?;
+                pool.finish(Duration::from_secs(10)).await?;
+                Ok(docs
+                    .iter()
+                    .map(|d| d["left"].as_u64().unwrap_or(0) as usize)
+                    .sum())
+            }
+        }
+    }
+}
+
+/// A `--workers` child: per `next` line on stdin, open its share of the next step and report.
+pub async fn child(a: &HoldArgs, i: usize, w: usize) -> Result<()> {
+    let mut steps = a.conns.clone();
+    steps.sort_unstable();
+    steps.dedup();
+    let max = workers::share(*steps.last().unwrap_or(&0), w, i);
+    sys::raise_nofile(max as u64 + 64)?;
+    let common = workers::child_common(&a.common, w, i);
+    let cfg = common.client_cfg();
+    let deadline = common.deadline(Instant::now());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let alive = Arc::new(AtomicUsize::new(0));
+    let conc = workers::share(a.concurrency, w, i).max(1);
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let (mut opened, mut stopped) = (0usize, false);
+    for &target in &steps {
+        let Ok(Some(cmd)) = lines.next_line().await else {
+            stopped = true;
+            break;
+        };
+        if cmd.trim() != "next" {
+            stopped = true;
+            break;
+        }
+        let need = workers::share(target, w, i).saturating_sub(opened);
+        let (rx, al) = (stop_rx.clone(), alive.clone());
+        let st = open_many(&cfg, need, conc, deadline, move |c| {
+            al.fetch_add(1, Ordering::AcqRel);
+            tokio::spawn(reader(c, rx.clone(), al.clone()));
+        })
+        .await;
+        opened += st.opened;
+        workers::emit(&json!({
+            "worker": i, "target": target, "opened": st.opened, "failed": st.failed,
+            "errors": st.errors, "open_s": st.elapsed.as_secs_f64(),
+            "alive": alive.load(Ordering::Acquire), "cut_short": st.cut_short,
+        }));
+    }
+    // After the last step (or `stop`/EOF): wait for `stop` (bounded), then close everything.
+    let bound = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(30);
+    if !stopped {
+        let _ = tokio::time::timeout(bound, async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l.trim() == "stop" {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let _ = stop_tx.send(true);
+    let left = wait_drained(&alive, Duration::from_secs(15)).await;
+    workers::emit(&json!({"worker": i, "done": true, "left": left}));
+    Ok(())
+}
+
 pub async fn run(a: &HoldArgs) -> Result<Outcome> {
     let mut steps = a.conns.clone();
     steps.sort_unstable();
     steps.dedup();
     let max = *steps.last().unwrap_or(&0);
-    let nofile = sys::raise_nofile(max as u64 + 128)?;
+    let many = workers::is_parent();
+    let nofile = sys::raise_nofile(if many { 256 } else { max as u64 + 128 })?;
     if let Some(pid) = a.common.pid {
         if sys::vm_rss_kb(pid).is_none() {
             bail!("cannot read /proc/{pid}/status (wrong --pid?)");
@@ -94,8 +251,20 @@ pub async fn run(a: &HoldArgs) -> Result<Outcome> {
     let start = Instant::now();
     let deadline = a.common.deadline(start);
     let mut control = Conn::connect(&cfg).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let alive = Arc::new(AtomicUsize::new(0));
+    let mut opener = if many {
+        let w = workers::role_workers();
+        let limit = Duration::from_secs(a.common.max_secs + 30);
+        Opener::Workers(workers::Pool::spawn(w)?, limit)
+    } else {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        Opener::Local {
+            cfg: cfg.clone(),
+            stop_tx,
+            stop_rx,
+            alive: Arc::new(AtomicUsize::new(0)),
+            opened: 0,
+        }
+    };
 
     tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
     let base = sample(a.common.pid, a.idle_secs).await;
@@ -132,14 +301,7 @@ pub async fn run(a: &HoldArgs) -> Result<Outcome> {
             eprintln!("--max-secs reached; skipping step {target}");
             break;
         }
-        let need = target.saturating_sub(opened);
-        progress::phase(&format!("hold→{target}"), need as u64);
-        let (rx, al) = (stop_rx.clone(), alive.clone());
-        let st = open_many(&cfg, need, a.concurrency, deadline, move |c| {
-            al.fetch_add(1, Ordering::AcqRel);
-            tokio::spawn(reader(c, rx.clone(), al.clone()));
-        })
-        .await;
+        let st = opener.open_to(target, a.concurrency, deadline).await?;
         opened += st.opened;
         failed += st.failed;
         errors.extend(st.errors);
@@ -162,7 +324,7 @@ pub async fn run(a: &HoldArgs) -> Result<Outcome> {
         );
         progress::clear();
         let s = sample(a.common.pid, a.idle_secs).await;
-        let live = alive.load(Ordering::Acquire);
+        let live = st.alive;
         let per_conn = match (&s, &base) {
             (Some(s), Some(b)) if live > 0 => {
                 Some((s.rss_total_kb as f64 - b.rss_total_kb as f64) / live as f64)
@@ -199,8 +361,7 @@ pub async fn run(a: &HoldArgs) -> Result<Outcome> {
             break;
         }
     }
-    let _ = stop_tx.send(true);
-    let left = wait_drained(&alive, Duration::from_secs(15)).await;
+    let left = opener.stop().await?;
     control.close(Duration::from_secs(1)).await;
     t.print();
     if a.common.pid.is_none() {
@@ -213,6 +374,7 @@ pub async fn run(a: &HoldArgs) -> Result<Outcome> {
         "pid": a.common.pid,
         "idle_secs": a.idle_secs,
         "concurrency": a.concurrency,
+        "workers": if many { workers::role_workers() } else { 1 },
         "baseline": base.as_ref().map(|b| json!({
             "rss_total_kb": b.rss_total_kb,
             "rss_main_kb": b.rss_main_kb,

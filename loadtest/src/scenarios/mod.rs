@@ -76,6 +76,9 @@ impl Scenario {
 
     pub async fn run(&self) -> anyhow::Result<Outcome> {
         match self {
+            Scenario::ConnectStorm(a) if crate::workers::is_parent() => {
+                crate::workers::storm(a).await
+            }
             Scenario::ConnectStorm(a) => handshake::run(a).await,
             Scenario::Rpc(a) => rpc::run(a).await,
             Scenario::Hold(a) => hold::run(a).await,

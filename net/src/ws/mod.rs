@@ -12,4 +12,4 @@ mod reader;
 mod writer;
 
 pub use conn::run_ws;
-pub use writer::frame_header;
+pub use writer::{frame_header, run_writer};

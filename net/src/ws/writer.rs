@@ -38,11 +38,7 @@ enum Piece<'a> {
 }
 
 /// Run until a close frame was written, the queue finished, or the socket failed.
-pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
-    mut w: W,
-    out: Outbound,
-    seq_prefix: &'static [u8],
-) {
+pub async fn run_writer<W: AsyncWrite + Unpin>(mut w: W, out: Outbound, seq_prefix: &'static [u8]) {
     // Allocated on first use: an idle socket should cost as little as possible.
     let mut batch: Vec<Item> = Vec::new();
     let mut scratch: Vec<u8> = Vec::new();

@@ -559,3 +559,39 @@ async fn sessions_list_pages_and_filters() {
     assert_eq!(r["error"]["code"], "INVALID_REQUEST");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn provider_api_keys_never_reach_config_get() {
+    let up = Upstream::start(UpstreamOpts::default()).await;
+    let cfg = agent_config(
+        &fake("fake", &up.openai_base(), "openai-completions"),
+        &["fake/echo-1"],
+    )
+    .replace(
+        "apiKey: \"sk-secret-fake\"",
+        "apiKey: \"${FAKE_PROVIDER_KEY}\", headers: { \"X-Api-Token\": \"hdr-secret-1\" }",
+    );
+    let mut setup = Setup::config(&cfg);
+    setup
+        .env
+        .push(("FAKE_PROVIDER_KEY".into(), "sk-from-env-42".into()));
+    let gw = start_with(setup).await;
+    let (mut c, _) = operator(gw.addr, ALL_SCOPES).await;
+    let v = c.ok("config.get", json!({})).await;
+    let text = v.to_string();
+    assert!(!text.contains("sk-from-env-42"), "{text}");
+    assert!(!text.contains("hdr-secret-1"), "{text}");
+    // The resolved key is what the upstream receives.
+    let (mut w, _) = operator(gw.addr, &["operator.write"]).await;
+    let id = w
+        .send_req(
+            "agent",
+            json!({ "message": "k", "idempotencyKey": "key-1" }),
+        )
+        .await;
+    final_res(&mut w, &id).await;
+    let r = up.state.last("/v1/chat/completions").unwrap();
+    assert_eq!(r.authorization.as_deref(), Some("Bearer sk-from-env-42"));
+    assert_eq!(r.header("x-api-token"), Some("hdr-secret-1"));
+    gw.stop().await;
+}
