@@ -60,6 +60,8 @@ pub struct Submit {
     /// Request id for the final response (`agent`).
     pub reply_to: Option<String>,
     pub tap: Option<tokio::sync::mpsc::UnboundedSender<Tap>>,
+    /// Images sent upstream with this message (not stored in the transcript).
+    pub images: Vec<provider::ImagePart>,
 }
 
 /// An accepted run, not started yet (the caller sends its ack first).
@@ -209,6 +211,7 @@ impl Agents {
                 timeout,
                 reply_to: s.reply_to,
                 tap: s.tap,
+                images: s.images,
             },
         })
     }

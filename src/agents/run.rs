@@ -39,6 +39,8 @@ pub struct Input {
     pub reply_to: Option<String>,
     /// Extra consumer of deltas and the outcome (HTTP).
     pub tap: Option<tokio::sync::mpsc::UnboundedSender<Tap>>,
+    /// Images for the current user message.
+    pub images: Vec<provider::ImagePart>,
 }
 
 fn agent_payload(run: &Run, stream: &str, data: Value) -> Value {
@@ -228,6 +230,7 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
             system: input.system_prompt.clone(),
             messages: messages.clone(),
             max_tokens: target.max_tokens,
+            images: input.images.clone(),
         };
         let mut text = String::new();
         let mut last_persist = Instant::now();

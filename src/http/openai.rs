@@ -115,6 +115,8 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Everything common to starting an HTTP run.
 pub struct RunSpec {
+    /// Images sent with the message (not stored in the transcript).
+    pub images: Vec<crate::agents::provider::ImagePart>,
     /// Run id (default `http-<uuid>`); `/v1/responses` uses the response id.
     pub run_id: Option<String>,
     pub agent_id: String,
@@ -204,6 +206,7 @@ pub async fn start_run(
             caller_owned: true,
             model: spec.model_override,
             extra_system_prompt: spec.system,
+            images: spec.images,
             tap: Some(tx),
             ..Submit::default()
         })
@@ -355,7 +358,7 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
         Ok(x) => x,
         Err(r) => return r,
     };
-    let (system, message) = match flatten_messages(&body["messages"]) {
+    let flat = match flatten_messages(&body["messages"]) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -363,9 +366,10 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
         run_id: None,
         agent_id: agent,
         session_key: key,
-        message,
-        system,
+        message: flat.message,
+        system: flat.system,
         model_override,
+        images: flat.images,
     };
     let (run, rx) = match start_run(gw, spec).await {
         Ok(x) => x,

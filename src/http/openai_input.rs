@@ -7,6 +7,7 @@ use openclaw_net::HttpBody;
 use serde_json::Value;
 
 use super::auth::openai_error;
+use crate::agents::provider::ImagePart;
 
 /// Most `image_url` parts taken from the latest user message.
 pub const MAX_IMAGE_PARTS: usize = 8;
@@ -39,7 +40,7 @@ fn text_of(content: &Value) -> Option<String> {
 ///
 /// # Errors
 /// The 400 to send.
-pub fn flatten_messages(messages: &Value) -> Result<(Option<String>, String), Resp> {
+pub fn flatten_messages(messages: &Value) -> Result<Flattened, Resp> {
     let Some(list) = messages.as_array() else {
         return Err(bad("`messages` must be an array."));
     };
@@ -57,7 +58,10 @@ pub fn flatten_messages(messages: &Value) -> Result<(Option<String>, String), Re
     let Some(last_user) = turns.iter().rposition(|(r, _)| r == "user") else {
         return Err(bad("Missing user message in `messages`."));
     };
-    check_images(&list[list.len() - (turns.len() - last_user)..])?;
+    let images = match list.iter().rev().find(|m| m["role"] == "user") {
+        Some(user) => images_of(user)?,
+        None => Vec::new(),
+    };
     let current = turns[last_user].1.clone();
     let message = if last_user == 0 {
         current
@@ -77,17 +81,42 @@ pub fn flatten_messages(messages: &Value) -> Result<(Option<String>, String), Re
         s
     };
     let system = (!system.is_empty()).then(|| system.join("\n\n"));
-    Ok((system, message))
+    Ok(Flattened {
+        system,
+        message,
+        images,
+    })
 }
 
-/// Image parts of the latest user message: at most [`MAX_IMAGE_PARTS`], data URLs only
-/// (URL images are off by default), at most [`MAX_IMAGE_BYTES`] decoded in all.
-fn check_images(tail: &[Value]) -> Result<(), Resp> {
-    let Some(user) = tail.iter().find(|m| m["role"] == "user") else {
-        return Ok(());
-    };
+/// What a run takes from OpenAI `messages`.
+#[derive(Debug)]
+pub struct Flattened {
+    /// System and developer messages, joined.
+    pub system: Option<String>,
+    /// The current user message, with earlier turns flattened in as context.
+    pub message: String,
+    /// Images of the latest user message (sent upstream with it, not stored).
+    pub images: Vec<ImagePart>,
+}
+
+/// Image types accepted (http.md: `allowedMimes`).
+pub const IMAGE_MIMES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+];
+/// Largest single image, decoded (http.md: `maxBytes` 10 MiB).
+pub const MAX_IMAGE_PART_BYTES: usize = 10 * 1024 * 1024;
+
+/// Image parts of the latest user message: at most [`MAX_IMAGE_PARTS`], base64 data URLs only
+/// (URL images are off by default), an allowed type, at most [`MAX_IMAGE_PART_BYTES`] each
+/// and [`MAX_IMAGE_BYTES`] decoded in all.
+fn images_of(user: &Value) -> Result<Vec<ImagePart>, Resp> {
     let Some(parts) = user["content"].as_array() else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let images: Vec<&Value> = parts.iter().filter(|p| p["type"] == "image_url").collect();
     if images.len() > MAX_IMAGE_PARTS {
@@ -96,26 +125,38 @@ fn check_images(tail: &[Value]) -> Result<(), Resp> {
         )));
     }
     let mut total = 0usize;
+    let mut out = Vec::with_capacity(images.len());
     for p in images {
         let url = p["image_url"]["url"]
             .as_str()
             .or_else(|| p["image_url"].as_str())
             .unwrap_or("");
-        let Some(b64) = url
+        let Some((mime, b64)) = url
             .strip_prefix("data:")
             .and_then(|r| r.split_once(";base64,"))
-            .map(|(_, d)| d)
         else {
             return Err(bad(
                 "Image URLs are not allowed; send images as base64 data URLs.",
             ));
         };
-        total += b64.len() / 4 * 3;
+        let mime = mime.to_ascii_lowercase();
+        if !IMAGE_MIMES.contains(&mime.as_str()) {
+            return Err(bad(&format!("Unsupported image type `{mime}`.")));
+        }
+        let decoded = b64.len() / 4 * 3;
+        if decoded > MAX_IMAGE_PART_BYTES {
+            return Err(bad("An image exceeds the 10 MiB limit."));
+        }
+        total += decoded;
         if total > MAX_IMAGE_BYTES {
             return Err(bad("Images exceed the 20 MB limit."));
         }
+        out.push(ImagePart {
+            mime,
+            data_b64: b64.to_string(),
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
 fn check_number(body: &Value, key: &str, lo: f64, hi: f64) -> Result<(), Resp> {

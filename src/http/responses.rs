@@ -268,6 +268,7 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         message,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         model_override,
+        images: Vec::new(),
     };
     let (run, rx) = match start_run(gw, spec).await {
         Ok(x) => x,

@@ -195,6 +195,7 @@ pub async fn agent(
             extra_system_prompt: extra,
             reply_to: Some(req.id().to_string()),
             tap: None,
+            images: Vec::new(),
         })
         .await?;
     sock.out.send_text(res_ok(

@@ -55,14 +55,28 @@ fn endpoint(base_url: &str) -> String {
 
 /// The messages request body.
 fn request_body(r: &ModelRequest) -> Value {
+    let with_images = r.image_target();
     let messages: Vec<Value> = r
         .messages
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let role = match m.role {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
+            if with_images == Some(i) {
+                let mut parts: Vec<Value> = r
+                    .images
+                    .iter()
+                    .map(|im| {
+                        json!({ "type": "image", "source": {
+                            "type": "base64", "media_type": im.mime, "data": im.data_b64 } })
+                    })
+                    .collect();
+                parts.push(json!({ "type": "text", "text": m.content }));
+                return json!({ "role": role, "content": parts });
+            }
             json!({ "role": role, "content": m.content })
         })
         .collect();
@@ -225,6 +239,7 @@ mod tests {
                 content: "hi".into(),
             }],
             max_tokens: max,
+            images: Vec::new(),
         }
     }
 
@@ -249,6 +264,21 @@ mod tests {
         let b = request_body(&req(None, Some(5)));
         assert_eq!(b["max_tokens"], 5);
         assert!(b.get("system").is_none());
+    }
+
+    #[test]
+    fn images_go_first_in_the_last_user_message() {
+        let mut r = req(None, None);
+        r.images = vec![ImagePart {
+            mime: "image/png".into(),
+            data_b64: "iVBO".into(),
+        }];
+        let b = request_body(&r);
+        assert_eq!(
+            b["messages"][0]["content"],
+            json!([{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBO"}},
+                   {"type":"text","text":"hi"}])
+        );
     }
 
     #[test]

@@ -96,6 +96,22 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+/// An image sent with the current user message (base64, already size-checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImagePart {
+    /// `image/png`, `image/jpeg`, …
+    pub mime: String,
+    /// Base64 of the bytes (no `data:` prefix).
+    pub data_b64: String,
+}
+
+impl ImagePart {
+    /// As a `data:` URL (OpenAI `image_url`).
+    pub fn data_url(&self) -> String {
+        format!("data:{};base64,{}", self.mime, self.data_b64)
+    }
+}
+
 /// What to ask the model.
 #[derive(Clone, Debug)]
 pub struct ModelRequest {
@@ -107,6 +123,18 @@ pub struct ModelRequest {
     pub messages: Vec<ChatMessage>,
     /// `max_tokens` (Anthropic requires one; default 4096 there).
     pub max_tokens: Option<u64>,
+    /// Images attached to the last user message.
+    pub images: Vec<ImagePart>,
+}
+
+impl ModelRequest {
+    /// Index of the message the images belong to (the last user message).
+    pub fn image_target(&self) -> Option<usize> {
+        if self.images.is_empty() {
+            return None;
+        }
+        self.messages.iter().rposition(|m| m.role == Role::User)
+    }
 }
 
 /// Token counts reported by the upstream (0 when it reported none).

@@ -49,12 +49,23 @@ fn request_body(r: &ModelRequest) -> Value {
     if let Some(s) = r.system.as_deref().filter(|s| !s.is_empty()) {
         messages.push(json!({ "role": "system", "content": s }));
     }
-    for m in &r.messages {
+    let with_images = r.image_target();
+    for (i, m) in r.messages.iter().enumerate() {
         let role = match m.role {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        messages.push(json!({ "role": role, "content": m.content }));
+        if with_images == Some(i) {
+            let mut parts = vec![json!({ "type": "text", "text": m.content })];
+            parts.extend(
+                r.images.iter().map(
+                    |im| json!({ "type": "image_url", "image_url": { "url": im.data_url() } }),
+                ),
+            );
+            messages.push(json!({ "role": role, "content": parts }));
+        } else {
+            messages.push(json!({ "role": role, "content": m.content }));
+        }
     }
     let mut body = json!({
         "model": r.model,
@@ -213,6 +224,7 @@ mod tests {
                 },
             ],
             max_tokens: Some(9),
+            images: Vec::new(),
         }
     }
 
@@ -225,6 +237,27 @@ mod tests {
             headers: vec![],
             models: vec![],
         }
+    }
+
+    #[test]
+    fn images_become_content_parts_of_the_last_user_message() {
+        let mut r = req();
+        r.images = vec![ImagePart {
+            mime: "image/jpeg".into(),
+            data_b64: "/9j/".into(),
+        }];
+        let b = request_body(&r);
+        let last = b["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rposition(|m| m["role"] == "user")
+            .unwrap();
+        assert_eq!(
+            b["messages"][last]["content"][1],
+            json!({"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/"}})
+        );
+        assert_eq!(b["messages"][last]["content"][0]["type"], "text");
     }
 
     #[test]

@@ -545,3 +545,54 @@ async fn body_limits_and_slow_bodies() {
     assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn image_parts_are_forwarded_with_the_current_message() {
+    let (up, gw) = setup("").await;
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let url = format!("data:image/png;base64,{png}");
+    let (s, v) = json_of(
+        post(
+            &gw,
+            "/v1/chat/completions",
+            json!({ "model": "openclaw", "messages": [
+        { "role": "user", "content": [{ "type": "text", "text": "what is this" },
+                                      { "type": "image_url", "image_url": { "url": url } }] }] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let body = up.state.last("/v1/chat/completions").unwrap().body;
+    let last = body["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last["content"][0],
+        json!({ "type": "text", "text": "what is this" })
+    );
+    assert_eq!(
+        last["content"][1],
+        json!({ "type": "image_url", "image_url": { "url": url } })
+    );
+    // Not an allowed type, or too many parts: 400 before any upstream call.
+    let n = up.state.count("/v1/chat/completions");
+    let (s, _) = json_of(post(&gw, "/v1/chat/completions", json!({ "model": "openclaw", "messages": [
+        { "role": "user", "content": [{ "type": "text", "text": "x" },
+            { "type": "image_url", "image_url": { "url": "data:image/svg+xml;base64,PHN2Zz4=" } }] }] })).await).await;
+    assert_eq!(s, 400);
+    let many: Vec<Value> = (0..9)
+        .map(|_| json!({ "type": "image_url", "image_url": { "url": url } }))
+        .collect();
+    let (s, _) = json_of(
+        post(
+            &gw,
+            "/v1/chat/completions",
+            json!({ "model": "openclaw", "messages": [
+        { "role": "user", "content": many }] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert_eq!(up.state.count("/v1/chat/completions"), n);
+    gw.stop().await;
+}

@@ -60,6 +60,7 @@ fn request(text: &str) -> ModelRequest {
             },
         ],
         max_tokens: None,
+        images: Vec::new(),
     }
 }
 
