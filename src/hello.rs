@@ -58,7 +58,7 @@ pub const DEFAULT_MEDIA_MAX_MB: u64 = 20;
 pub const MAX_IMAGE_BYTES: u64 = 6 * 1024 * 1024;
 
 /// `policy.attachments`: `maxBytes` from `agents.defaults.mediaMaxMb`, images ≤ 6 MB.
-fn attachment_policy(parsed: &Value) -> Value {
+pub fn attachment_policy(parsed: &Value) -> Value {
     let mb = parsed
         .pointer("/agents/defaults/mediaMaxMb")
         .and_then(Value::as_f64)

@@ -98,6 +98,7 @@ pub async fn send(
             ));
         }
     }
+    let images = attachment_images(gw, p.get("attachments"))?;
     let timeout = match p.get("timeoutMs") {
         None => None,
         Some(v) => match v.as_u64() {
@@ -138,6 +139,7 @@ pub async fn send(
             owner: Some((sock.conn, sock.out.clone())),
             caller_owned: false,
             timeout,
+            images,
             ..Submit::default()
         })
         .await?;
@@ -147,6 +149,59 @@ pub async fn send(
     ));
     accepted.start(&gw.agents);
     Ok(None)
+}
+
+/// Image attachments of `chat.send` (`{type, mimeType, content}` with base64 `content` or a
+/// `data:` URL) as parts sent upstream with the message, checked against
+/// `hello-ok.policy.attachments` (`maxImageBytes` each, `maxBytes` in all). Other
+/// attachment types are accepted and not forwarded (no file runtime here).
+fn attachment_images(
+    gw: &Gateway,
+    v: Option<&Value>,
+) -> Result<Vec<crate::agents::provider::ImagePart>, ErrorShape> {
+    let Some(list) = v.and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    let policy = crate::hello::attachment_policy(&gw.cfg.load().parsed);
+    let max_image = policy["maxImageBytes"].as_u64().unwrap_or(u64::MAX) as usize;
+    let max_total = policy["maxBytes"].as_u64().unwrap_or(u64::MAX) as usize;
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    for a in list {
+        let Some(content) = a["content"].as_str() else {
+            continue;
+        };
+        let (mime, b64) = match content
+            .strip_prefix("data:")
+            .and_then(|r| r.split_once(";base64,"))
+        {
+            Some((m, d)) => (m.to_string(), d),
+            None => (a["mimeType"].as_str().unwrap_or("").to_string(), content),
+        };
+        let mime = mime.to_ascii_lowercase();
+        if !(a["type"] == "image" || mime.starts_with("image/")) {
+            continue;
+        }
+        if !crate::http::openai_input::IMAGE_MIMES.contains(&mime.as_str()) {
+            return Err(ErrorShape::new(
+                ErrorCode::InvalidRequest,
+                format!("unsupported image type: {mime}"),
+            ));
+        }
+        let size = b64.len() / 4 * 3;
+        total += size;
+        if size > max_image || total > max_total {
+            return Err(ErrorShape::new(
+                ErrorCode::InvalidRequest,
+                "attachment exceeds policy.attachments limits",
+            ));
+        }
+        out.push(crate::agents::provider::ImagePart {
+            mime,
+            data_b64: b64.to_string(),
+        });
+    }
+    Ok(out)
 }
 
 /// Strip what a chat display never shows: directive tags (`[[…]]`), tool-call XML and

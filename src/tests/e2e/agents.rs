@@ -595,3 +595,26 @@ async fn provider_api_keys_never_reach_config_get() {
     assert_eq!(r.header("x-api-token"), Some("hdr-secret-1"));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn chat_send_image_attachments_go_upstream() {
+    let (up, gw) = setup(UpstreamOpts::default()).await;
+    let (mut c, _) = operator(gw.addr, &["operator.write", "operator.read"]).await;
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    c.ok("chat.send", json!({ "sessionKey": "img", "message": "look", "idempotencyKey": "img-1",
+        "attachments": [{ "type": "image", "mimeType": "image/png", "fileName": "a.png", "content": png }] }))
+        .await;
+    wait_chat_state(&mut c, "img-1", &["final"]).await;
+    let body = up.state.last("/v1/chat/completions").unwrap().body;
+    let last = body["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last["content"][1]["image_url"]["url"],
+        format!("data:image/png;base64,{png}")
+    );
+    let r = c
+        .call("chat.send", json!({ "sessionKey": "img", "message": "x", "idempotencyKey": "img-2",
+            "attachments": [{ "type": "image", "mimeType": "image/svg+xml", "content": "PHN2Zz4=" }] }))
+        .await;
+    assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{r}");
+    gw.stop().await;
+}
