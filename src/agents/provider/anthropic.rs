@@ -215,14 +215,7 @@ impl StreamState {
 
     /// The stream is over: by `message_stop` (`done`) or by the end of the body.
     fn finish(self, call: &Call<'_>, done: bool) -> Result<Completion, ProviderError> {
-        if !done && self.stop.is_none() && self.text.is_empty() {
-            return Err(call.malformed("upstream stream ended without data"));
-        }
-        Ok(Completion {
-            text: self.text,
-            usage: self.usage,
-            stop_reason: self.stop.unwrap_or_else(|| "stop".to_string()),
-        })
+        super::http::completion(call, done, self.text, self.usage, self.stop)
     }
 }
 

@@ -9,7 +9,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Response, Url};
 
 use super::sse::{SseEvent, SseParser};
-use super::{ModelRequest, ProviderConfig, ProviderError, ProviderErrorKind, MAX_ERROR_BODY};
+use super::{
+    Completion, ModelRequest, ProviderConfig, ProviderError, ProviderErrorKind, Usage,
+    MAX_ERROR_BODY,
+};
 
 /// Characters of a non-JSON error body quoted in an error message.
 pub const ERROR_PREVIEW_CHARS: usize = 200;
@@ -322,6 +325,25 @@ fn io_error_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::Error
 }
 
 /// At most `max` characters, control characters (newlines) turned into spaces, trimmed.
+/// The completion of a stream that is over, by its end marker (`done`) or by the end of
+/// the body; a body that ended with nothing at all is malformed.
+pub(super) fn completion(
+    call: &Call<'_>,
+    done: bool,
+    text: String,
+    usage: Usage,
+    stop: Option<String>,
+) -> Result<Completion, ProviderError> {
+    if !done && stop.is_none() && text.is_empty() {
+        return Err(call.malformed("upstream stream ended without data"));
+    }
+    Ok(Completion {
+        text,
+        usage,
+        stop_reason: stop.unwrap_or_else(|| "stop".to_string()),
+    })
+}
+
 pub(super) fn one_line(s: &str, max: usize) -> String {
     s.trim()
         .chars()

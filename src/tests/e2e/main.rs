@@ -44,6 +44,8 @@ mod dev;
 mod agents;
 // Agent runs that fail or fall back, timeouts, the Anthropic dialect.
 mod agents_failures;
+// Inputs of a run: provider keys from env/headers, chat.send image attachments.
+mod agents_inputs;
 // kill -9 of the real binary mid-run: acknowledged messages and progress survive.
 mod agents_crash;
 // The OpenAI-compatible HTTP surface (/v1/*) against the scripted upstream.
