@@ -41,6 +41,21 @@ pub(super) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// A whole JSON response body (a server that did not stream): parsed, with an in-body
+    /// `error` object turned into the upstream error.
+    pub(super) async fn json_body(
+        &self,
+        resp: &mut reqwest::Response,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let body = self.body(resp, MAX_JSON_BODY).await?;
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| self.malformed(format_args!("invalid JSON response ({e})")))?;
+        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+            return Err(self.upstream_error(err));
+        }
+        Ok(v)
+    }
+
     /// Prepare a call to `url`; an unparsable URL is a [`ProviderErrorKind::BadRequest`].
     pub fn new(
         p: &'a ProviderConfig,

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::http::{one_line, Call, Flow, ERROR_PREVIEW_CHARS, MAX_JSON_BODY};
+use super::http::{one_line, Call, Flow, ERROR_PREVIEW_CHARS};
 use super::*;
 
 /// Stream one completion from an OpenAI-compatible server.
@@ -118,12 +118,7 @@ async fn non_stream(
     resp: &mut reqwest::Response,
     on_delta: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Completion, ProviderError> {
-    let body = call.body(resp, MAX_JSON_BODY).await?;
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| call.malformed(format_args!("invalid JSON response ({e})")))?;
-    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-        return Err(call.upstream_error(err));
-    }
+    let v = call.json_body(resp).await?;
     let choice = v
         .pointer("/choices/0")
         .ok_or_else(|| call.malformed("response has no choices"))?;
