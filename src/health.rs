@@ -28,6 +28,8 @@ pub struct HealthInputs {
     pub sessions_path: String,
     /// Session count of that store.
     pub sessions_count: u64,
+    /// `(key, updatedAt ms)` of its most recently updated sessions, newest first.
+    pub recent: Vec<(String, u64)>,
     /// Whether config hot reload is active.
     pub hot_reload: bool,
 }
@@ -148,13 +150,24 @@ pub fn every_string(ms: u64) -> String {
 pub const HEARTBEAT_PROMPT: &str =
     "Read HEARTBEAT.md if it exists. If nothing needs attention, reply HEARTBEAT_OK.";
 
+/// Sessions listed under `sessions.recent` of a health snapshot (the Node gateway's 5).
+pub const HEALTH_RECENT_SESSIONS: usize = 5;
+
 /// Build a snapshot now.
 pub fn build(inputs: &HealthInputs, monitor: &Monitor, now_ms: u64) -> Value {
     let t0 = Instant::now();
+    let recent: Vec<Value> = inputs
+        .recent
+        .iter()
+        .take(HEALTH_RECENT_SESSIONS)
+        .map(|(key, updated)| {
+            json!({ "key": key, "updatedAt": updated, "age": now_ms.saturating_sub(*updated) })
+        })
+        .collect();
     let sessions = json!({
         "path": inputs.sessions_path,
         "count": inputs.sessions_count,
-        "recent": [],
+        "recent": recent,
     });
     let mut v = json!({
         "ok": true,

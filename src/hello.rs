@@ -113,7 +113,7 @@ pub fn hello_ok(
             "stateDir": cfg.state_dir.display().to_string(),
             "sessionDefaults": {
                 "defaultAgentId": agent,
-                "modelConfigured": false,
+                "modelConfigured": !gw.agents.catalog().default_agent().models.is_empty(),
                 "ownership": "sole",
                 "selectionRequired": false,
                 "mainKey": "main",

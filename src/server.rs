@@ -196,6 +196,14 @@ impl Gateway {
                 .load(std::sync::atomic::Ordering::Relaxed),
             sessions_path: self.sessions_path(),
             sessions_count: self.agents.runs.store.count(),
+            recent: self
+                .agents
+                .runs
+                .store
+                .recent()
+                .iter()
+                .map(|r| (r.key.clone(), r.updated_ms))
+                .collect(),
             hot_reload: c.reload_mode.as_str() != "off",
         }
     }

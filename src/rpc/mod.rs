@@ -76,6 +76,13 @@ fn forbidden(scope: &str) -> ErrorShape {
     ErrorShape::missing_scope(scope, &[scope])
 }
 
+/// A store failure as the client sees it: `UNAVAILABLE` without the database's own text
+/// (which is logged).
+pub(crate) fn store_failure(method: &str, e: &crate::GatewayError) -> ErrorShape {
+    tracing::error!(target: "store", "{method}: session store failed: {e}");
+    ErrorShape::new(ErrorCode::Unavailable, "session store unavailable")
+}
+
 /// Parse params (absent = `{}`) into `T`, mapping failures to `invalid <method> params`.
 pub(crate) fn params<T: DeserializeOwned>(req: &RequestFrame<'_>) -> Result<T, ErrorShape> {
     req.parse_params_or_default::<T>().map_err(|e| {
@@ -156,7 +163,7 @@ async fn answer(
         "sessions.messages.subscribe" => sessions::messages_subscribe(gw, req, sock, true),
         "sessions.messages.unsubscribe" => sessions::messages_subscribe(gw, req, sock, false),
         "health" => system::health(gw, req),
-        "status" => system::status(gw, who, req),
+        "status" => system::status(gw, who, req).await,
         "system-presence" => system::presence(gw, req),
         "system-event" => system::system_event(gw, req),
         "last-heartbeat" => system::last_heartbeat(gw, req),

@@ -12,6 +12,7 @@ use crate::auth::device::{b64url, device_id};
 use crate::connect::Authed;
 use crate::health::{every_string, rss_bytes};
 use crate::server::{now_ms, Gateway, VERSION};
+use crate::store::sessions::SessionRow;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -32,14 +33,45 @@ struct StatusParams {
     include_channel_summary: Option<bool>,
 }
 
+/// Rows listed under `sessions.recent` of `status` (the Node gateway's 10).
+const STATUS_RECENT_SESSIONS: usize = crate::store::sessions::RECENT_SESSIONS;
+
 /// `status`: runtime summary (same keys as the Node gateway, our own numbers).
-pub fn status(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub async fn status(
+    gw: &Gateway,
+    who: &Authed,
+    req: &RequestFrame<'_>,
+) -> Result<Value, ErrorShape> {
     let _p: StatusParams = params(req)?;
     let cfg = gw.cfg.load();
     let agent = &cfg.default_agent_id;
     let every = cfg.heartbeat_every_ms;
     let enabled = gw.heartbeats_enabled.load(Ordering::Relaxed);
     let sessions_path = gw.sessions_path();
+    let store = &gw.agents.runs.store;
+    let per_agent = store
+        .read(crate::store::sessions::session_counts_by_agent)
+        .await
+        .map_err(|e| crate::rpc::store_failure("status", &e))?;
+    let (defaults, rows) = session_rows(gw, &store.recent());
+    let mut by_agent: Vec<Value> = gw
+        .agents
+        .catalog()
+        .agents
+        .iter()
+        .map(|a| {
+            let count = per_agent.get(&a.id).copied().unwrap_or(0);
+            let recent: Vec<&Value> = rows
+                .iter()
+                .filter(|r| r["agentId"] == a.id.as_str())
+                .collect();
+            json!({ "agentId": a.id, "path": sessions_path, "count": count, "recent": recent })
+        })
+        .collect();
+    if by_agent.is_empty() {
+        by_agent.push(json!({ "agentId": agent, "path": sessions_path, "count": store.count(), "recent": rows }));
+    }
+    let active_runs = gw.agents.runs.active_count();
     let mut v = json!({
         "runtimeVersion": VERSION,
         "hostDesktop": { "enabled": false, "state": "disabled", "port": null },
@@ -51,6 +83,8 @@ pub fn status(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<Valu
         "queuedSystemEvents": [],
         "degradedSecretOwners": [],
         "degradedPlugins": [],
+        // Background tasks (subagent, ACP, CLI and cron runtimes): this gateway runs none, so
+        // the registry is empty — the Node gateway's answer when it has no tasks.
         "tasks": {
             "total": 0, "active": 0, "terminal": 0, "failures": 0,
             "byStatus": { "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0, "cancelled": 0, "lost": 0 },
@@ -62,10 +96,10 @@ pub fn status(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<Valu
         },
         "sessions": {
             "paths": [sessions_path],
-            "count": 0,
-            "defaults": { "model": null, "contextTokens": null },
-            "recent": [],
-            "byAgent": [{ "agentId": agent, "path": sessions_path, "count": 0, "recent": [] }],
+            "count": store.count(),
+            "defaults": defaults,
+            "recent": rows,
+            "byAgent": by_agent,
         },
         "eventLoop": gw.monitor.event_loop(),
         "processMemory": { "rssBytes": rss_bytes(), "heapUsedBytes": 0, "heapTotalBytes": 0, "externalBytes": 0, "arrayBuffersBytes": 0 },
@@ -75,7 +109,7 @@ pub fn status(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<Valu
             "timeoutMs": cfg.limits.shutdown_drain_ms,
             "reserveMs": 0,
             "nativeStopBudget": cfg.limits.shutdown_drain_ms,
-            "activeWork": { "rootRequests": 0, "cronRuns": 0, "sessionMutations": 0, "terminalPersistence": 0, "lifecycleWrites": 0 },
+            "activeWork": { "rootRequests": active_runs, "cronRuns": 0, "sessionMutations": 0, "terminalPersistence": 0, "lifecycleWrites": 0 },
             "writeCustody": [],
         },
     });
@@ -85,6 +119,65 @@ pub fn status(gw: &Gateway, who: &Authed, req: &RequestFrame<'_>) -> Result<Valu
         v["stateDir"] = json!(cfg.state_dir.display().to_string());
     }
     Ok(v)
+}
+
+/// `sessions.defaults` (the default agent's primary model and its context window) and the
+/// status rows of the most recently updated sessions.
+fn session_rows(gw: &Gateway, recent: &[SessionRow]) -> (Value, Vec<Value>) {
+    let cat = gw.agents.catalog();
+    let primary = cat.default_agent().models.first().cloned();
+    let window = |model_ref: &str| {
+        cat.target(model_ref).ok().and_then(|t| {
+            t.provider
+                .models
+                .iter()
+                .find(|m| m.id == t.model)
+                .and_then(|m| m.context_window)
+        })
+    };
+    let default_model = primary
+        .as_deref()
+        .map(|r| r.rsplit_once('/').map_or(r, |(_, m)| m));
+    let defaults = json!({
+        "model": default_model,
+        "contextTokens": primary.as_deref().and_then(window),
+    });
+    let now = now_ms();
+    let rows = recent
+        .iter()
+        .take(STATUS_RECENT_SESSIONS)
+        .map(|r| {
+            let configured = cat
+                .agent(&r.agent_id)
+                .and_then(|a| a.models.first().cloned())
+                .or_else(|| primary.clone());
+            let selected = match (&r.provider, &r.model) {
+                (Some(p), Some(m)) => Some(format!("{p}/{m}")),
+                _ => None,
+            };
+            let context = selected.as_deref().or(configured.as_deref()).and_then(window);
+            json!({
+                "agentId": r.agent_id,
+                "key": r.key,
+                "sessionId": r.session_id,
+                "updatedAt": r.updated_ms,
+                "age": now.saturating_sub(r.updated_ms),
+                "inputTokens": r.input_tokens,
+                "outputTokens": r.output_tokens,
+                "totalTokens": r.input_tokens + r.output_tokens,
+                "totalTokensFresh": false,
+                "remainingTokens": null,
+                "percentUsed": null,
+                "model": r.model.clone().or_else(|| configured.as_deref().map(|c| c.rsplit_once('/').map_or(c, |(_, m)| m).to_string())),
+                "configuredModel": configured,
+                "selectedModel": selected,
+                "modelSelectionReason": null,
+                "contextTokens": context,
+                "flags": [],
+            })
+        })
+        .collect();
+    (defaults, rows)
 }
 
 #[derive(Deserialize, Default)]

@@ -16,7 +16,8 @@ mod query;
 mod writer;
 
 pub use query::{
-    get_session, list_sessions, run_result, session_row, transcript, ListQuery, SESSION_COLS,
+    get_session, list_sessions, run_result, session_counts_by_agent, session_row, transcript,
+    ListQuery, SESSION_COLS,
 };
 use writer::writer;
 
@@ -26,6 +27,9 @@ pub const MAX_GROUP_COMMIT: usize = 512;
 pub const READ_POOL_SIZE: usize = 4;
 /// Longest preview of the last message kept on the session row.
 pub const PREVIEW_CHARS: usize = 200;
+/// Most recently updated sessions kept in memory for `status` / `health` (the Node
+/// gateway reports 10 in `status`, 5 in `health`).
+pub const RECENT_SESSIONS: usize = 10;
 
 /// One session row.
 #[derive(Clone, Debug, PartialEq)]
@@ -182,6 +186,9 @@ pub(super) struct Inner {
     /// instead of a burst opening (and caching pages in) one connection per request.
     readers: tokio::sync::Semaphore,
     pub(super) count: AtomicU64,
+    /// The [`RECENT_SESSIONS`] most recently updated sessions, newest first, refreshed by
+    /// the writer after each commit (readers never touch the database for it).
+    pub(super) recent: arc_swap::ArcSwap<Vec<SessionRow>>,
 }
 
 impl std::fmt::Debug for SessionStore {
@@ -226,6 +233,7 @@ impl SessionStore {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
         let count: i64 = c.query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))?;
+        let recent = query::recent_sessions(&c, RECENT_SESSIONS)?;
         let (tx, rx) = crossbeam::channel::unbounded();
         let inner = Arc::new(Inner {
             tx,
@@ -233,6 +241,7 @@ impl SessionStore {
             pool: Mutex::new(Vec::new()),
             readers: tokio::sync::Semaphore::new(READ_POOL_SIZE),
             count: AtomicU64::new(count as u64),
+            recent: arc_swap::ArcSwap::from_pointee(recent),
         });
         let w = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -249,6 +258,12 @@ impl SessionStore {
     /// Number of sessions.
     pub fn count(&self) -> u64 {
         self.inner.count.load(Ordering::Relaxed)
+    }
+
+    /// The most recently updated sessions (at most [`RECENT_SESSIONS`]), newest first, as of
+    /// the last commit.
+    pub fn recent(&self) -> Arc<Vec<SessionRow>> {
+        self.inner.recent.load_full()
     }
 
     fn send(&self, op: Op) -> Result<(), StoreError> {

@@ -27,6 +27,25 @@ pub fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     })
 }
 
+/// The `limit` most recently updated sessions, newest first.
+pub fn recent_sessions(c: &Connection, limit: usize) -> rusqlite::Result<Vec<SessionRow>> {
+    let sql = format!("SELECT {SESSION_COLS} FROM sessions ORDER BY updated_ms DESC LIMIT {limit}");
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map([], session_row)?;
+    rows.collect()
+}
+
+/// Session count per agent id.
+pub fn session_counts_by_agent(
+    c: &Connection,
+) -> rusqlite::Result<std::collections::HashMap<String, u64>> {
+    let mut st = c.prepare_cached("SELECT agent_id, count(*) FROM sessions GROUP BY agent_id")?;
+    let rows = st.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    rows.collect()
+}
+
 /// One session by key.
 pub fn get_session(c: &Connection, key: &str) -> rusqlite::Result<Option<SessionRow>> {
     c.query_row(

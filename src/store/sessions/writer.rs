@@ -293,12 +293,17 @@ pub(super) fn writer(
             tracing::error!(target: "store", "session store: commit failed: {e}");
             e.to_string()
         });
-        if commit.is_ok() && delta != 0 {
+        if commit.is_ok() {
             if let Some(i) = inner.upgrade() {
                 if delta > 0 {
                     i.count.fetch_add(delta as u64, Ordering::Relaxed);
-                } else {
+                } else if delta < 0 {
                     i.count.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+                }
+                // One indexed read of ten rows per group commit keeps `recent` exact.
+                match super::query::recent_sessions(&c, super::RECENT_SESSIONS) {
+                    Ok(rows) => i.recent.store(std::sync::Arc::new(rows)),
+                    Err(e) => tracing::warn!(target: "store", "session store: recent: {e}"),
                 }
             }
         }

@@ -41,13 +41,10 @@ pub(crate) async fn setup(opts: UpstreamOpts) -> (Upstream, TestGateway) {
 
 /// Collect frames until the `res` with `id` whose payload status is terminal (not accepted).
 pub(crate) async fn final_res(c: &mut Client, id: &str) -> Value {
-    loop {
-        let v = c.recv().await.expect("socket open");
-        if v["type"] == "res" && v["id"] == id && v["payload"]["status"] != "accepted" {
-            return v;
-        }
-        c.events.push(v);
-    }
+    c.until(&format!("the final response to {id}"), |v| {
+        v["type"] == "res" && v["id"] == id && v["payload"]["status"] != "accepted"
+    })
+    .await
 }
 
 pub(crate) fn events_of<'a>(c: &'a Client, name: &str, run: &str) -> Vec<&'a Value> {
@@ -66,16 +63,15 @@ pub(crate) async fn wait_chat_state(c: &mut Client, run: &str, states: &[&str]) 
     }) {
         return c.events[i]["payload"].clone();
     }
-    loop {
-        let v = c.recv().await.expect("socket open");
-        let hit = v["event"] == "chat"
-            && v["payload"]["runId"] == run
-            && states.iter().any(|s| v["payload"]["state"] == *s);
-        c.events.push(v.clone());
-        if hit {
-            return v["payload"].clone();
-        }
-    }
+    let v = c
+        .until(&format!("chat state {states:?} of {run}"), |v| {
+            v["event"] == "chat"
+                && v["payload"]["runId"] == run
+                && states.iter().any(|s| v["payload"]["state"] == *s)
+        })
+        .await;
+    c.events.push(v.clone());
+    v["payload"].clone()
 }
 
 #[tokio::test]
@@ -333,18 +329,44 @@ async fn sends_on_one_session_queue_and_run_in_order() {
         )
         .await;
     }
+    // Record every chat event of the session in arrival order: a run may stream only
+    // while no other run of the session is between its first delta and its final.
     let mut finals = Vec::new();
+    let mut streaming: Option<String> = None;
+    let mut deltas_per_run = std::collections::HashMap::<String, usize>::new();
     while finals.len() < 3 {
-        let v = c.recv().await.unwrap();
-        if v["event"] == "chat" && v["payload"]["state"] == "final" {
-            finals.push(v["payload"]["runId"].as_str().unwrap().to_string());
-        }
-        // Never two runs of the session streaming at once.
-        if v["event"] == "sessions.changed" {
-            continue;
+        let v = c
+            .until("a chat event of session q", |v| v["event"] == "chat")
+            .await;
+        let run = v["payload"]["runId"].as_str().unwrap().to_string();
+        match v["payload"]["state"].as_str().unwrap() {
+            "delta" => {
+                if let Some(active) = &streaming {
+                    assert_eq!(active, &run, "{run} streams while {active} is not final");
+                }
+                streaming = Some(run.clone());
+                *deltas_per_run.entry(run).or_default() += 1;
+            }
+            "final" => {
+                assert!(
+                    streaming.as_deref().is_none_or(|a| a == run),
+                    "{run} finished while {streaming:?} streams"
+                );
+                streaming = None;
+                finals.push(run);
+            }
+            // Phase reports (preparing_context, starting_model) carry no text.
+            "status" => {}
+            other => panic!("unexpected chat state {other}: {v}"),
         }
     }
     assert_eq!(finals, ["q-0", "q-1", "q-2"]);
+    for run in &finals {
+        assert!(
+            deltas_per_run.get(run).copied().unwrap_or(0) > 0,
+            "{run} streamed"
+        );
+    }
     let h = c.ok("chat.history", json!({ "sessionKey": "q" })).await;
     let roles_texts: Vec<(String, String)> = h["messages"]
         .as_array()
@@ -461,6 +483,8 @@ async fn sessions_events_subscriptions_reset_and_delete() {
         &["operator.write", "operator.read", "operator.admin"],
     )
     .await;
+    // A socket with the same scopes but no subscriptions, connected before the run starts.
+    let (mut other, _) = operator(gw.addr, &["operator.read"]).await;
     c.ok(
         "chat.send",
         json!({ "sessionKey": "w", "message": "watch me", "idempotencyKey": "w-1" }),
@@ -474,13 +498,18 @@ async fn sessions_events_subscriptions_reset_and_delete() {
     let fin = wait_chat_state(&mut watcher, "w-1", &["final"]).await;
     assert_eq!(fin["message"]["content"][0]["text"], "echo: watch me");
     wait_chat_state(&mut c, "w-1", &["final"]).await;
-    // Another socket without subscriptions gets none of it.
-    let (mut other, _) = operator(gw.addr, &["operator.read"]).await;
-    other.ok("health", json!({})).await;
-    assert!(other
-        .events
-        .iter()
-        .all(|e| e["event"] != "chat" && e["event"] != "session.message"));
+    // The unsubscribed socket got none of it: everything it received up to a barrier
+    // published after the run's final event.
+    barrier(&gw, 4242);
+    let seen = until_barrier(&mut other, 4242).await;
+    assert!(
+        seen.iter()
+            .all(|e| e != "chat" && e != "session.message" && e != "agent"),
+        "unsubscribed socket saw {seen:?}"
+    );
+    // … while the watcher, subscribed, did receive through the same barrier.
+    barrier(&gw, 4243);
+    until_barrier(&mut watcher, 4243).await;
     // Identity and agents.
     let ids = c.ok("agents.list", json!({})).await;
     assert_eq!(ids["defaultId"], "main");

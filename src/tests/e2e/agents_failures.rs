@@ -31,17 +31,9 @@ async fn provider_failures_end_the_run_with_a_clear_error() {
         ("FAIL429", Some(429), "429"),
         ("FAIL500", Some(500), "500"),
         ("MALFORMED", None, ""),
-        ("DROP", None, ""),
+        ("DROP", None, "upstream stream interrupted"),
     ] {
         let (fin, chat) = failing_run(&gw, msg).await;
-        if msg == "DROP" {
-            // Two deltas, then the connection dies: what arrived is kept, the run is done.
-            assert!(
-                fin["payload"]["status"] == "ok" || fin["ok"] == false,
-                "{fin}"
-            );
-            continue;
-        }
         assert_eq!(fin["ok"], false, "{msg}: {fin}");
         assert_eq!(fin["error"]["code"], "UNAVAILABLE", "{msg}: {fin}");
         assert_eq!(fin["payload"]["status"], "error", "{msg}: {fin}");
@@ -62,17 +54,48 @@ async fn provider_failures_end_the_run_with_a_clear_error() {
             assert_eq!(fin["error"]["retryAfterMs"], 7000);
             assert_eq!(err["errorKind"], "rate_limit");
         }
+        if msg == "DROP" {
+            // Two deltas arrived before the connection died: both were streamed.
+            let deltas: Vec<&str> = chat
+                .iter()
+                .filter(|e| e["state"] == "delta")
+                .map(|e| e["deltaText"].as_str().unwrap())
+                .collect();
+            assert_eq!(deltas, ["echo:", " DROP"], "{chat:?}");
+        }
     }
+    gw.stop().await;
+}
+
+/// A stream that dies after two deltas fails the run, and the text that arrived is kept
+/// in the transcript.
+#[tokio::test]
+async fn dropped_stream_fails_the_run_and_keeps_the_partial_text() {
+    let (_up, gw) = setup(UpstreamOpts::default()).await;
+    let (mut c, _) = operator(gw.addr, &["operator.write", "operator.read"]).await;
+    let id = c
+        .send_req(
+            "agent",
+            json!({ "message": "DROP", "idempotencyKey": "drop-1", "sessionKey": "drop" }),
+        )
+        .await;
+    let fin = final_res(&mut c, &id).await;
+    assert_eq!(fin["ok"], false, "{fin}");
+    assert_eq!(fin["error"]["code"], "UNAVAILABLE", "{fin}");
+    assert_eq!(fin["payload"]["status"], "error", "{fin}");
+    let h = c.ok("chat.history", json!({ "sessionKey": "drop" })).await;
+    let msgs = h["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2, "user + partial assistant: {h}");
+    assert_eq!(msgs[0]["role"], "user");
+    assert_eq!(msgs[1]["role"], "assistant");
+    assert_eq!(msgs[1]["content"][0]["text"], "echo: DROP", "{h}");
     gw.stop().await;
 }
 
 #[tokio::test]
 async fn connect_refused_falls_back_in_order_and_unknown_models_fail() {
     let up = Upstream::start(UpstreamOpts::default()).await;
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let (_held, dead) = refusing_addr();
     let providers = format!(
         "{}{}",
         fake("dead", &format!("http://{dead}/v1"), "openai-completions"),

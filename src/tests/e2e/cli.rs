@@ -140,7 +140,8 @@ impl Follow {
     }
 
     async fn stdout_line(&mut self, needle: &str) -> String {
-        while let Some(l) = self.out.next_line().await.unwrap() {
+        let what = format!("a stdout line with {needle:?}");
+        while let Some(l) = bounded(&what, self.out.next_line()).await.unwrap() {
             self.seen.push(l.clone());
             if l.contains(needle) {
                 return l;
@@ -150,7 +151,8 @@ impl Follow {
     }
 
     async fn stderr_line(&mut self, needle: &str) -> String {
-        while let Some(l) = self.err.next_line().await.unwrap() {
+        let what = format!("a stderr line with {needle:?}");
+        while let Some(l) = bounded(&what, self.err.next_line()).await.unwrap() {
             self.seen.push(l.clone());
             if l.contains(needle) {
                 return l;
@@ -195,12 +197,6 @@ async fn start_on(dir: &Path, port: u16) -> Running {
         }
     };
     server::start(gw, listener)
-}
-
-/// A port nothing listens on.
-fn dead_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// stock-cli.sh's `Gateway .*ws://127\.0\.0\.1:PORT .*· reachable ` without a regex crate.
@@ -458,7 +454,8 @@ async fn json_outputs_have_the_stock_keys() {
 async fn exit_codes_against_a_dead_port() {
     tokio::time::timeout(TEST_LIMIT, async {
         let d: PathBuf = temp_dir("cli-dead");
-        let p = dead_port();
+        let (_held, dead) = refusing_addr();
+        let p = dead.port();
         let o = run(&d, p, &["health"]).await;
         assert_eq!(o.code, 1);
         assert!(o.stderr.contains("not reachable"), "{}", o.stderr);

@@ -297,7 +297,9 @@ impl Raw {
 
     async fn fill(&mut self) -> usize {
         let mut tmp = [0u8; 4096];
-        let n = self.s.read(&mut tmp).await.unwrap_or(0);
+        let n = bounded("bytes from the server", self.s.read(&mut tmp))
+            .await
+            .unwrap_or(0);
         self.buf.extend_from_slice(&tmp[..n]);
         n
     }

@@ -48,7 +48,7 @@ async fn setup(hooks: &str) -> (Upstream, TestGateway) {
 
 /// POST `body` to `path` with `Authorization: Bearer <token>`; status and body text.
 async fn post(gw: &TestGateway, path: &str, token: Option<&str>, body: &Value) -> (u16, String) {
-    let mut rq = reqwest::Client::new()
+    let mut rq = http_client()
         .post(format!("{}{path}", gw.http()))
         .json(body);
     if let Some(t) = token {
@@ -139,7 +139,7 @@ async fn hook_token_forms_and_refusals() {
         let (s, t) = post(&gw, "/hooks/wake", token, &body).await;
         assert_eq!((s, t.as_str()), (401, "Unauthorized"), "{token:?}");
     }
-    let r = reqwest::Client::new()
+    let r = http_client()
         .post(format!("{}/hooks/wake", gw.http()))
         .header("x-openclaw-token", HOOK_TOKEN)
         .json(&body)
@@ -156,7 +156,7 @@ async fn hook_token_forms_and_refusals() {
     )
     .await;
     assert_eq!(s, 400, "{t}");
-    let r = reqwest::Client::new()
+    let r = http_client()
         .get(format!("{}/hooks/wake", gw.http()))
         .bearer_auth(HOOK_TOKEN)
         .send()
@@ -182,7 +182,7 @@ async fn twenty_bad_tokens_lock_out_loopback_too() {
     for _ in 0..19 {
         assert_eq!(post(&gw, "/hooks/wake", Some("bad"), &body).await.0, 401);
     }
-    let r = reqwest::Client::new()
+    let r = http_client()
         .post(format!("{}/hooks/wake", gw.http()))
         .bearer_auth("bad")
         .json(&body)
@@ -200,7 +200,7 @@ async fn twenty_bad_tokens_lock_out_loopback_too() {
     let (s, t) = post(&gw, "/hooks/wake", Some(HOOK_TOKEN), &body).await;
     assert_eq!((s, t.as_str()), (429, "Too Many Requests"));
     // Gateway auth is a separate class.
-    let r = reqwest::Client::new()
+    let r = http_client()
         .post(format!("{}/tools/invoke", gw.http()))
         .bearer_auth(TOKEN)
         .json(&json!({ "tool": "agents_list" }))
@@ -435,7 +435,7 @@ async fn mapped_hooks_templates_and_body_limit() {
     )
     .await;
     assert_eq!(s, 200, "under the limit");
-    let r = reqwest::Client::new()
+    let r = http_client()
         .post(format!("{}/hooks/wake", gw.http()))
         .bearer_auth(HOOK_TOKEN)
         .body("[1, 2]")

@@ -63,7 +63,9 @@ async fn request(
     extra: &[(&str, &str)],
     body: &str,
 ) -> Resp {
-    let mut s = TcpStream::connect(addr).await.expect("tcp connect");
+    let mut s = bounded("tcp connect", TcpStream::connect(addr))
+        .await
+        .expect("tcp connect");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in extra {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -78,7 +80,9 @@ async fn request(
     req.push_str(body);
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read response");
+    bounded("the HTTP response", s.read_to_end(&mut raw))
+        .await
+        .expect("read response");
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -76,7 +76,8 @@ impl Proc {
 
     /// Read stderr until a line contains `needle`; the line.
     pub(crate) async fn line_with(&mut self, needle: &str) -> String {
-        while let Some(l) = self.lines.next_line().await.unwrap() {
+        let what = format!("a stderr line with {needle:?}");
+        while let Some(l) = bounded(&what, self.lines.next_line()).await.unwrap() {
             self.seen.push(l.clone());
             if l.contains(needle) {
                 return l;
@@ -94,10 +95,13 @@ impl Proc {
 
     /// Exit code and the rest of stderr.
     pub(crate) async fn finish(mut self) -> (i32, String) {
-        while let Some(l) = self.lines.next_line().await.unwrap() {
+        let what = "the gateway's stderr to end";
+        while let Some(l) = bounded(what, self.lines.next_line()).await.unwrap() {
             self.seen.push(l);
         }
-        let st = self.child.wait().await.unwrap();
+        let st = bounded("the gateway to exit", self.child.wait())
+            .await
+            .unwrap();
         (st.code().unwrap_or(-1), self.seen.join("\n"))
     }
 
@@ -280,7 +284,10 @@ async fn force_frees_the_port_of_a_non_gateway_listener() {
         .spawn()
         .expect("python3");
     let mut out = BufReader::new(squatter.stdout.take().unwrap()).lines();
-    let port = out.next_line().await.unwrap().unwrap();
+    let port = bounded("the squatter's port", out.next_line())
+        .await
+        .unwrap()
+        .unwrap();
     let dir = temp_dir("force");
     let mut p = Proc::spawn(command(
         &dir,
@@ -289,7 +296,9 @@ async fn force_frees_the_port_of_a_non_gateway_listener() {
     ));
     let addr = p.listening().await;
     assert_eq!(addr.port().to_string(), port);
-    let status = squatter.wait().await.unwrap();
+    let status = bounded("the squatter to exit", squatter.wait())
+        .await
+        .unwrap();
     assert!(!status.success(), "the squatter was stopped by a signal");
 
     // A second gateway with --force, not on a terminal, refuses to stop a verified gateway.

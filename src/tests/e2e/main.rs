@@ -46,6 +46,8 @@ mod agents;
 mod agents_failures;
 // Inputs of a run: provider keys from env/headers, chat.send image attachments.
 mod agents_inputs;
+// status / health / hello-ok after real activity (sessions, models, runs in flight).
+mod status;
 // kill -9 of the real binary mid-run: acknowledged messages and progress survive.
 mod agents_crash;
 // The OpenAI-compatible HTTP surface (/v1/*) against the scripted upstream.

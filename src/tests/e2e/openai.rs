@@ -30,7 +30,7 @@ async fn setup(extra: &str) -> (Upstream, TestGateway) {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    http_client()
 }
 
 async fn post(gw: &TestGateway, path: &str, body: Value) -> reqwest::Response {

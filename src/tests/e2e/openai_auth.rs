@@ -32,7 +32,7 @@ async fn password_mode_accepts_the_password_only() {
         ..Setup::config(&cfg)
     })
     .await;
-    let c = reqwest::Client::new();
+    let c = http_client();
     let url = format!("{}/v1/chat/completions", gw.http());
     let r = c
         .post(&url)
@@ -61,7 +61,7 @@ async fn none_mode_scopes_come_from_the_header() {
         ..Setup::config(&config(&up.openai_base(), r#"{ mode: "none" }"#))
     })
     .await;
-    let c = reqwest::Client::new();
+    let c = http_client();
     let models = format!("{}/v1/models", gw.http());
     let url = format!("{}/v1/chat/completions", gw.http());
     // No header: the full default set.
@@ -119,7 +119,7 @@ async fn wrong_tokens_lock_out_with_retry_after() {
         r#"{ mode: "token", rateLimit: { maxAttempts: 3, windowMs: 60000, lockoutMs: 60000, exemptLoopback: false } }"#,
     );
     let gw = start_with(Setup::config(&cfg)).await;
-    let c = reqwest::Client::new();
+    let c = http_client();
     let url = format!("{}/v1/models", gw.http());
     for _ in 0..2 {
         assert_eq!(

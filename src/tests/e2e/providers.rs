@@ -334,10 +334,8 @@ async fn a_dropped_connection_fails_after_the_partial_deltas() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_connect_error() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let (_held, dead) = crate::util::refusing_addr();
+    let port = dead.port();
     let up = Upstream::start(UpstreamOpts::default()).await;
     for api in BOTH {
         let mut p = provider(api, &up, Some(KEY));

@@ -11,9 +11,16 @@ use std::process::{Command, Stdio};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::util::temp_dir;
+use crate::util::{bounded, temp_dir, WAIT};
 
 const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+
+/// `prog` run under coreutils `timeout`: killed (exit 124) if it outlives [`WAIT`].
+fn bounded_command(prog: &str) -> Command {
+    let mut c = Command::new("timeout");
+    c.arg(WAIT.as_secs().to_string()).arg(prog);
+    c
+}
 
 /// One isolated home.
 struct Iso {
@@ -39,7 +46,7 @@ impl Iso {
             .stdin(Stdio::null());
     }
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = bounded_command(BIN);
         c.args(args);
         self.env(&mut c);
         c.env("OPENCLAW_STATE_DIR", self.dir.join("state"))
@@ -65,7 +72,7 @@ impl Iso {
     }
     /// The binary's own test: `systemctl --user is-system-running` answers a live state.
     fn systemd_usable(&self) -> bool {
-        let mut c = Command::new("systemctl");
+        let mut c = bounded_command("systemctl");
         c.args(["--user", "is-system-running"]);
         self.env(&mut c);
         match c.output() {
@@ -190,7 +197,10 @@ async fn setup_writes_a_config_the_gateway_starts_with() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     loop {
-        match lines.next_line().await.unwrap() {
+        match bounded("the gateway to listen", lines.next_line())
+            .await
+            .unwrap()
+        {
             Some(l) if l.contains("listening on ws://") => break,
             Some(l) => seen.push(l),
             None => panic!("gateway exited before listening: {seen:#?}"),
@@ -199,8 +209,13 @@ async fn setup_writes_a_config_the_gateway_starts_with() {
     let pid = child.id().unwrap() as i32;
     // SAFETY: kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    while lines.next_line().await.unwrap().is_some() {}
-    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+    while bounded("stderr to end", lines.next_line())
+        .await
+        .unwrap()
+        .is_some()
+    {}
+    let st = bounded("the gateway to exit", child.wait()).await;
+    assert_eq!(st.unwrap().code(), Some(0));
 }
 
 #[test]
@@ -256,7 +271,7 @@ fn install_writes_the_exact_unit_refuses_overwrite_and_uninstall_removes_it() {
     ));
 
     if has_program("systemd-analyze") {
-        let mut c = Command::new("systemd-analyze");
+        let mut c = bounded_command("systemd-analyze");
         c.arg("verify").arg(iso.unit());
         iso.env(&mut c);
         let o = c.output().unwrap();

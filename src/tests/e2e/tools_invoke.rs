@@ -36,7 +36,7 @@ async fn invoke_with(
     headers: &[(&str, &str)],
     body: Value,
 ) -> (u16, Value) {
-    let mut rq = reqwest::Client::new()
+    let mut rq = http_client()
         .post(format!("{}/tools/invoke", gw.http()))
         .json(&body);
     if let Some(t) = token {
@@ -211,7 +211,7 @@ async fn auth_scopes_and_method() {
     )
     .await;
     assert_eq!(s, 200);
-    let r = reqwest::Client::new()
+    let r = http_client()
         .get(format!("{}/tools/invoke", gw.http()))
         .bearer_auth(TOKEN)
         .send()
@@ -307,7 +307,7 @@ async fn bad_requests_and_body_limit() {
     )
     .await;
     assert_eq!(st["key"], "agent:ops:x");
-    let r = reqwest::Client::new()
+    let r = http_client()
         .post(format!("{}/tools/invoke", gw.http()))
         .bearer_auth(TOKEN)
         .body("{not json")

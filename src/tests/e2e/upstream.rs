@@ -117,16 +117,18 @@ impl UpstreamState {
         reqs.iter().rev().find(|r| r.path == path).cloned()
     }
 
-    /// Wait until at least `n` requests are being held (no timeout: wrap it).
+    /// Wait until at least `n` requests are being held (fails the test after `util::WAIT`).
     pub async fn wait_held(&self, n: usize) {
         let mut rx = self.held.subscribe();
-        let _ = rx.wait_for(|v| *v >= n).await;
+        let what = format!("{n} held upstream requests");
+        let _ = crate::util::bounded(&what, rx.wait_for(|v| *v >= n)).await;
     }
 
-    /// Wait until at least `n` client disconnects were observed (no timeout: wrap it).
+    /// Wait until at least `n` client disconnects were observed (fails the test after `util::WAIT`).
     pub async fn wait_disconnects(&self, n: usize) {
         let mut rx = self.disconnects.subscribe();
-        let _ = rx.wait_for(|v| *v >= n).await;
+        let what = format!("{n} upstream client disconnects");
+        let _ = crate::util::bounded(&what, rx.wait_for(|v| *v >= n)).await;
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
@@ -21,6 +22,44 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single wait of a test client may take before the test fails with what it
+/// was waiting for (a frame, a response, an event, a log line, an HTTP answer).
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Await `fut` for at most `limit`; on expiry fail the test naming `what`.
+pub async fn within<T>(
+    limit: Duration,
+    what: &str,
+    fut: impl std::future::Future<Output = T>,
+) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
+
+/// Await `fut` for at most [`WAIT`].
+pub async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    within(WAIT, what, fut).await
+}
+
+/// A 127.0.0.1 address that refuses every connection (bound, never listening) for as long
+/// as the returned socket lives, so no other process can take the port meanwhile.
+pub fn refusing_addr() -> (tokio::net::TcpSocket, SocketAddr) {
+    let s = tokio::net::TcpSocket::new_v4().expect("socket");
+    s.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let a = s.local_addr().expect("local addr");
+    (s, a)
+}
+
+/// An HTTP client whose every request fails after [`WAIT`] instead of hanging.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(WAIT)
+        .build()
+        .expect("reqwest client")
+}
 
 /// The shared token every test gateway uses unless a test says otherwise.
 pub const TOKEN: &str = "test-token-0123456789";
@@ -304,6 +343,9 @@ pub struct Client {
     pub nonce: String,
     /// The challenge ts.
     pub challenge_ts: u64,
+    /// How long one wait (`recv`, `response`, `event`, …) may take. Tests on tokio's paused
+    /// clock raise it: their virtual time runs ahead while the runtime idles.
+    pub wait: Duration,
 }
 
 impl Client {
@@ -322,9 +364,12 @@ impl Client {
                 v.parse().unwrap(),
             );
         }
-        let (ws, _) = tokio_tungstenite::connect_async(req)
-            .await
-            .expect("ws connect");
+        let (ws, _) = bounded(
+            "the WebSocket upgrade",
+            tokio_tungstenite::connect_async(req),
+        )
+        .await
+        .expect("ws connect");
         let mut c = Client {
             ws,
             next_id: 1,
@@ -332,6 +377,7 @@ impl Client {
             events: Vec::new(),
             nonce: String::new(),
             challenge_ts: 0,
+            wait: WAIT,
         };
         let ch = c.recv().await.expect("challenge");
         assert_eq!(
@@ -344,10 +390,28 @@ impl Client {
         c
     }
 
-    /// Next frame as JSON, schema-checked. `Err` when the socket closed.
+    /// Next frame as JSON, schema-checked. `Err` when the socket closed; the test fails if
+    /// nothing arrives within `self.wait`.
     pub async fn recv(&mut self) -> Result<Value, Closed> {
+        let until = tokio::time::Instant::now() + self.wait;
+        self.recv_by(until, "the next frame").await
+    }
+
+    /// Next frame, failing the test once `until` passes (naming `what` it waited for).
+    pub async fn recv_by(
+        &mut self,
+        until: tokio::time::Instant,
+        what: &str,
+    ) -> Result<Value, Closed> {
         loop {
-            match self.ws.next().await {
+            let next = match tokio::time::timeout_at(until, self.ws.next()).await {
+                Ok(n) => n,
+                Err(_) => panic!(
+                    "timed out after {:?} waiting for {what}; backlog: {:?}",
+                    self.wait, self.events
+                ),
+            };
+            match next {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).expect("server sent JSON");
                     let method = if v["type"] == "res" {
@@ -377,8 +441,9 @@ impl Client {
 
     /// Read until the socket closes; the close it ended with.
     pub async fn closed(&mut self) -> Closed {
+        let until = tokio::time::Instant::now() + self.wait;
         loop {
-            match self.recv().await {
+            match self.recv_by(until, "the socket to close").await {
                 Ok(v) => self.events.push(v),
                 Err(c) => return c,
             }
@@ -387,26 +452,28 @@ impl Client {
 
     /// Send raw text.
     pub async fn send_text(&mut self, s: &str) {
-        self.ws
-            .send(Message::Text(s.to_string()))
-            .await
-            .expect("send");
+        bounded(
+            "a send to complete",
+            self.ws.send(Message::Text(s.to_string())),
+        )
+        .await
+        .expect("send");
     }
 
     /// Send a binary frame.
     pub async fn send_binary(&mut self, b: Vec<u8>) {
-        self.ws.send(Message::Binary(b)).await.expect("send");
+        bounded("a send to complete", self.ws.send(Message::Binary(b)))
+            .await
+            .expect("send");
     }
 
     /// Send a close frame.
     pub async fn send_close(&mut self, code: u16, reason: &str) {
-        let _ = self
-            .ws
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::from(code),
-                reason: reason.to_string().into(),
-            })))
-            .await;
+        let close = Message::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.to_string().into(),
+        }));
+        let _ = bounded("a close frame to be sent", self.ws.send(close)).await;
     }
 
     /// Send a request; returns its id.
@@ -421,12 +488,30 @@ impl Client {
 
     /// The `res` for `id` (events that arrive first are kept in `events`).
     pub async fn response(&mut self, id: &str) -> Value {
+        let until = tokio::time::Instant::now() + self.wait;
+        let what = format!("the response to {id}");
         loop {
             let v = self
-                .recv()
+                .recv_by(until, &what)
                 .await
                 .unwrap_or_else(|c| panic!("closed waiting for {id}: {c:?}"));
             if v["type"] == "res" && v["id"] == id {
+                return v;
+            }
+            self.events.push(v);
+        }
+    }
+
+    /// Read frames until one satisfies `hit` and return it (the others go to `events`);
+    /// the socket closing or `self.wait` passing fails the test, naming `what`.
+    pub async fn until(&mut self, what: &str, mut hit: impl FnMut(&Value) -> bool) -> Value {
+        let until = tokio::time::Instant::now() + self.wait;
+        loop {
+            let v = self
+                .recv_by(until, what)
+                .await
+                .unwrap_or_else(|c| panic!("closed waiting for {what}: {c:?}"));
+            if hit(&v) {
                 return v;
             }
             self.events.push(v);
@@ -454,9 +539,10 @@ impl Client {
                 return v;
             }
         }
+        let until = tokio::time::Instant::now() + c.wait;
         loop {
             let v = c
-                .recv()
+                .recv_by(until, "an event")
                 .await
                 .unwrap_or_else(|e| panic!("closed waiting for an event: {e:?}"));
             if v["type"] == "event" {
@@ -470,9 +556,11 @@ impl Client {
         if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
             return self.events.remove(i);
         }
+        let until = tokio::time::Instant::now() + self.wait;
+        let what = format!("event {name}");
         loop {
             let v = self
-                .recv()
+                .recv_by(until, &what)
                 .await
                 .unwrap_or_else(|c| panic!("closed waiting for {name}: {c:?}"));
             if v["type"] == "event" && v["event"] == name {
@@ -480,6 +568,24 @@ impl Client {
             }
             self.events.push(v);
         }
+    }
+}
+
+/// Publish a barrier: a `tick` with this `ts` to every socket (it passes every scope
+/// gate), so a reader can tell "nothing else came before it".
+pub fn barrier(g: &TestGateway, ts: u64) {
+    g.gw.hub.publish("tick", &json!({ "ts": ts }), None, true);
+}
+
+/// Read events until the barrier tick with `ts` arrives; the names seen before it.
+pub async fn until_barrier(c: &mut Client, ts: u64) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let v = Client::next_event(c).await;
+        if v["event"] == "tick" && v["payload"]["ts"] == ts {
+            return seen;
+        }
+        seen.push(v["event"].as_str().unwrap().to_string());
     }
 }
 
