@@ -153,6 +153,7 @@ async fn serve(
     let addr = SocketAddr::new(cfg.bind_host, port_hint.unwrap_or(cfg.port));
     let supervised = cfg.under_systemd || cfg.supervisor_external;
     let token_note = cfg.auth.token_is_ephemeral;
+    tracing::info!(target: "gateway", "{} → {}", cfg.bind_reason, cfg.bind_host);
     let gw = match tokio::task::spawn_blocking(move || Gateway::new(cfg)).await {
         Ok(Ok(gw)) => gw,
         Ok(Err(e)) => {

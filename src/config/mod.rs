@@ -4,6 +4,7 @@
 //! This module is the sole reader of environment variables (see [`Env`]).
 
 mod auth;
+pub mod bind;
 pub mod clock;
 mod duration;
 mod env;
@@ -145,6 +146,9 @@ pub struct GatewayConfig {
     pub port_source: PortSource,
     pub bind: BindMode,
     pub bind_host: IpAddr,
+    /// Why `bind_host` was chosen (logged at start: the Tailscale address found, a
+    /// container detected, …).
+    pub bind_reason: String,
     /// `gateway.customBindHost` (validated IPv4).
     pub custom_bind_host: Option<Ipv4Addr>,
     pub auth: AuthConfig,

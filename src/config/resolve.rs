@@ -215,7 +215,11 @@ pub(super) fn build(
         .unwrap_or(BindMode::Loopback);
     let custom_bind_host = str_at(&parsed, &["gateway", "customBindHost"])
         .and_then(|s| s.trim().parse::<Ipv4Addr>().ok());
-    let bind_host = bind.host(custom_bind_host);
+    let facts = match bind {
+        BindMode::Tailnet | BindMode::Auto => super::bind::HostFacts::detect(),
+        _ => super::bind::HostFacts::default(),
+    };
+    let (bind_host, bind_reason) = super::bind::resolve_bind(bind, custom_bind_host, &facts);
 
     let config_dir = paths
         .config_path
@@ -282,6 +286,7 @@ pub(super) fn build(
         port_source,
         bind,
         bind_host,
+        bind_reason,
         custom_bind_host,
         auth,
         trusted_proxies: strings_at(&parsed, &["gateway", "trustedProxies"]),

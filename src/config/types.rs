@@ -1,6 +1,5 @@
 //! Small enums and sub-structs of the resolved config (bind, port source, reload, logging).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 /// `gateway.bind`.
@@ -32,17 +31,6 @@ impl BindMode {
             "custom" => BindMode::Custom,
             _ => return None,
         })
-    }
-    /// Listen address. `tailnet` (no Tailscale detection) and `auto` resolve to loopback;
-    /// `custom` uses `custom_host` (validated IPv4).
-    pub fn host(self, custom_host: Option<Ipv4Addr>) -> IpAddr {
-        match self {
-            BindMode::Lan => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            BindMode::Custom => IpAddr::V4(custom_host.unwrap_or(Ipv4Addr::LOCALHOST)),
-            BindMode::Loopback | BindMode::Tailnet | BindMode::Auto => {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            }
-        }
     }
 }
 

@@ -239,3 +239,64 @@ pub async fn invoke(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(scopes: &[&str]) -> Caller {
+        Caller {
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            subject: "token".into(),
+        }
+    }
+
+    #[test]
+    fn allow_lifts_hard_denied_tools_for_admins_only() {
+        let cfg = json!({ "gateway": { "tools": { "allow": ["EXEC", " shell "] } } });
+        let admin = caller(&["operator.admin"]);
+        let writer = caller(&["operator.write"]);
+        assert!(
+            permitted(&cfg, &admin, "exec"),
+            "allow lifts exec for an admin"
+        );
+        assert!(
+            permitted(&cfg, &admin, "shell"),
+            "names are trimmed, case-folded"
+        );
+        assert!(!permitted(&cfg, &writer, "exec"), "not for a non-admin");
+        assert!(!permitted(&cfg, &admin, "spawn"), "only what allow names");
+        let none = json!({});
+        assert!(
+            !permitted(&none, &admin, "exec"),
+            "hard-denied without allow"
+        );
+        assert!(
+            permitted(&none, &writer, "sessions_list"),
+            "ordinary tools pass"
+        );
+    }
+
+    #[test]
+    fn owner_only_tools_stay_denied_and_deny_always_wins() {
+        let cfg = json!({ "gateway": { "tools": {
+            "allow": ["cron", "gateway", "nodes", "exec"],
+            "deny": ["exec", "sessions_history"],
+        } } });
+        let admin = caller(&["operator.admin"]);
+        for t in OWNER_ONLY {
+            assert!(!permitted(&cfg, &admin, t), "{t} cannot be lifted");
+        }
+        assert!(!permitted(&cfg, &admin, "exec"), "deny beats allow");
+        assert!(
+            !permitted(&cfg, &admin, "sessions_history"),
+            "deny extends the list"
+        );
+        assert!(permitted(&cfg, &admin, "sessions_list"));
+        let star = json!({ "gateway": { "tools": { "deny": ["*"] } } });
+        assert!(
+            !permitted(&star, &admin, "sessions_list"),
+            "* denies everything"
+        );
+    }
+}

@@ -351,3 +351,31 @@ async fn one_gateway_per_state_dir_and_exit_78_under_a_supervisor() {
     c.signal(libc::SIGTERM);
     assert_eq!(c.finish().await.0, 0);
 }
+
+/// `bind: auto` logs the address it chose and why, and listens there (0.0.0.0 in a
+/// container, else 127.0.0.1, per `config::bind`).
+#[tokio::test]
+async fn bind_auto_logs_its_choice_and_listens_there() {
+    let dir = temp_dir("bind-auto");
+    let cfg = format!(
+        r#"{{ gateway: {{ mode: "local", bind: "auto" }}, logging: {{ file: "{}" }} }}"#,
+        dir.join("openclaw.log").display()
+    );
+    let mut p = Proc::spawn(command(
+        &dir,
+        Some(&cfg),
+        &["gateway", "run", "--port", "0"],
+    ));
+    let line = p.line_with("bind=auto: ").await;
+    let in_container = openclaw::config::bind::container_marker(
+        std::path::Path::new("/"),
+        std::env::var("container").ok(),
+    )
+    .is_some();
+    let want = if in_container { "0.0.0.0" } else { "127.0.0.1" };
+    assert!(line.ends_with(&format!("→ {want}")), "{line}");
+    let addr = p.listening().await;
+    assert_eq!(addr.ip().to_string(), want, "{line}");
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.finish().await.0, 0);
+}
