@@ -270,7 +270,13 @@ fn install_writes_the_exact_unit_refuses_overwrite_and_uninstall_removes_it() {
             .unwrap()
     ));
 
-    if has_program("systemd-analyze") {
+    if !has_program("systemd-analyze") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is required in CI (apt-get install systemd)"
+        );
+        eprintln!("SKIPPED: systemd-analyze verify (systemd-analyze not installed)");
+    } else {
         let mut c = bounded_command("systemd-analyze");
         c.arg("verify").arg(iso.unit());
         iso.env(&mut c);
@@ -331,6 +337,7 @@ fn install_without_systemd_says_so_and_exits_non_zero() {
     if iso.systemd_usable() {
         // A live user manager is reachable from the isolated env: don't enable anything on
         // this machine; the unit-writing path is covered by the external-policy tests.
+        eprintln!("SKIPPED: a systemd user manager runs here, so its absence cannot be tested");
         return;
     }
     let (code, _, err) = iso.run(&["gateway", "install"]);
