@@ -60,3 +60,9 @@ mod openai_auth;
 mod tools_invoke;
 // Webhooks (hooks.*): token auth and lockout, wake, agent, mappings, limits.
 mod hooks;
+// README claims checked in process: draining probes, Control UI, proxy auth, pairing.
+mod claims;
+// README claims about runs and sessions: chat.send survives its socket, abort, filters.
+mod claims_sessions;
+// README claims checked on the real binary: restart switch, custom bind, --verbose, systemd.
+mod claims_bin;
