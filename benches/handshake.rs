@@ -60,9 +60,13 @@ fn handshake(c: &mut Criterion) {
                 panic!("connect frame parses")
             };
             let (authed, hello) = rt
-                .block_on(openclaw::connect::connect(&gw, &info, "nonce", &req, &out))
+                .block_on(openclaw::connect::connect(&gw, &info, "nonce", &req))
                 .unwrap_or_else(|_| panic!("connect succeeds"));
             black_box(res_ok(req.id(), &hello));
+            // The socket joins the hub once hello-ok is queued (and leaves, to keep the
+            // subscriber list the same size across iterations).
+            openclaw::connect::joined(&gw, &authed, &out);
+            gw.hub.leave(authed.conn);
             black_box(authed);
         })
     });

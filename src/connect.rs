@@ -284,7 +284,6 @@ pub async fn connect(
     info: &ConnInfo,
     nonce: &str,
     req: &RequestFrame<'_>,
-    out: &Outbound,
 ) -> Result<(Authed, Value), ConnectFail> {
     let p = parse_connect_params(req.params_raw()).map_err(|d| {
         refuse(
@@ -489,12 +488,6 @@ pub async fn connect(
         newly_paired,
         caps: p.caps.clone(),
     };
-    gw.hub.join(std::sync::Arc::new(Subscriber {
-        conn: info.conn_id,
-        out: out.clone(),
-        scopes: granted,
-        operator: role == "operator",
-    }));
     tracing::debug!(target: "gateway/ws", "← connect client={} mode={} role={} auth={} conn={}",
         authed.client_id, authed.client_mode, authed.role, shared.method, truncate_reason(&authed.conn_id));
     Ok((authed, hello))
@@ -514,7 +507,17 @@ fn cfg_is_trusted_proxy(gw: &Gateway) -> bool {
     gw.cfg.load().auth.mode == AuthMode::TrustedProxy
 }
 
-/// After `hello-ok` is queued: presence and pairing announcements, and the connect-time
+/// After `hello-ok` is queued: the socket joins the hub (events may follow from now on).
+pub fn joined(gw: &Gateway, a: &Authed, out: &Outbound) {
+    gw.hub.join(std::sync::Arc::new(Subscriber {
+        conn: a.conn,
+        out: out.clone(),
+        scopes: a.scopes.clone(),
+        operator: a.role == "operator",
+    }));
+}
+
+/// After `hello-ok` is queued and the socket joined: presence and pairing announcements, and the connect-time
 /// `health` event (the snapshot `hello-ok` carried, not a second copy).
 pub fn after_hello(gw: &Gateway, a: &Authed, out: &Outbound, health: &Value) {
     if a.presence_key.is_some() {

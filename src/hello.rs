@@ -99,8 +99,9 @@ pub fn hello_ok(
             "connId": conn_id,
         },
         "features": {
-            "methods": crate::rpc::METHODS,
-            "events": crate::rpc::EVENTS,
+            "methods": crate::rpc::registry::method_names(),
+            "events": crate::rpc::registry::EVENTS,
+            "capabilities": crate::rpc::registry::CAPABILITIES,
         },
         "snapshot": {
             "suspension": { "phase": "accepting" },

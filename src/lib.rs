@@ -39,6 +39,7 @@ pub mod logging;
 pub mod presence;
 pub mod procnet;
 pub mod reload;
+pub mod responder;
 pub mod rpc;
 pub mod run;
 pub mod server;

@@ -164,8 +164,10 @@ impl Gateway {
             handshake_timeout: Duration::from_millis(l.handshake_timeout_ms),
             max_preauth_per_ip: l.max_preauth_per_ip as usize,
             max_preauth_global: l.max_preauth_global as usize,
+            http_header_timeout: Duration::from_millis(l.http_header_timeout_ms),
+            close_linger: Duration::from_millis(l.close_linger_ms),
+            sniff_max_bytes: l.sniff_max_bytes as usize,
             seq_splice_prefix: openclaw_proto::SEQ_SPLICE_PREFIX,
-            ..NetLimits::default()
         }
     }
 

@@ -1,23 +1,23 @@
 //! One WebSocket socket of the control plane: the pre-auth handshake (challenge, first
 //! frame must be `connect`, every refusal answered and closed as the Node gateway does),
-//! then request dispatch with the scope gate, until close.
+//! then `hello-ok` (always the first frame after the challenge: the socket joins the hub
+//! only once it is queued), then each request handed to [`crate::rpc`]'s dispatcher, until
+//! close. Answers go out through a [`crate::responder::Responder`], never written here.
 
 use std::sync::Arc;
 
 use openclaw_net::{ConnInfo, Flow, Message, Outbound, WsSession};
 use openclaw_proto::{
     event_full, parse_inbound, res_err, res_ok, ErrorCode, ErrorShape, Inbound, ProtoError,
-    RequestFrame,
 };
 use serde_json::json;
 
-use crate::connect::{self, Authed};
+use crate::connect;
+use crate::rpc::{Ctx, Lane, Sock};
 use crate::server::{now_ms, Gateway};
 
 /// Text of the refusal when the first request is not `connect`.
 const FIRST_MUST_BE_CONNECT: &str = "invalid handshake: first request must be connect";
-/// Calls at least this slow are logged at info (the Node gateway's threshold).
-pub const SLOW_CALL_MS: u128 = 50;
 /// Close reason for a first frame that is JSON but not a request.
 const INVALID_REQUEST_FRAME: &str = "invalid request frame";
 
@@ -27,7 +27,9 @@ pub struct Session {
     out: Outbound,
     info: ConnInfo,
     nonce: String,
-    authed: Option<Arc<Authed>>,
+    /// Set once `connect` succeeded: what every handler is given.
+    ctx: Option<Ctx>,
+    lane: Lane,
 }
 
 impl std::fmt::Debug for Session {
@@ -52,7 +54,8 @@ impl Session {
             out,
             info,
             nonce,
-            authed: None,
+            ctx: None,
+            lane: Lane::default(),
         }
     }
 
@@ -72,12 +75,22 @@ impl Session {
             self.out.send_text(res_err(req.id(), &e));
             return Flow::Close(1008, FIRST_MUST_BE_CONNECT.into());
         }
-        match connect::connect(&self.gw, &self.info, &self.nonce, &req, &self.out).await {
+        match connect::connect(&self.gw, &self.info, &self.nonce, &req).await {
             Ok((authed, hello)) => {
+                // The handshake answer is the socket's first `res`; nothing else can be
+                // queued before it, since the socket joins the hub only now.
                 self.out.send_text(res_ok(req.id(), &hello));
                 let authed = Arc::new(authed);
+                connect::joined(&self.gw, &authed, &self.out);
                 connect::after_hello(&self.gw, &authed, &self.out, &hello["snapshot"]["health"]);
-                self.authed = Some(authed);
+                self.ctx = Some(Ctx {
+                    gw: self.gw.clone(),
+                    who: authed,
+                    sock: Sock {
+                        conn: self.info.conn_id,
+                        out: self.out.clone(),
+                    },
+                });
                 // The upgrade headers and the nonce served the handshake; an idle socket
                 // should not carry them for its lifetime.
                 self.info.headers = Vec::new();
@@ -90,50 +103,21 @@ impl Session {
             }
         }
     }
-
-    async fn request(&self, authed: &Authed, req: RequestFrame<'_>) {
-        let t0 = std::time::Instant::now();
-        let sock = crate::rpc::Sock {
-            conn: self.info.conn_id,
-            out: self.out.clone(),
-        };
-        let reply = crate::rpc::call(&self.gw, authed, &req, &sock).await;
-        let ms = t0.elapsed().as_millis();
-        let conn = self.info.conn_id;
-        // Like the Node gateway's WS log: errors and slow calls always, everything with
-        // --verbose. Method names and codes only, never params or payloads.
-        let bytes = match reply {
-            Ok(None) => {
-                tracing::debug!(target: "gateway/ws", "→ res ✓ {} {ms}ms conn={conn}", req.method());
-                return;
-            }
-            Ok(Some(v)) => {
-                if ms >= SLOW_CALL_MS {
-                    tracing::info!(target: "gateway/ws", "→ res ✓ {} {ms}ms slow conn={conn}", req.method());
-                } else {
-                    tracing::debug!(target: "gateway/ws", "→ res ✓ {} {ms}ms conn={conn}", req.method());
-                }
-                res_ok(req.id(), &v)
-            }
-            Err(e) => {
-                tracing::info!(target: "gateway/ws", "→ res ✗ {} {ms}ms code={} conn={conn}", req.method(), e.code);
-                res_err(req.id(), &e)
-            }
-        };
-        self.out.send_text(bytes);
-    }
 }
 
 impl WsSession for Session {
     async fn on_message(&mut self, msg: Message) -> Flow {
-        let Some(authed) = self.authed.clone() else {
+        let Some(ctx) = &self.ctx else {
             return self.handshake(msg).await;
         };
         if !msg.text {
             return Flow::Continue;
         }
         match parse_inbound(&msg.data) {
-            Ok(Inbound::Request(req)) => self.request(&authed, req).await,
+            Ok(Inbound::Request(req)) => {
+                let limit = self.gw.cfg.load().limits.max_inflight_per_socket as usize;
+                self.lane.dispatch(ctx, req, limit);
+            }
             Ok(Inbound::Other { .. }) => {}
             Err(ProtoError::InvalidFrame(detail)) => {
                 tracing::debug!(target: "gateway/ws", "parse error conn={}: {detail}", self.info.conn_id);
@@ -146,13 +130,13 @@ impl WsSession for Session {
     }
 
     fn established(&self) -> bool {
-        self.authed.is_some()
+        self.ctx.is_some()
     }
 
     fn on_close(&mut self) {
         self.gw.agents.runs.socket_gone(self.info.conn_id);
-        if let Some(a) = self.authed.take() {
-            connect::disconnected(&self.gw, &a);
+        if let Some(c) = self.ctx.take() {
+            connect::disconnected(&self.gw, &c.who);
         }
         if self.out.was_slow() {
             tracing::warn!(target: "gateway/ws", "closed slow consumer conn={}", self.info.conn_id);

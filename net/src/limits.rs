@@ -18,13 +18,13 @@ pub const DEFAULT_MAX_PREAUTH_PER_IP: usize = 32;
 /// burst (a load test, a busy CLI) is never refused the way per-IP limits would.
 pub const DEFAULT_MAX_PREAUTH_GLOBAL: usize = 4096;
 /// Largest HTTP request head we sniff before handing the bytes to hyper.
-pub const MAX_SNIFF_BYTES: usize = 16 * 1024;
+pub const DEFAULT_SNIFF_MAX_BYTES: usize = 16 * 1024;
 /// Listen backlog: a burst of simultaneous connects must queue, not be reset.
 pub const DEFAULT_LISTEN_BACKLOG: u32 = 4096;
 /// Frames drained by the writer per vectored write (stays under IOV_MAX with headers).
 pub const MAX_BATCH_FRAMES: usize = 256;
 /// How long a closing socket waits for the peer's close frame before dropping the TCP stream.
-pub const CLOSE_LINGER: Duration = Duration::from_millis(1_000);
+pub const DEFAULT_CLOSE_LINGER: Duration = Duration::from_millis(1_000);
 /// HTTP header read timeout (slow-header protection).
 pub const DEFAULT_HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -45,6 +45,10 @@ pub struct NetLimits {
     pub max_preauth_global: usize,
     /// See [`DEFAULT_HTTP_HEADER_TIMEOUT`].
     pub http_header_timeout: Duration,
+    /// See [`DEFAULT_CLOSE_LINGER`].
+    pub close_linger: Duration,
+    /// See [`DEFAULT_SNIFF_MAX_BYTES`].
+    pub sniff_max_bytes: usize,
     /// Bytes inserted before the decimal per-socket sequence number when an event is
     /// spliced at write time (the gateway passes `,"seq":`; the transport stays JSON-free).
     pub seq_splice_prefix: &'static [u8],
@@ -60,6 +64,8 @@ impl Default for NetLimits {
             max_preauth_per_ip: DEFAULT_MAX_PREAUTH_PER_IP,
             max_preauth_global: DEFAULT_MAX_PREAUTH_GLOBAL,
             http_header_timeout: DEFAULT_HTTP_HEADER_TIMEOUT,
+            close_linger: DEFAULT_CLOSE_LINGER,
+            sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
             seq_splice_prefix: b"",
         }
     }

@@ -168,7 +168,7 @@ async fn handle<A: App>(
     _token: crate::shutdown::ConnToken,
 ) {
     let sniffed = tokio::select! {
-        r = tokio::time::timeout(limits.handshake_timeout, sniff(&mut stream)) => r,
+        r = tokio::time::timeout(limits.handshake_timeout, sniff(&mut stream, limits.sniff_max_bytes)) => r,
         _ = shutdown.wait() => return,
     };
     match sniffed {

@@ -7,8 +7,6 @@
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::limits::MAX_SNIFF_BYTES;
-
 /// A parsed WebSocket upgrade request head.
 #[derive(Debug)]
 pub struct UpgradeHead {
@@ -50,7 +48,10 @@ pub enum Sniffed {
 ///
 /// # Errors
 /// I/O errors of the socket.
-pub async fn sniff<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Sniffed> {
+pub async fn sniff<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max_bytes: usize,
+) -> std::io::Result<Sniffed> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         let n = stream.read_buf(&mut buf).await?;
@@ -99,7 +100,7 @@ pub async fn sniff<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Snif
                     rest,
                 }));
             }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_SNIFF_BYTES => continue,
+            Ok(httparse::Status::Partial) if buf.len() < max_bytes => continue,
             _ => return Ok(Sniffed::Http(buf.freeze())),
         }
     }
@@ -111,7 +112,9 @@ mod tests {
 
     async fn run(input: &[u8]) -> Sniffed {
         let mut s = input;
-        sniff(&mut s).await.unwrap()
+        sniff(&mut s, crate::limits::DEFAULT_SNIFF_MAX_BYTES)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]

@@ -57,8 +57,6 @@ pub struct Submit {
     pub model: Option<String>,
     pub timeout: Option<Duration>,
     pub extra_system_prompt: Option<String>,
-    /// Request id for the final response (`agent`).
-    pub reply_to: Option<String>,
     pub tap: Option<tokio::sync::mpsc::UnboundedSender<Tap>>,
     /// Images sent upstream with this message (not stored in the transcript).
     pub images: Vec<provider::ImagePart>,
@@ -74,6 +72,12 @@ impl Accepted {
     /// Start driving the run.
     pub fn start(self, agents: &Arc<Agents>) {
         tokio::spawn(run::drive(agents.clone(), self.input));
+    }
+
+    /// Start driving the run; its final reply goes out through `resp` (`agent`).
+    pub fn start_replying(mut self, agents: &Arc<Agents>, resp: crate::responder::Responder) {
+        self.input.responder = Some(resp);
+        self.start(agents);
     }
 }
 
@@ -209,7 +213,7 @@ impl Agents {
                 models,
                 system_prompt,
                 timeout,
-                reply_to: s.reply_to,
+                responder: None,
                 tap: s.tap,
                 images: s.images,
             },

@@ -7,12 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openclaw_proto::{res_err_payload, res_ok, ErrorCode, ErrorShape};
+use openclaw_proto::{ErrorCode, ErrorShape};
 use serde_json::{json, Value};
 
 use super::provider::{self, ChatMessage, ModelRequest, ProviderError, ProviderErrorKind, Role};
 use super::runs::{AbortReason, Outcome, Run};
 use super::{Agents, Tap};
+use crate::responder::Responder;
 use crate::server::now_ms;
 use crate::store::sessions::{body_text, transcript, RunTotals};
 
@@ -35,8 +36,8 @@ pub struct Input {
     pub models: Vec<String>,
     pub system_prompt: Option<String>,
     pub timeout: Duration,
-    /// Request id for the final `res` on the owner's socket (`agent`), if any.
-    pub reply_to: Option<String>,
+    /// Where the run's final reply goes (`agent`: the request that started it), if anywhere.
+    pub responder: Option<Responder>,
     /// Extra consumer of deltas and the outcome (HTTP).
     pub tap: Option<tokio::sync::mpsc::UnboundedSender<Tap>>,
     /// Images for the current user message.
@@ -106,7 +107,8 @@ enum Ended {
 }
 
 /// Run to completion (spawned by [`super::Accepted::start`]).
-pub async fn drive(agents: Arc<Agents>, input: Input) {
+pub async fn drive(agents: Arc<Agents>, mut input: Input) {
+    let responder = input.responder.take();
     let run = input.run.clone();
     let mut cancel = run.cancelled();
     let lane = agents.runs.lane(&run.session_key);
@@ -151,7 +153,8 @@ pub async fn drive(agents: Arc<Agents>, input: Input) {
             }
         }
     };
-    finish(&agents, &input, ended, started_ms, started.elapsed()).await;
+    let took = started.elapsed();
+    finish(&agents, &input, ended, started_ms, took, responder).await;
 }
 
 async fn context(agents: &Agents, run: &Run, user_row: i64) -> Vec<ChatMessage> {
@@ -295,6 +298,7 @@ async fn finish(
     ended: Ended,
     started_ms: u64,
     took: Duration,
+    responder: Option<Responder>,
 ) {
     let run = &input.run;
     let ended_ms = now_ms();
@@ -519,26 +523,10 @@ async fn finish(
     let o = run.finish(o);
     agents.runs.retire(run);
     agents.session_changed(&run.session_key);
-    if let (Some(id), Some((_, out))) = (&input.reply_to, &run.owner) {
-        out.send_text(reply_frame(id, &o.reply));
+    if let Some(resp) = responder {
+        resp.stored(&o.reply);
     }
     if let Some(tap) = &input.tap {
         let _ = tap.send(Tap::Done(o));
-    }
-}
-
-/// Encode a stored `{ok, payload, error?}` reply as a `res` frame for request `id`.
-pub fn reply_frame(id: &str, reply: &Value) -> bytes::Bytes {
-    if reply["ok"] == true {
-        res_ok(id, &reply["payload"])
-    } else {
-        let err = &reply["error"];
-        let mut e = ErrorShape::with_code(
-            err["code"].as_str().unwrap_or("UNAVAILABLE").to_string(),
-            err["message"].as_str().unwrap_or("run failed").to_string(),
-        );
-        e.retryable = err["retryable"].as_bool();
-        e.retry_after_ms = err["retryAfterMs"].as_u64();
-        res_err_payload(id, &reply["payload"], &e)
     }
 }

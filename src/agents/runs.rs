@@ -332,6 +332,17 @@ impl Runs {
             .collect()
     }
 
+    /// Session keys with an active run.
+    pub fn active_session_keys(&self) -> Vec<String> {
+        self.active
+            .lock()
+            .expect("runs")
+            .by_session
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// Number of active runs.
     pub fn active_count(&self) -> usize {
         self.active.lock().expect("runs").by_id.len()

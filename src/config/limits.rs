@@ -43,6 +43,22 @@ pub const DEFAULT_HTTP_MAX_BODY_BYTES: u64 = 20 * 1024 * 1024;
 /// `gateway.limits.httpBodyTimeoutMs`.
 pub const DEFAULT_HTTP_BODY_TIMEOUT_MS: u64 = 30_000;
 
+/// Requests of one socket that may wait at once (store reads, `agent.wait`, queued state
+/// changes) beside its read loop; one more is refused `UNAVAILABLE` (retryable) instead of
+/// growing memory. Quick requests answered on the read loop never count.
+/// `gateway.limits.maxInflightPerSocket`.
+pub const DEFAULT_MAX_INFLIGHT_PER_SOCKET: u64 = 64;
+/// Longest `agent.wait` (its `timeoutMs` is capped to this; the Node gateway's default wait is
+/// 30 s). `gateway.limits.agentWaitMaxMs`.
+pub const DEFAULT_AGENT_WAIT_MAX_MS: u64 = 10 * 60 * 1000;
+/// HTTP request head deadline (slow-header defence). `gateway.limits.httpHeaderTimeoutMs`.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// How long a closing WebSocket waits for the peer's close frame. `gateway.limits.closeLingerMs`.
+pub const DEFAULT_CLOSE_LINGER_MS: u64 = 1_000;
+/// Largest request head sniffed before the bytes go to the HTTP stack.
+/// `gateway.limits.sniffMaxBytes`.
+pub const DEFAULT_SNIFF_MAX_BYTES: u64 = 16 * 1024;
+
 /// Failed-auth limiter: attempts per window (security.md §4). `gateway.auth.rateLimit.maxAttempts`.
 pub const DEFAULT_RATE_LIMIT_MAX_ATTEMPTS: u32 = 10;
 /// Failed-auth limiter window. `gateway.auth.rateLimit.windowMs`.
@@ -78,6 +94,11 @@ pub struct Limits {
     pub shutdown_drain_ms: u64,
     pub http_max_body_bytes: u64,
     pub http_body_timeout_ms: u64,
+    pub max_inflight_per_socket: u64,
+    pub agent_wait_max_ms: u64,
+    pub http_header_timeout_ms: u64,
+    pub close_linger_ms: u64,
+    pub sniff_max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -94,6 +115,11 @@ impl Default for Limits {
             shutdown_drain_ms: DEFAULT_SHUTDOWN_DRAIN_MS,
             http_max_body_bytes: DEFAULT_HTTP_MAX_BODY_BYTES,
             http_body_timeout_ms: DEFAULT_HTTP_BODY_TIMEOUT_MS,
+            max_inflight_per_socket: DEFAULT_MAX_INFLIGHT_PER_SOCKET,
+            agent_wait_max_ms: DEFAULT_AGENT_WAIT_MAX_MS,
+            http_header_timeout_ms: DEFAULT_HTTP_HEADER_TIMEOUT_MS,
+            close_linger_ms: DEFAULT_CLOSE_LINGER_MS,
+            sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
         }
     }
 }
@@ -111,6 +137,11 @@ pub const LIMIT_KEYS: &[&str] = &[
     "shutdownDrainMs",
     "httpMaxBodyBytes",
     "httpBodyTimeoutMs",
+    "maxInflightPerSocket",
+    "agentWaitMaxMs",
+    "httpHeaderTimeoutMs",
+    "closeLingerMs",
+    "sniffMaxBytes",
 ];
 
 impl Limits {
@@ -118,7 +149,7 @@ impl Limits {
     pub fn resolve(limits: Option<&Value>, env: &Env, warnings: &mut Vec<String>) -> Limits {
         let mut l = Limits::default();
         let get = |k: &str| limits.and_then(|v| v.get(k)).and_then(Value::as_u64);
-        let slots: [(&str, &mut u64); 11] = [
+        let slots: [(&str, &mut u64); 16] = [
             ("handshakeTimeoutMs", &mut l.handshake_timeout_ms),
             ("maxPreauthPerIp", &mut l.max_preauth_per_ip),
             ("maxPreauthGlobal", &mut l.max_preauth_global),
@@ -130,6 +161,11 @@ impl Limits {
             ("shutdownDrainMs", &mut l.shutdown_drain_ms),
             ("httpMaxBodyBytes", &mut l.http_max_body_bytes),
             ("httpBodyTimeoutMs", &mut l.http_body_timeout_ms),
+            ("maxInflightPerSocket", &mut l.max_inflight_per_socket),
+            ("agentWaitMaxMs", &mut l.agent_wait_max_ms),
+            ("httpHeaderTimeoutMs", &mut l.http_header_timeout_ms),
+            ("closeLingerMs", &mut l.close_linger_ms),
+            ("sniffMaxBytes", &mut l.sniff_max_bytes),
         ];
         for (key, slot) in slots {
             if let Some(v) = get(key) {

@@ -1,19 +1,17 @@
 //! Agent runs over the control plane: `agent` (ack, streamed events, final on the same
 //! request id), `agent.wait`, `agent.identity.get`, `agents.list`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use openclaw_proto::scope::satisfies;
-use openclaw_proto::{res_ok, ErrorCode, ErrorShape, RequestFrame};
+use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{params, Sock};
+use super::{params, Ctx};
 use crate::agents::runs::Lookup;
-use crate::agents::{canonical_key, run::reply_frame, Submit};
-use crate::connect::Authed;
-use crate::server::Gateway;
+use crate::agents::{canonical_key, Submit};
+use crate::responder::Responder;
 
 /// `AgentParams` properties of the protocol schema (anything else is rejected).
 const AGENT_KEYS: &[&str] = &[
@@ -98,7 +96,7 @@ pub(crate) fn req_str<'a>(v: &'a Value, key: &str, method: &str) -> Result<&'a s
         )),
         None => Err(ErrorShape::invalid_params(
             method,
-            &format!("at root: must have required property '{key}'"),
+            &format!("must have required property '{key}'"),
         )),
     }
 }
@@ -119,31 +117,106 @@ pub(crate) fn opt_str<'a>(
     }
 }
 
-/// `agent`: ack at once, then events, then the final response on the same id.
-pub async fn agent(
-    gw: &Arc<Gateway>,
-    who: &Authed,
+/// `agent`: ack at once, then events, then the final response on the same id (answered
+/// by the run engine through the responder it is handed).
+pub async fn agent(c: &Ctx, req: &RequestFrame<'_>, resp: Responder) {
+    if let Err(e) = start_agent(c, req, resp).await {
+        // `start_agent` gives the responder back only when it failed before handing it on.
+        let (resp, e) = *e;
+        resp.reply(Err(e));
+    }
+}
+
+/// Validate, then either answer (in flight / stored final) or start the run.
+async fn start_agent(
+    c: &Ctx,
     req: &RequestFrame<'_>,
-    sock: &Sock,
-) -> Result<Option<Value>, ErrorShape> {
-    if who.role != "operator" {
-        return Err(ErrorShape::new(
-            ErrorCode::Forbidden,
-            format!("unauthorized role: {}", who.role),
-        ));
+    resp: Responder,
+) -> Result<(), Box<(Responder, ErrorShape)>> {
+    let fail = |resp, e| Err(Box::new((resp, e)));
+    let gw = &c.gw;
+    if !satisfies(&c.who.scopes, "operator.write") || c.who.role != "operator" {
+        let e = if c.who.role != "operator" {
+            ErrorShape::new(
+                ErrorCode::Forbidden,
+                format!("unauthorized role: {}", c.who.role),
+            )
+        } else {
+            ErrorShape::missing_scope("operator.write", &["operator.write"])
+        };
+        return fail(resp, e);
     }
-    if !satisfies(&who.scopes, "operator.write") {
-        return Err(ErrorShape::missing_scope(
-            "operator.write",
-            &["operator.write"],
-        ));
+    let p = match agent_params(req) {
+        Ok(p) => p,
+        Err(e) => return fail(resp, e),
+    };
+    match gw.agents.runs.lookup(&p.key).await {
+        Lookup::Running(run) => {
+            let v =
+                json!({ "runId": run.id, "status": "in_flight", "sessionKey": run.session_key });
+            resp.reply(Ok(v));
+            return Ok(());
+        }
+        Lookup::Done(reply) => {
+            resp.stored(&reply);
+            return Ok(());
+        }
+        Lookup::New => {}
     }
+    let agent_id = match gw
+        .agents
+        .resolve_agent(p.agent_id.as_deref(), p.session_key.as_deref())
+    {
+        Ok(a) => a,
+        Err(e) => return fail(resp, e),
+    };
+    let session_key = canonical_key(p.session_key.as_deref().unwrap_or(""), &agent_id);
+    let submit = Submit {
+        run_id: p.key.clone(),
+        session_key: session_key.clone(),
+        agent_id: agent_id.clone(),
+        message: p.message,
+        owner: Some((c.sock.conn, c.sock.out.clone())),
+        caller_owned: true,
+        model: p.model,
+        timeout: p.timeout,
+        extra_system_prompt: p.extra,
+        tap: None,
+        images: Vec::new(),
+    };
+    let accepted = match gw.agents.accept(submit).await {
+        Ok(a) => a,
+        Err(e) => return fail(resp, e),
+    };
+    resp.ack(&json!({
+        "runId": accepted.run.id,
+        "sessionKey": session_key,
+        "agentId": agent_id,
+        "status": "accepted",
+        "acceptedAt": accepted.run.accepted_ms,
+    }));
+    accepted.start_replying(&gw.agents, resp);
+    Ok(())
+}
+
+/// The parts of `AgentParams` a run uses.
+struct AgentRequest {
+    message: String,
+    key: String,
+    agent_id: Option<String>,
+    session_key: Option<String>,
+    timeout: Option<Duration>,
+    model: Option<String>,
+    extra: Option<String>,
+}
+
+fn agent_params(req: &RequestFrame<'_>) -> Result<AgentRequest, ErrorShape> {
     let p: Value = params(req)?;
     check_keys(&p, AGENT_KEYS, "agent")?;
-    let message = req_str(&p, "message", "agent")?;
-    let key = req_str(&p, "idempotencyKey", "agent")?;
-    let agent_id = opt_str(&p, "agentId", "agent")?;
-    let session_key = opt_str(&p, "sessionKey", "agent")?;
+    let message = req_str(&p, "message", "agent")?.to_string();
+    let key = req_str(&p, "idempotencyKey", "agent")?.to_string();
+    let agent_id = opt_str(&p, "agentId", "agent")?.map(str::to_string);
+    let session_key = opt_str(&p, "sessionKey", "agent")?.map(str::to_string);
     let timeout = match p.get("timeout") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
@@ -166,50 +239,15 @@ pub async fn agent(
         _ => None,
     };
     let extra = opt_str(&p, "extraSystemPrompt", "agent")?.map(str::to_string);
-
-    match gw.agents.runs.lookup(key).await {
-        Lookup::Running(run) => {
-            return Ok(Some(
-                json!({ "runId": run.id, "status": "in_flight", "sessionKey": run.session_key }),
-            ))
-        }
-        Lookup::Done(reply) => {
-            sock.out.send_text(reply_frame(req.id(), &reply));
-            return Ok(None);
-        }
-        Lookup::New => {}
-    }
-    let agent_id = gw.agents.resolve_agent(agent_id, session_key)?;
-    let session_key = canonical_key(session_key.unwrap_or(""), &agent_id);
-    let accepted = gw
-        .agents
-        .accept(Submit {
-            run_id: key.to_string(),
-            session_key: session_key.clone(),
-            agent_id: agent_id.clone(),
-            message: message.to_string(),
-            owner: Some((sock.conn, sock.out.clone())),
-            caller_owned: true,
-            model,
-            timeout,
-            extra_system_prompt: extra,
-            reply_to: Some(req.id().to_string()),
-            tap: None,
-            images: Vec::new(),
-        })
-        .await?;
-    sock.out.send_text(res_ok(
-        req.id(),
-        &json!({
-            "runId": accepted.run.id,
-            "sessionKey": session_key,
-            "agentId": agent_id,
-            "status": "accepted",
-            "acceptedAt": accepted.run.accepted_ms,
-        }),
-    ));
-    accepted.start(&gw.agents);
-    Ok(None)
+    Ok(AgentRequest {
+        message,
+        key,
+        agent_id,
+        session_key,
+        timeout,
+        model,
+        extra,
+    })
 }
 
 #[derive(Deserialize)]
@@ -223,7 +261,8 @@ struct WaitParams {
 pub const DEFAULT_WAIT_MS: u64 = 30_000;
 
 /// `agent.wait`: the terminal snapshot, or `status: "timeout"`.
-pub async fn wait(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub async fn wait(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: WaitParams = params(req)?;
     if p.run_id.is_empty() {
         return Err(ErrorShape::invalid_params(
@@ -231,8 +270,19 @@ pub async fn wait(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, Er
             "at /runId: must NOT have fewer than 1 characters",
         ));
     }
-    let timeout = Duration::from_millis(p.timeout_ms.unwrap_or(DEFAULT_WAIT_MS));
+    // Capped: a wait runs beside the read loop and holds one of the socket's in-flight slots.
+    let cap = gw.cfg.load().limits.agent_wait_max_ms;
+    let timeout = Duration::from_millis(p.timeout_ms.unwrap_or(DEFAULT_WAIT_MS).min(cap));
     let Some(run) = gw.agents.runs.get(&p.run_id) else {
+        if let Lookup::Done(reply) = gw.agents.runs.lookup(&p.run_id).await {
+            return Ok(wait_from_reply(&p.run_id, &reply));
+        }
+        // Unknown run: like the Node gateway, the whole timeout passes (a run with this id
+        // may still start and finish meanwhile), then `timeout`.
+        tokio::select! {
+            _ = tokio::time::sleep(timeout) => {}
+            _ = gw.shutdown.wait() => {}
+        }
         return match gw.agents.runs.lookup(&p.run_id).await {
             Lookup::Done(reply) => Ok(wait_from_reply(&p.run_id, &reply)),
             _ => Ok(json!({ "runId": p.run_id, "status": "timeout" })),
@@ -281,7 +331,8 @@ struct IdentityParams {
 }
 
 /// `agent.identity.get`.
-pub fn identity(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub fn identity(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: IdentityParams = params(req)?;
     let id = gw
         .agents
@@ -337,7 +388,8 @@ pub fn identity(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
 struct Empty {}
 
 /// `agents.list`.
-pub fn list(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let _: Empty = params(req)?;
     let cat = gw.agents.catalog();
     let agents: Vec<Value> = cat

@@ -1,16 +1,16 @@
 //! Chat over the control plane: `chat.send` (durable ack, then the run), `chat.history`
 //! (display-normalized, paged, delta cursors), `chat.abort`, `chat.inject`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use openclaw_proto::{res_ok, ErrorCode, ErrorShape, RequestFrame};
+use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde_json::{json, Value};
 
 use super::agent::{check_keys, opt_str, req_str};
-use super::{params, Sock};
+use super::{params, Ctx};
 use crate::agents::runs::{AbortReason, Lookup};
-use crate::agents::{canonical_key, Submit};
+use crate::agents::{canonical_key, Accepted, Submit};
+use crate::responder::Responder;
 use crate::server::{now_ms, Gateway};
 use crate::store::sessions::{get_session, transcript, MessageRow};
 
@@ -50,15 +50,46 @@ const SEND_KEYS: &[&str] = &[
     "expectedPermissionMode",
     "expectedToolOverrides",
     "idempotencyKey",
+    // Mentions of people/agents and a work context only steer features we do not have
+    // (routing to mentioned agents, project context); the message itself is sent as is.
+    "mentions",
+    "workContext",
 ];
 
 /// `chat.send`: the user message is durable before the ack; the run follows as events.
-pub async fn send(
-    gw: &Arc<Gateway>,
-    req: &RequestFrame<'_>,
-    sock: &Sock,
-) -> Result<Option<Value>, ErrorShape> {
+pub async fn send(c: &Ctx, req: &RequestFrame<'_>, resp: Responder) {
+    match prepare_send(c, req).await {
+        Ok(Sent::Answer(v)) => resp.reply(Ok(v)),
+        Ok(Sent::Started(accepted)) => {
+            // The ack is queued before the run can emit its first event.
+            resp.reply(Ok(json!({ "runId": accepted.run.id, "status": "started" })));
+            accepted.start(&c.gw.agents);
+        }
+        Err(e) => resp.reply(Err(e)),
+    }
+}
+
+/// What a `chat.send` comes to.
+enum Sent {
+    /// An answer without a new run (a repeated idempotency key).
+    Answer(Value),
+    /// An accepted run, to start once the ack is queued.
+    Started(Accepted),
+}
+
+async fn prepare_send(c: &Ctx, req: &RequestFrame<'_>) -> Result<Sent, ErrorShape> {
+    let (gw, sock) = (&c.gw, &c.sock);
     let p: Value = params(req)?;
+    // Before the schema, as the Node gateway does: a send needs a session to write to.
+    if p["sessionKey"].as_str().is_none_or(str::is_empty) {
+        return Err(ErrorShape::new(
+            ErrorCode::InvalidRequest,
+            "session mutation target is unavailable",
+        )
+        .with_details(
+            json!({ "code": "SESSION_MUTATION_TARGET_REQUIRED", "method": "chat.send" }),
+        ));
+    }
     check_keys(&p, SEND_KEYS, "chat.send")?;
     let raw_key = req_str(&p, "sessionKey", "chat.send")?;
     if raw_key.len() > MAX_SESSION_KEY {
@@ -78,7 +109,7 @@ pub async fn send(
         None => {
             return Err(ErrorShape::invalid_params(
                 "chat.send",
-                "at root: must have required property 'message'",
+                "must have required property 'message'",
             ))
         }
     };
@@ -113,10 +144,14 @@ pub async fn send(
         },
     };
     match gw.agents.runs.lookup(idem).await {
-        Lookup::Running(run) => return Ok(Some(json!({ "runId": run.id, "status": "in_flight" }))),
+        Lookup::Running(run) => {
+            return Ok(Sent::Answer(
+                json!({ "runId": run.id, "status": "in_flight" }),
+            ))
+        }
         Lookup::Done(reply) => {
             let status = reply["payload"]["status"].as_str().unwrap_or("error");
-            return Ok(Some(json!({ "runId": idem, "status": status })));
+            return Ok(Sent::Answer(json!({ "runId": idem, "status": status })));
         }
         Lookup::New => {}
     }
@@ -143,12 +178,7 @@ pub async fn send(
             ..Submit::default()
         })
         .await?;
-    sock.out.send_text(res_ok(
-        req.id(),
-        &json!({ "runId": accepted.run.id, "status": "started" }),
-    ));
-    accepted.start(&gw.agents);
-    Ok(None)
+    Ok(Sent::Started(accepted))
 }
 
 /// Image attachments of `chat.send` (`{type, mimeType, content}` with base64 `content` or a
@@ -273,10 +303,12 @@ const HISTORY_KEYS: &[&str] = &[
     "messageId",
     "sessionId",
     "maxChars",
+    "maxBytes",
 ];
 
 /// `chat.history`.
-pub async fn history(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: Value = params(req)?;
     check_keys(&p, HISTORY_KEYS, "chat.history")?;
     let raw_key = req_str(&p, "sessionKey", "chat.history")?;
@@ -295,6 +327,7 @@ pub async fn history(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value,
     let limit = int("limit", 1, MAX_HISTORY_LIMIT)?.unwrap_or(DEFAULT_HISTORY_LIMIT);
     let offset = int("offset", 0, u64::MAX)?.unwrap_or(0);
     let max_chars = int("maxChars", 1, 500_000)?.map(|n| n as usize);
+    let max_bytes = int("maxBytes", 1024, u64::MAX)?.map(|n| n as usize);
     let cursor = opt_str(&p, "cursor", "chat.history")?.map(str::to_string);
     let agent_id = gw
         .agents
@@ -316,7 +349,7 @@ pub async fn history(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value,
             Ok((Some(row), rows, total))
         })
         .await
-        .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
+        .map_err(|e| super::store_failure(req.method(), &e))?;
     let active = gw.agents.runs.active_ids(&key);
     let session_info = json!({ "hasActiveRun": !active.is_empty(), "activeRunIds": active });
     let sid = row
@@ -348,17 +381,26 @@ pub async fn history(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value,
         let n = rows.len().saturating_sub(limit as usize);
         rows[n..].iter().collect()
     };
-    let messages: Vec<Value> = page
+    let mut messages: Vec<Value> = page
         .iter()
         .filter_map(|r| display_row(r, max_chars))
         .collect();
-    let has_more = offset + (page.len() as u64) < total;
+    // `maxBytes`: keep the newest messages whose JSON fits; the rest is the next page.
+    let mut kept_rows = page.len();
+    if let Some(max) = max_bytes {
+        let mut size: usize = messages.iter().map(|m| m.to_string().len() + 1).sum();
+        while size > max && !messages.is_empty() {
+            size -= messages.remove(0).to_string().len() + 1;
+            kept_rows -= 1;
+        }
+    }
+    let has_more = offset + (kept_rows as u64) < total;
     let mut v = json!({
         "sessionKey": key,
         "sessionId": row.as_ref().map(|r| Value::String(r.session_id.clone())).unwrap_or(Value::Null),
         "messages": messages,
         "hasMore": has_more,
-        "nextOffset": if has_more { json!(offset + page.len() as u64) } else { Value::Null },
+        "nextOffset": if has_more { json!(offset + kept_rows as u64) } else { Value::Null },
         "totalMessages": total,
         "deltaCursor": delta_cursor,
         "sessionInfo": session_info,
@@ -374,11 +416,8 @@ pub async fn history(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value,
 }
 
 /// `chat.abort {sessionKey, runId?}` (also `sessions.abort {key?, runId?}`).
-pub fn abort(
-    gw: &Gateway,
-    req: &RequestFrame<'_>,
-    sessions_abort: bool,
-) -> Result<Value, ErrorShape> {
+pub fn abort(c: &Ctx, req: &RequestFrame<'_>, sessions_abort: bool) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let method = if sessions_abort {
         "sessions.abort"
     } else {
@@ -393,7 +432,11 @@ pub fn abort(
     check_keys(&p, allowed, method)?;
     let run_id = opt_str(&p, "runId", method)?;
     let raw_key = if sessions_abort {
-        opt_str(&p, "key", method)?
+        // The schema has no required key; the Node gateway's handler insists (observed).
+        match opt_str(&p, "key", method)? {
+            Some(k) if !k.is_empty() => Some(k),
+            _ => return Err(ErrorShape::new(ErrorCode::InvalidRequest, "key required")),
+        }
     } else {
         Some(req_str(&p, "sessionKey", method)?)
     };
@@ -420,7 +463,8 @@ pub fn abort(
 }
 
 /// `chat.inject {sessionKey, message, label?}`: an assistant note without a run.
-pub async fn inject(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub async fn inject(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: Value = params(req)?;
     check_keys(
         &p,
@@ -452,7 +496,7 @@ pub async fn inject(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, 
         .store
         .append(&key, &agent_id, Some(&run_id), &body, false)
         .await
-        .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
+        .map_err(|e| super::store_failure(req.method(), &e))?;
     let chat = json!({ "runId": run_id, "sessionKey": key, "agentId": agent_id, "seq": 0, "state": "final", "message": body });
     gw.agents.runs.emit(&key, None, "chat", &chat, true);
     gw.agents.runs.emit(

@@ -4,15 +4,15 @@ use openclaw_proto::{ErrorShape, RequestFrame};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::params;
-use crate::server::Gateway;
+use super::{params, Ctx};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
 /// `config.get`: the active file, parsed and redacted, with its hash.
-pub fn config_get(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub fn config_get(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let _: Empty = params(req)?;
     let cfg = gw.cfg.load();
     let redacted = cfg.redacted();
@@ -50,12 +50,29 @@ struct ModelsListParams {
     prepared_only: Option<bool>,
     refresh: Option<bool>,
     view: Option<String>,
+    /// Only this provider's models.
+    provider: Option<String>,
+    /// The catalogue as seen from a session: every session sees the configured catalogue
+    /// here (no per-session model policies), so it only has to be a string.
+    session_key: Option<String>,
+    /// Auth profiles are not a feature of this gateway; the catalogue is the same.
+    auth_profile_id: Option<String>,
+    /// Details and built-in default models: we list exactly the configured models, which
+    /// carry every detail we have (name, provider, context window).
+    include_details: Option<bool>,
+    include_default_models: Option<bool>,
 }
 
 /// `models.list`: the configured model catalogue (`models.providers.*.models`).
-pub fn models_list(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub fn models_list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: ModelsListParams = params(req)?;
-    let _ = (p.agent_id, p.include_provider_capabilities);
+    let _ = p.include_provider_capabilities;
+    let _ = (
+        p.auth_profile_id,
+        p.include_details,
+        p.include_default_models,
+    );
     if p.prepared_only == Some(true) && p.refresh == Some(true) {
         return Err(ErrorShape::invalid_params(
             "models.list",
@@ -75,6 +92,9 @@ pub fn models_list(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorS
         .and_then(Value::as_object)
     {
         for (provider, body) in providers {
+            if p.provider.as_ref().is_some_and(|want| want != provider) {
+                continue;
+            }
             for m in body
                 .get("models")
                 .and_then(Value::as_array)
@@ -95,6 +115,14 @@ pub fn models_list(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorS
                 models.push(e);
             }
         }
+    }
+    // Scoped to a session or an agent, the Node gateway also says which account answers;
+    // this gateway has one key per provider, picked automatically.
+    if p.session_key.is_some() || p.agent_id.is_some() {
+        return Ok(json!({
+            "models": models,
+            "accountSelection": { "kind": "automatic", "label": "Automatic account selection" },
+        }));
     }
     Ok(json!({ "models": models }))
 }

@@ -13,8 +13,7 @@ use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::params;
-use crate::server::Gateway;
+use super::{params, Ctx};
 
 /// Default page size in lines (the CLI sends 200).
 pub const DEFAULT_LIMIT: usize = 200;
@@ -34,7 +33,8 @@ struct TailParams {
 }
 
 /// `logs.tail`.
-pub async fn tail(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub async fn tail(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: TailParams = params(req)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     let max_bytes = p.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);

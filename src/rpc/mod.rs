@@ -1,27 +1,34 @@
-//! Request dispatch: the scope gate, then one handler per method (a file per method group).
+//! The request path after `connect`: look the method up in the [`registry`], check its scope
+//! gate, then run its handler now, beside the read loop, or in the socket's ordered lane
+//! ([`dispatch`]); every answer goes out through a [`Responder`]. One file per method group.
 //!
 //! Order matches the Node gateway: a method in the protocol's table is scope-checked first
 //! (so a read-only socket asking for an admin method gets `FORBIDDEN`), then dispatched;
-//! anything we do not implement is `unknown method: <name>`.
+//! anything we do not serve is `unknown method: <name>`.
 
 mod agent;
 mod chat;
 mod config;
+mod dispatch;
 mod logs;
+pub mod registry;
 mod secrets;
 mod sessions;
-
-pub(crate) use sessions::row_json;
 mod system;
 
+pub use dispatch::{Lane, MAX_INFLIGHT_PER_SOCKET};
+pub(crate) use sessions::row_json;
+
+use std::sync::Arc;
+
+use openclaw_net::Outbound;
 use openclaw_proto::scope::satisfies;
 use openclaw_proto::{required_scope, ErrorCode, ErrorShape, RequestFrame, RequiredScope};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
-use std::sync::Arc;
 
 use crate::connect::Authed;
 use crate::server::Gateway;
+use registry::Gate;
 
 /// The socket a request arrived on (for methods that answer later or subscribe it).
 #[derive(Debug, Clone)]
@@ -29,51 +36,50 @@ pub struct Sock {
     /// Transport connection number.
     pub conn: u64,
     /// Its outbound queue.
-    pub out: openclaw_net::Outbound,
+    pub out: Outbound,
 }
 
-/// Methods we implement (advertised in `hello-ok.features.methods`).
-pub const METHODS: &[&str] = &[
-    "health",
-    "status",
-    "system-presence",
-    "system-event",
-    "last-heartbeat",
-    "set-heartbeats",
-    "logs.tail",
-    "config.get",
-    "models.list",
-    "gateway.identity.get",
-    "secrets.reload",
-];
-
-/// Events we emit (advertised in `hello-ok.features.events`).
-pub const EVENTS: &[&str] = &[
-    "connect.challenge",
-    "tick",
-    "presence",
-    "health",
-    "heartbeat",
-    "shutdown",
-    "device.pair.resolved",
-    "config.changed",
-    "agent",
-    "chat",
-    "session.message",
-    "sessions.changed",
-];
-
-/// The scope a method needs on this gateway: the protocol table, except `health`, which
-/// the Node gateway answers on any authenticated socket (observed).
-fn gate(method: &str) -> RequiredScope {
-    match method {
-        "health" => RequiredScope::None,
-        m => required_scope(m),
-    }
+/// What every handler is given: the gateway, the caller, and the caller's socket.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Shared gateway state.
+    pub gw: Arc<Gateway>,
+    /// The authenticated caller.
+    pub who: Arc<Authed>,
+    /// Its socket.
+    pub sock: Sock,
 }
 
 fn forbidden(scope: &str) -> ErrorShape {
     ErrorShape::missing_scope(scope, &[scope])
+}
+
+/// The scope gate of method `name` (gated as `g`) for `who`. Methods we do not serve are
+/// gated by the protocol table too, before they are refused as unknown (as the Node gateway
+/// does).
+pub(crate) fn gate(name: &str, g: Gate, who: &Authed) -> Result<(), ErrorShape> {
+    let required = match g {
+        Gate::AnyAuthed => RequiredScope::None,
+        Gate::Table => required_scope(name),
+    };
+    match required {
+        RequiredScope::None | RequiredScope::Dynamic | RequiredScope::Unknown => Ok(()),
+        RequiredScope::Scope(s) => {
+            if who.role != "operator" {
+                return Err(unauthorized_role(&who.role));
+            }
+            if !satisfies(&who.scopes, s) {
+                return Err(forbidden(s));
+            }
+            Ok(())
+        }
+        RequiredScope::Node if who.role != "node" => Err(unauthorized_role(&who.role)),
+        RequiredScope::Node => Ok(()),
+    }
+}
+
+fn unauthorized_role(role: &str) -> ErrorShape {
+    ErrorShape::new(ErrorCode::Forbidden, format!("unauthorized role: {role}"))
 }
 
 /// A store failure as the client sees it: `UNAVAILABLE` without the database's own text
@@ -87,96 +93,23 @@ pub(crate) fn store_failure(method: &str, e: &crate::GatewayError) -> ErrorShape
 pub(crate) fn params<T: DeserializeOwned>(req: &RequestFrame<'_>) -> Result<T, ErrorShape> {
     req.parse_params_or_default::<T>().map_err(|e| {
         let detail = e.to_string();
-        let detail = detail
-            .strip_prefix("invalid params: ")
-            .unwrap_or(&detail)
-            .to_string();
-        ErrorShape::invalid_params(req.method(), &detail)
+        let detail = detail.strip_prefix("invalid params: ").unwrap_or(&detail);
+        ErrorShape::invalid_params(req.method(), &node_wording(detail))
     })
 }
 
-/// Answer one request.
-/// `Ok(None)`: the handler already queued its response(s) on the socket (`agent`,
-/// `chat.send`: the ack must precede the run's events).
-pub async fn call(
-    gw: &Arc<Gateway>,
-    who: &Authed,
-    req: &RequestFrame<'_>,
-    sock: &Sock,
-) -> Result<Option<Value>, ErrorShape> {
-    let method = req.method();
-    match gate(method) {
-        RequiredScope::None => {}
-        RequiredScope::Scope(s) => {
-            if who.role != "operator" {
-                return Err(ErrorShape::new(
-                    ErrorCode::Forbidden,
-                    format!("unauthorized role: {}", who.role),
-                ));
-            }
-            if !satisfies(&who.scopes, s) {
-                return Err(forbidden(s));
-            }
-        }
-        RequiredScope::Node => {
-            if who.role != "node" {
-                return Err(ErrorShape::new(
-                    ErrorCode::Forbidden,
-                    format!("unauthorized role: {}", who.role),
-                ));
-            }
-        }
-        RequiredScope::Dynamic | RequiredScope::Unknown => {}
+/// A serde message in the Node gateway's (ajv) wording where one maps: an unknown field is
+/// `at root: unexpected property 'x'`, a missing one `must have required property 'x'`.
+fn node_wording(detail: &str) -> String {
+    let quoted = |prefix: &str| {
+        let rest = detail.strip_prefix(prefix)?;
+        Some(rest.split('`').next()?.to_string())
+    };
+    if let Some(f) = quoted("unknown field `") {
+        return format!("at root: unexpected property '{f}'");
     }
-    match method {
-        "agent" => agent::agent(gw, who, req, sock).await,
-        "chat.send" => chat::send(gw, req, sock).await,
-        _ => answer(gw, who, req, sock).await.map(Some),
+    if let Some(f) = quoted("missing field `") {
+        return format!("must have required property '{f}'");
     }
-}
-
-async fn answer(
-    gw: &Arc<Gateway>,
-    who: &Authed,
-    req: &RequestFrame<'_>,
-    sock: &Sock,
-) -> Result<Value, ErrorShape> {
-    let method = req.method();
-    match method {
-        "agent.wait" => agent::wait(gw, req).await,
-        "agent.identity.get" => agent::identity(gw, req),
-        "agents.list" => agent::list(gw, req),
-        "chat.history" => chat::history(gw, req).await,
-        "chat.abort" => chat::abort(gw, req, false),
-        "chat.inject" => chat::inject(gw, req).await,
-        "sessions.list" => sessions::list(gw, req).await,
-        "sessions.get" => sessions::get(gw, req).await,
-        "sessions.reset" => sessions::reset(gw, req).await,
-        "sessions.delete" => {
-            if !satisfies(&who.scopes, "operator.write") {
-                return Err(forbidden("operator.write"));
-            }
-            sessions::delete(gw, req).await
-        }
-        "sessions.abort" => chat::abort(gw, req, true),
-        "sessions.subscribe" => sessions::subscribe(gw, req, sock),
-        "sessions.messages.subscribe" => sessions::messages_subscribe(gw, req, sock, true),
-        "sessions.messages.unsubscribe" => sessions::messages_subscribe(gw, req, sock, false),
-        "health" => system::health(gw, req),
-        "status" => system::status(gw, who, req).await,
-        "system-presence" => system::presence(gw, req),
-        "system-event" => system::system_event(gw, req),
-        "last-heartbeat" => system::last_heartbeat(gw, req),
-        "set-heartbeats" => system::set_heartbeats(gw, req),
-        "gateway.identity.get" => system::identity(gw, req),
-        "models.list" => config::models_list(gw, req),
-        "config.get" => config::config_get(gw, req),
-        "logs.tail" => logs::tail(gw, req).await,
-        "secrets.reload" => secrets::reload(gw, req).await,
-        "connect" => Err(ErrorShape::new(
-            ErrorCode::InvalidRequest,
-            "connect is only valid as the first request",
-        )),
-        other => Err(ErrorShape::unknown_method(other)),
-    }
+    detail.to_string()
 }

@@ -10,21 +10,17 @@
 use std::sync::Arc;
 
 use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::params;
+use super::Ctx;
 use crate::config;
-use crate::server::{now_ms, Gateway};
-
-/// `SecretsReloadParams`: an empty object.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SecretsReloadParams {}
+use crate::server::now_ms;
 
 /// `secrets.reload`.
-pub async fn reload(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let _: SecretsReloadParams = params(req)?;
+pub async fn reload(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
+    // `SecretsReloadParams` is empty; the Node gateway ignores any keys (observed).
+    super::system::loose(req)?;
     let cur = gw.cfg.load_full();
     let prev = cur.clone();
     let next = tokio::task::spawn_blocking(move || config::reload_with_origin(&prev))
@@ -45,6 +41,7 @@ pub async fn reload(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, Error
     next.port_source = cur.port_source;
     next.bind = cur.bind;
     next.bind_host = cur.bind_host;
+    next.bind_reason = cur.bind_reason.clone();
     next.custom_bind_host = cur.custom_bind_host;
     let warning_count = next.warnings.len();
     let file_changed = next.raw_sha256 != cur.raw_sha256;

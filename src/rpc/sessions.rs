@@ -2,14 +2,12 @@
 //! blocking pool), `sessions.get`, `sessions.reset`, `sessions.delete`, and the
 //! subscriptions behind `sessions.changed` and `session.message`.
 
-use std::sync::Arc;
-
 use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde_json::{json, Value};
 
 use super::agent::{check_keys, opt_str, req_str};
 use super::chat::display_row;
-use super::{params, Sock};
+use super::{params, Ctx};
 use crate::agents::canonical_key;
 use crate::agents::runs::AbortReason;
 use crate::server::{now_ms, Gateway};
@@ -45,7 +43,33 @@ const LIST_KEYS: &[&str] = &[
     "agentId",
     "search",
     "archived",
+    // Filters on features this gateway has no data for (projects, groups, pins, boards,
+    // workspaces, profiles, subagent/cron/system sessions): see `unsupported_filters`.
+    "activeOnly",
+    "excludeSubagents",
+    "excludeCron",
+    "excludeSystem",
+    "projectId",
+    "workspaceDir",
+    "group",
+    "pinned",
+    "hasBoard",
+    "profileRelation",
+    // Activity summaries are not computed here; the rows are the same without it.
+    "includeActivitySummary",
 ];
+
+/// `true` when a filter asks for sessions with a property none of ours has (a project, a
+/// group, a workspace, a pin, a board): the page is empty. The `exclude*` filters never
+/// match (we have no subagent, cron or system sessions) and so exclude nothing.
+fn unsupported_filters(p: &Value) -> bool {
+    let set = |k: &str| p.get(k).is_some_and(|v| !v.is_null());
+    set("projectId")
+        || set("workspaceDir")
+        || set("group")
+        || p.get("pinned") == Some(&Value::Bool(true))
+        || p.get("hasBoard") == Some(&Value::Bool(true))
+}
 
 /// A session row as `sessions.list` shows it (`last`: with the last message preview).
 pub(crate) fn row_json(gw: &Gateway, r: &SessionRow, last: bool) -> Value {
@@ -81,7 +105,8 @@ pub(crate) fn row_json(gw: &Gateway, r: &SessionRow, last: bool) -> Value {
 }
 
 /// `sessions.list`.
-pub async fn list(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: Value = params(req)?;
     check_keys(&p, LIST_KEYS, "sessions.list")?;
     let int = |k: &str, min: u64| -> Result<Option<u64>, ErrorShape> {
@@ -116,14 +141,20 @@ pub async fn list(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, Er
         limit,
         offset,
     };
+    let active_only = p.get("activeOnly") == Some(&Value::Bool(true));
     let unfiltered_total = gw.agents.runs.store.count();
-    let (rows, total) = gw
-        .agents
-        .runs
-        .store
-        .read(move |c| list_sessions(c, &q, unfiltered_total))
-        .await
-        .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
+    let (rows, total) = if unsupported_filters(&p) {
+        (Vec::new(), 0)
+    } else if active_only {
+        active_sessions(gw, q).await?
+    } else {
+        gw.agents
+            .runs
+            .store
+            .read(move |c| list_sessions(c, &q, unfiltered_total))
+            .await
+            .map_err(|e| super::store_failure(req.method(), &e))?
+    };
     let sessions: Vec<Value> = rows.iter().map(|r| row_json(gw, r, include_last)).collect();
     let has_more = offset + (rows.len() as u64) < total;
     let cat = gw.agents.catalog();
@@ -148,6 +179,43 @@ pub async fn list(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, Er
     }))
 }
 
+/// `activeOnly`: the sessions with a run in flight, newest first, paged like the rest.
+async fn active_sessions(gw: &Gateway, q: ListQuery) -> Result<(Vec<SessionRow>, u64), ErrorShape> {
+    let keys = gw.agents.runs.active_session_keys();
+    let mut rows = gw
+        .agents
+        .runs
+        .store
+        .read(move |c| {
+            let mut out = Vec::new();
+            for k in &keys {
+                if let Some(r) = get_session(c, k)? {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| super::store_failure("sessions.list", &e))?;
+    rows.retain(|r| {
+        q.agent_id.as_ref().is_none_or(|a| &r.agent_id == a)
+            && q.label.as_ref().is_none_or(|l| r.label.as_ref() == Some(l))
+            && q.search.as_ref().is_none_or(|s| {
+                r.key.contains(s.as_str())
+                    || r.label.as_ref().is_some_and(|l| l.contains(s.as_str()))
+            })
+            && q.updated_since_ms.is_none_or(|t| r.updated_ms >= t)
+    });
+    rows.sort_by_key(|r| std::cmp::Reverse(r.updated_ms));
+    let total = rows.len() as u64;
+    let page = rows
+        .into_iter()
+        .skip(q.offset as usize)
+        .take(q.limit as usize)
+        .collect();
+    Ok((page, total))
+}
+
 /// The session key of `{key}` or `{sessionKey}` params, canonical.
 fn key_param(gw: &Gateway, p: &Value, method: &str) -> Result<String, ErrorShape> {
     let raw = match (
@@ -158,7 +226,7 @@ fn key_param(gw: &Gateway, p: &Value, method: &str) -> Result<String, ErrorShape
         _ => {
             return Err(ErrorShape::invalid_params(
                 method,
-                "at root: must have required property 'key'",
+                "must have required property 'key'",
             ))
         }
     };
@@ -169,13 +237,18 @@ fn key_param(gw: &Gateway, p: &Value, method: &str) -> Result<String, ErrorShape
 }
 
 /// `sessions.get {key}`: the session row and its transcript.
-pub async fn get(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let p: Value = params(req)?;
-    check_keys(
-        &p,
-        &["key", "sessionKey", "agentId", "limit"],
-        "sessions.get",
-    )?;
+pub async fn get(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
+    // Checked by hand like the Node gateway: unknown keys are ignored, a missing key is
+    // `key required`.
+    let p = super::system::loose(req)?;
+    if p["key"]
+        .as_str()
+        .or(p["sessionKey"].as_str())
+        .is_none_or(str::is_empty)
+    {
+        return Err(ErrorShape::new(ErrorCode::InvalidRequest, "key required"));
+    }
     let key = key_param(gw, &p, "sessions.get")?;
     let limit = p
         .get("limit")
@@ -195,12 +268,10 @@ pub async fn get(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, Err
             Ok(Some((row, rows, total)))
         })
         .await
-        .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
+        .map_err(|e| super::store_failure(req.method(), &e))?;
+    // An unknown session is an empty transcript, not an error (observed).
     let Some((row, rows, total)) = found else {
-        return Err(ErrorShape::new(
-            ErrorCode::InvalidRequest,
-            format!("session not found: {key}"),
-        ));
+        return Ok(json!({ "messages": [] }));
     };
     let messages: Vec<Value> = rows.iter().filter_map(|r| display_row(r, None)).collect();
     Ok(json!({
@@ -212,6 +283,35 @@ pub async fn get(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, Err
     }))
 }
 
+/// `expectedSessionId`: refuse when the session has moved on to another id meanwhile.
+async fn expect_session_id(
+    gw: &Gateway,
+    p: &Value,
+    key: &str,
+    method: &str,
+    what: &str,
+) -> Result<(), ErrorShape> {
+    let Some(expected) = opt_str(p, "expectedSessionId", method)? else {
+        return Ok(());
+    };
+    let k = key.to_string();
+    let cur = gw
+        .agents
+        .runs
+        .store
+        .read(move |c| get_session(c, &k))
+        .await
+        .map_err(|e| super::store_failure(method, &e))?;
+    if cur.is_some_and(|r| r.session_id != expected) {
+        return Err(ErrorShape::new(
+            ErrorCode::InvalidRequest,
+            format!("session id changed; {what}"),
+        )
+        .with_details(json!({ "reason": "session-id-mismatch" })));
+    }
+    Ok(())
+}
+
 fn stop_runs(gw: &Gateway, key: &str) {
     for r in gw.agents.runs.active_runs(key, None) {
         r.abort(AbortReason::Rpc);
@@ -219,10 +319,16 @@ fn stop_runs(gw: &Gateway, key: &str) {
 }
 
 /// `sessions.reset {key, reason?}`: a fresh transcript (new session id).
-pub async fn reset(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub async fn reset(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: Value = params(req)?;
-    check_keys(&p, &["key", "agentId", "reason"], "sessions.reset")?;
+    check_keys(
+        &p,
+        &["key", "agentId", "reason", "expectedSessionId"],
+        "sessions.reset",
+    )?;
     let key = key_param(gw, &p, "sessions.reset")?;
+    expect_session_id(gw, &p, &key, "sessions.reset", "not reset").await?;
     if let Some(r) = opt_str(&p, "reason", "sessions.reset")? {
         if r != "new" && r != "reset" {
             return Err(ErrorShape::invalid_params(
@@ -238,13 +344,14 @@ pub async fn reset(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, E
         .store
         .reset(&key)
         .await
-        .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
+        .map_err(|e| super::store_failure(req.method(), &e))?;
     gw.agents.session_changed(&key);
     Ok(json!({ "ok": true, "key": key, "sessionId": sid, "reset": sid.is_some() }))
 }
 
 /// `sessions.delete {key}`.
-pub async fn delete(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub async fn delete(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: Value = params(req)?;
     check_keys(
         &p,
@@ -261,24 +368,7 @@ pub async fn delete(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, 
         "sessions.delete",
     )?;
     let key = key_param(gw, &p, "sessions.delete")?;
-    if let Some(expected) = opt_str(&p, "expectedSessionId", "sessions.delete")? {
-        let k = key.clone();
-        let cur = gw
-            .agents
-            .runs
-            .store
-            .read(move |c| get_session(c, &k))
-            .await
-            .ok()
-            .flatten();
-        if cur.is_some_and(|r| r.session_id != expected) {
-            return Err(ErrorShape::new(
-                ErrorCode::InvalidRequest,
-                "session id changed; not deleted",
-            )
-            .with_details(json!({ "reason": "session-id-mismatch" })));
-        }
-    }
+    expect_session_id(gw, &p, &key, "sessions.delete", "not deleted").await?;
     stop_runs(gw, &key);
     let deleted = gw
         .agents
@@ -286,7 +376,7 @@ pub async fn delete(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, 
         .store
         .delete(&key)
         .await
-        .map_err(|e| ErrorShape::new(ErrorCode::Unavailable, e.to_string()))?;
+        .map_err(|e| super::store_failure(req.method(), &e))?;
     gw.agents
         .runs
         .emit_changed(&json!({ "sessionKey": key, "key": key, "deleted": true, "ts": now_ms() }));
@@ -294,20 +384,19 @@ pub async fn delete(gw: &Arc<Gateway>, req: &RequestFrame<'_>) -> Result<Value, 
 }
 
 /// `sessions.subscribe {}`: `sessions.changed` for this socket until it closes.
-pub fn subscribe(gw: &Gateway, req: &RequestFrame<'_>, sock: &Sock) -> Result<Value, ErrorShape> {
+pub fn subscribe(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p: Value = params(req)?;
     check_keys(&p, &[], "sessions.subscribe")?;
-    gw.agents.runs.watch_list(sock.conn, &sock.out);
-    Ok(json!({ "ok": true }))
+    c.gw.agents.runs.watch_list(c.sock.conn, &c.sock.out);
+    Ok(json!({ "subscribed": true }))
 }
 
+/// Properties of `sessions.get` (no published schema; as the Node gateway reads them).
+pub const GET_KEYS: &[&str] = &["key", "sessionKey", "agentId", "limit"];
+
 /// `sessions.messages.subscribe {key}` / `.unsubscribe {key}`.
-pub fn messages_subscribe(
-    gw: &Gateway,
-    req: &RequestFrame<'_>,
-    sock: &Sock,
-    on: bool,
-) -> Result<Value, ErrorShape> {
+pub fn messages_subscribe(c: &Ctx, req: &RequestFrame<'_>, on: bool) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let method = if on {
         "sessions.messages.subscribe"
     } else {
@@ -323,9 +412,9 @@ pub fn messages_subscribe(
     req_str(&p, "key", method)?;
     let key = key_param(gw, &p, method)?;
     if on {
-        gw.agents.runs.watch_session(&key, sock.conn, &sock.out);
+        gw.agents.runs.watch_session(&key, c.sock.conn, &c.sock.out);
     } else {
-        gw.agents.runs.unwatch_session(&key, sock.conn);
+        gw.agents.runs.unwatch_session(&key, c.sock.conn);
     }
     Ok(json!({ "ok": true, "key": key, "subscribed": on }))
 }

@@ -3,46 +3,70 @@
 
 use std::sync::atomic::Ordering;
 
-use openclaw_proto::{ErrorShape, RequestFrame};
+use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::params;
+use super::{params, Ctx};
 use crate::auth::device::{b64url, device_id};
-use crate::connect::Authed;
 use crate::health::{every_string, rss_bytes};
 use crate::server::{now_ms, Gateway, VERSION};
 use crate::store::sessions::SessionRow;
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct HealthParams {
-    probe: Option<bool>,
+/// The params object of a method the Node gateway checks by hand: any object, unknown keys
+/// ignored (observed for `health`, `status`, `system-presence`, `last-heartbeat`,
+/// `set-heartbeats`, `gateway.identity.get`, `secrets.reload`, `sessions.get`).
+pub(crate) fn loose(req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let v: Value = params(req)?;
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(ErrorShape::invalid_params(req.method(), "must be object"))
+    }
 }
 
 /// `health`: the cached snapshot, or a fresh one with `probe:true`.
-pub fn health(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let p: HealthParams = params(req)?;
-    Ok(gw.health_snapshot(p.probe.unwrap_or(false)))
+pub fn health(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
+    let p = loose(req)?;
+    Ok(gw.health_snapshot(p["probe"] == true))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct StatusParams {
-    #[allow(dead_code)]
-    include_channel_summary: Option<bool>,
+/// `status` reads `includeCliProjection` (adds `cliProjection`, what `openclaw status --json`
+/// prints about agents) and `includeChannelSummary` (we have no chat channels: the summary
+/// is `[]` either way); other keys are ignored, as the Node gateway does.
+/// `cliProjection`: the agents as the CLI lists them, the update channel, the memory plugin
+/// (this gateway runs no plugins, so it reports the Node gateway's "plugins disabled").
+fn cli_projection(gw: &Gateway) -> Value {
+    let cat = gw.agents.catalog();
+    let cfg = gw.cfg.load();
+    let rows: Vec<Value> = cat
+        .agents
+        .iter()
+        .map(|a| match &a.name {
+            Some(n) => json!({ "id": a.id, "name": n }),
+            None => json!({ "id": a.id }),
+        })
+        .collect();
+    json!({
+        "agents": {
+            "defaultId": cat.default_agent,
+            "ownership": "sole",
+            "selectionRequired": false,
+            "rows": rows,
+        },
+        "updateChannel": cfg.parsed.pointer("/update/channel").cloned().unwrap_or(Value::Null),
+        "memoryPlugin": { "enabled": false, "slot": null, "reason": "plugins disabled" },
+    })
 }
 
 /// Rows listed under `sessions.recent` of `status` (the Node gateway's 10).
 const STATUS_RECENT_SESSIONS: usize = crate::store::sessions::RECENT_SESSIONS;
 
 /// `status`: runtime summary (same keys as the Node gateway, our own numbers).
-pub async fn status(
-    gw: &Gateway,
-    who: &Authed,
-    req: &RequestFrame<'_>,
-) -> Result<Value, ErrorShape> {
-    let _p: StatusParams = params(req)?;
+pub async fn status(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let (gw, who) = (&c.gw, &c.who);
+    let p = loose(req)?;
     let cfg = gw.cfg.load();
     let agent = &cfg.default_agent_id;
     let every = cfg.heartbeat_every_ms;
@@ -113,6 +137,9 @@ pub async fn status(
             "writeCustody": [],
         },
     });
+    if p["includeCliProjection"] == true {
+        v["cliProjection"] = cli_projection(gw);
+    }
     // Sensitive fields only for admins.
     if openclaw_proto::satisfies(&who.scopes, "operator.admin") {
         v["configPath"] = json!(cfg.path.display().to_string());
@@ -180,15 +207,30 @@ fn session_rows(gw: &Gateway, recent: &[SessionRow]) -> (Value, Vec<Value>) {
     (defaults, rows)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
-
 /// `system-presence`: the presence list as a bare array.
-pub fn presence(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let _: Empty = params(req)?;
+pub fn presence(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
+    loose(req)?;
     Ok(Value::Array(gw.presence.list()))
 }
+
+/// Properties of `system-event` (no published schema; as the Node gateway reads them).
+pub const SYSTEM_EVENT_KEYS: &[&str] = &[
+    "text",
+    "mode",
+    "sessionKey",
+    "instanceId",
+    "host",
+    "reason",
+    "deviceId",
+    "ip",
+    "version",
+    "platform",
+    "deviceFamily",
+    "modelIdentifier",
+    "lastInputSeconds",
+    "tags",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -210,14 +252,12 @@ struct SystemEventParams {
 }
 
 /// `system-event`: the text becomes a presence entry, broadcast to every socket.
-pub fn system_event(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+pub fn system_event(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
     let p: SystemEventParams = params(req)?;
     let text = p.text.trim().to_string();
     if text.is_empty() {
-        return Err(ErrorShape::invalid_params(
-            "system-event",
-            "text must not be empty",
-        ));
+        return Err(ErrorShape::new(ErrorCode::InvalidRequest, "text required"));
     }
     let mode = p.mode.as_deref().unwrap_or("next-heartbeat");
     if mode != "now" && mode != "next-heartbeat" {
@@ -262,8 +302,9 @@ pub fn system_event(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, Error
 }
 
 /// `last-heartbeat`: the last heartbeat event, or null.
-pub fn last_heartbeat(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let _: Empty = params(req)?;
+pub fn last_heartbeat(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
+    loose(req)?;
     Ok(gw
         .last_heartbeat
         .lock()
@@ -272,23 +313,24 @@ pub fn last_heartbeat(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, Err
         .unwrap_or(Value::Null))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetHeartbeats {
-    enabled: bool,
-}
-
 /// `set-heartbeats {enabled}`.
-pub fn set_heartbeats(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let p: SetHeartbeats = params(req)?;
-    gw.heartbeats_enabled.store(p.enabled, Ordering::Relaxed);
+pub fn set_heartbeats(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
+    let Some(enabled) = loose(req)?["enabled"].as_bool() else {
+        return Err(ErrorShape::invalid_params(
+            "set-heartbeats",
+            "enabled (boolean) required",
+        ));
+    };
+    gw.heartbeats_enabled.store(enabled, Ordering::Relaxed);
     gw.publish_health();
-    Ok(json!({ "ok": true, "enabled": p.enabled }))
+    Ok(json!({ "ok": true, "enabled": enabled }))
 }
 
 /// `gateway.identity.get`: the gateway's own device identity.
-pub fn identity(gw: &Gateway, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let _: Empty = params(req)?;
+pub fn identity(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let gw = &c.gw;
+    loose(req)?;
     let pk = gw.identity.verifying_key().to_bytes();
     Ok(json!({
         "deviceId": device_id(&pk),

@@ -5,12 +5,14 @@
 //! linger) run as boxed futures, so the state an idle authenticated socket keeps for its
 //! whole life is only the established loop's.
 
+use std::time::Duration;
+
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::app::{App, ConnInfo, Flow, WsSession};
-use crate::limits::{NetLimits, CLOSE_LINGER};
+use crate::limits::NetLimits;
 use crate::listener::PreauthPermit;
 use crate::outbound::Outbound;
 use crate::shutdown::Shutdown;
@@ -53,7 +55,7 @@ pub async fn run_ws<A: App>(
             .await
         }
     };
-    Box::pin(teardown(reader, writer, &out, end)).await;
+    Box::pin(teardown(reader, writer, &out, end, limits.close_linger)).await;
     session.on_close();
 }
 
@@ -185,19 +187,22 @@ async fn established<S: WsSession>(
 }
 
 /// Close handshake linger, then release the writer.
-async fn teardown(mut reader: Reader, writer: JoinHandle<()>, out: &Outbound, end: ReadEnd) {
+async fn teardown(
+    mut reader: Reader,
+    writer: JoinHandle<()>,
+    out: &Outbound,
+    end: ReadEnd,
+    linger: Duration,
+) {
     if matches!(end, ReadEnd::Violation) {
         // We sent (or are sending) a close: give the peer a moment to answer it.
-        let _ = tokio::time::timeout(CLOSE_LINGER, reader.linger()).await;
+        let _ = tokio::time::timeout(linger, reader.linger()).await;
     }
     out.mark_closed();
     // A peer that stopped reading leaves the writer blocked in write(2) forever: give it
     // the linger to flush the close frame, then abort it so the socket is released.
     let mut writer = writer;
-    if tokio::time::timeout(CLOSE_LINGER, &mut writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(linger, &mut writer).await.is_err() {
         writer.abort();
         let _ = writer.await;
     }

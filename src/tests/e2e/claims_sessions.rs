@@ -75,11 +75,18 @@ async fn sessions_abort_aborts_the_active_run() {
     assert_eq!(g.gw.agents.runs.active_count(), 0);
     let r = c.ok("sessions.abort", json!({ "key": "ab" })).await;
     assert_eq!(r, json!({ "ok": true, "aborted": false, "runIds": [] }));
-    // By run id alone, too.
+    // One run of the session by id; without a key the Node gateway refuses (observed).
     let send = json!({ "sessionKey": "ab", "message": "HANG again", "idempotencyKey": "ab-2" });
     c.ok("chat.send", send).await;
     up.state.wait_held(2).await;
-    let r = c.ok("sessions.abort", json!({ "runId": "ab-2" })).await;
+    let r = c.call("sessions.abort", json!({ "runId": "ab-2" })).await;
+    assert_eq!(
+        r["error"],
+        json!({ "code": "INVALID_REQUEST", "message": "key required" })
+    );
+    let r = c
+        .ok("sessions.abort", json!({ "key": "ab", "runId": "ab-2" }))
+        .await;
     assert_eq!(
         r,
         json!({ "ok": true, "aborted": true, "runIds": ["ab-2"] })

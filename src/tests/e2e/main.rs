@@ -9,6 +9,11 @@ mod util;
 mod smoke;
 // Pre-auth refusals, protocol negotiation, handshake deadline, raw close frames, pipelining.
 mod handshake;
+// The method registry: advertised = served, the 9.6 param walk, hello-ok ordering under a
+// broadcast storm, waiting requests beside the read loop, the in-flight limit.
+mod registry;
+// What the 2026.9.6 params we accept do (status projection, list filters, maxBytes, …).
+mod params96;
 // Tier 1 system RPCs: scope gate, error shapes, strict params, result shapes, logs.tail.
 mod rpc;
 // Connect auth: token, password, none, failed-auth lockout, trusted-proxy.

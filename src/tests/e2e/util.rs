@@ -230,6 +230,12 @@ fn schemas() -> &'static Schemas {
         // Shapes only the 9.1 file has, relaxed where the real 9.6 gateway sends more:
         // presence entries of connected clients carry `clientId` (observed.md).
         doc["definitions"]["PresenceEntry"] = v96["definitions"]["PresenceEntry"].clone();
+        // `models.list` scoped to a session or agent carries `accountSelection` on the
+        // Node gateway 2026.9.6 (observed); the 9.1 result shape predates it.
+        doc["definitions"]["ModelsListResult"]["properties"]["accountSelection"] = json!({
+            "type": "object", "required": ["kind", "label"],
+            "properties": { "kind": { "type": "string" }, "label": { "type": "string" } }
+        });
         // Snapshot.health is the health payload's only published shape.
         let health = doc["definitions"]["Snapshot"]["properties"]["health"].clone();
         doc["definitions"]["__Health"] = health;
@@ -556,8 +562,15 @@ impl Client {
         id
     }
 
-    /// The `res` for `id` (events that arrive first are kept in `events`).
+    /// The `res` for `id`, from the backlog first (frames that arrive first are kept in `events`).
     pub async fn response(&mut self, id: &str) -> Value {
+        if let Some(i) = self
+            .events
+            .iter()
+            .position(|v| v["type"] == "res" && v["id"] == id)
+        {
+            return self.events.remove(i);
+        }
         let until = tokio::time::Instant::now() + self.wait;
         let what = format!("the response to {id}");
         loop {

@@ -1,0 +1,305 @@
+//! The method registry end to end: `hello-ok` advertises exactly what is served, every
+//! property of a served method's 2026.9.6 params is accepted (the param walk), `hello-ok` is
+//! the first frame after the challenge even under a broadcast storm, a waiting request does
+//! not block its socket, and the per-socket in-flight limit holds.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openclaw::rpc::registry::{self, Params};
+use serde_json::{json, Value};
+
+use crate::agents::{agent_config, fake};
+use crate::upstream::{Upstream, UpstreamOpts};
+use crate::util::*;
+
+#[tokio::test]
+async fn hello_advertises_exactly_the_registry_and_each_method_is_served() {
+    let g = start().await;
+    let (mut c, hello) = operator(g.addr, ALL_SCOPES).await;
+    let advertised: Vec<&str> = hello["features"]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    let listed: Vec<&str> = registry::METHODS
+        .iter()
+        .filter(|m| m.advertise)
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(advertised, listed);
+    // Served but unlisted, as on the Node gateway.
+    let hidden: Vec<&str> = registry::METHODS
+        .iter()
+        .filter(|m| !m.advertise)
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(hidden, ["chat.inject", "sessions.get"]);
+    assert_eq!(
+        hello["features"]["capabilities"],
+        json!(["published-model-catalog", "session-scoped-model-catalog"])
+    );
+    let events: Vec<&str> = hello["features"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(events, registry::EVENTS);
+    for m in registry::METHODS.iter().map(|m| m.name) {
+        // Params that fail validation are fine here: only "unknown method" is not.
+        let r = c.call(m, json!({ "__probe": true })).await;
+        let msg = r["error"]["message"].as_str().unwrap_or("");
+        assert!(!msg.starts_with("unknown method"), "{m}: {r}");
+    }
+    let r = c.call("no.such.method", json!({})).await;
+    assert_eq!(r["error"]["message"], "unknown method: no.such.method");
+    g.stop().await;
+}
+
+/// The properties a method's params specification names.
+fn spec_properties(p: &Params) -> Vec<(String, Value)> {
+    let (file, def) = match p {
+        Params::Schema96(d) => ("protocol-2026.9.6.schema.json", *d),
+        Params::Schema91(d) => ("protocol.schema.json", *d),
+        Params::Observed(keys) => {
+            return keys.iter().map(|k| (k.to_string(), json!({}))).collect();
+        }
+    };
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/schema")
+        .join(file);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let d = &doc["definitions"][def];
+    assert!(d.is_object(), "{file} has no definition {def}");
+    d["properties"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// A value of the property's schema type (its semantic validity does not matter here).
+fn sample(schema: &Value) -> Value {
+    let ty = schema["type"]
+        .as_str()
+        .or_else(|| schema["anyOf"][0]["type"].as_str());
+    if let Some(c) = schema
+        .get("const")
+        .or_else(|| schema["anyOf"][0].get("const"))
+    {
+        return c.clone();
+    }
+    match ty {
+        Some("boolean") => json!(true),
+        Some("integer") | Some("number") => {
+            json!(schema["minimum"].as_u64().unwrap_or(1).max(1))
+        }
+        Some("array") => json!([]),
+        Some("object") => json!({}),
+        _ => json!("x"),
+    }
+}
+
+/// Params every call of the walk carries: what a method checks before its schema
+/// (`chat.send` needs a session target first), and no long waits.
+fn base(method: &str) -> Value {
+    match method {
+        "chat.send" => json!({ "sessionKey": "walk" }),
+        // An unknown run waits out its timeout, as on the Node gateway: keep it at zero.
+        "agent.wait" => json!({ "timeoutMs": 0 }),
+        _ => json!({}),
+    }
+}
+
+fn unknown_property(r: &Value) -> bool {
+    let m = r["error"]["message"].as_str().unwrap_or("");
+    m.contains("unexpected property") || m.contains("unknown field")
+}
+
+#[tokio::test]
+async fn every_specified_param_of_every_served_method_is_accepted() {
+    let g = start().await;
+    let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
+    let (mut checked, mut refused) = (0, Vec::new());
+    for m in registry::METHODS {
+        for (prop, schema) in spec_properties(&m.params) {
+            let mut p = base(m.name);
+            p[prop.as_str()] = sample(&schema);
+            let r = c.call(m.name, p).await;
+            if unknown_property(&r) {
+                refused.push(format!("{}.{prop}", m.name));
+            }
+            checked += 1;
+        }
+        // The walk can fail: a property nobody specified is refused by the strict methods
+        // and ignored by the loose ones (as on the Node gateway).
+        let mut p = base(m.name);
+        p["notAProperty"] = json!(1);
+        let r = c.call(m.name, p).await;
+        assert_eq!(
+            unknown_property(&r),
+            m.strict,
+            "{} (strict: {}) answered notAProperty with {r}",
+            m.name,
+            m.strict
+        );
+    }
+    assert!(refused.is_empty(), "specified but refused: {refused:?}");
+    assert!(checked > 150, "walked {checked} properties");
+    g.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_ok_is_the_first_frame_after_the_challenge_under_a_broadcast_storm() {
+    let g = start().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (gw, flag) = (g.gw.clone(), stop.clone());
+    let storm = tokio::spawn(async move {
+        let mut n = 0u64;
+        while !flag.load(Ordering::Relaxed) && n < 2_000_000 {
+            gw.hub.publish("tick", &json!({ "ts": n }), None, true);
+            n += 1;
+            if n.is_multiple_of(16) {
+                tokio::task::yield_now().await;
+            }
+        }
+        n
+    });
+    let mut clients = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let addr = g.addr;
+        clients.spawn(async move {
+            let mut c = Client::open(addr).await;
+            let id = c
+                .send_req(
+                    "connect",
+                    connect_params("gateway-client", "backend", &["operator.read"], Some(TOKEN)),
+                )
+                .await;
+            let first = c.recv().await.expect("a frame after connect");
+            assert_eq!(first["type"], "res", "client {i}: first frame {first}");
+            assert_eq!(first["id"], id.as_str());
+            assert_eq!(first["payload"]["type"], "hello-ok");
+            // The socket is subscribed from then on: the storm reaches it.
+            c.event("tick").await;
+        });
+    }
+    while let Some(r) = clients.join_next().await {
+        r.expect("client task");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let published = storm.await.unwrap();
+    assert!(published > 300, "the storm ran ({published} events)");
+    g.stop().await;
+}
+
+/// A run held open by the scripted upstream (`HANG`), on a gateway with `limits`.
+async fn held_run(limits: &str) -> (Upstream, TestGateway, Client) {
+    let up = Upstream::start(UpstreamOpts::default()).await;
+    let cfg = agent_config(
+        &fake("fake", &up.openai_base(), "openai-completions"),
+        &["fake/echo-1"],
+    )
+    .replacen(
+        "auth: { mode: \"token\" }",
+        &format!("auth: {{ mode: \"token\" }}, limits: {{ {limits} }}"),
+        1,
+    );
+    let g = start_with(Setup::config(&cfg)).await;
+    let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
+    c.ok(
+        "chat.send",
+        json!({ "sessionKey": "held", "message": "HANG", "idempotencyKey": "held-1" }),
+    )
+    .await;
+    up.state.wait_held(1).await;
+    (up, g, c)
+}
+
+#[tokio::test]
+async fn a_slow_agent_wait_does_not_block_its_socket() {
+    let (_up, g, mut c) = held_run("").await;
+    let wait = c
+        .send_req(
+            "agent.wait",
+            json!({ "runId": "held-1", "timeoutMs": 600_000 }),
+        )
+        .await;
+    // Meanwhile the same socket answers quick and waiting requests alike.
+    assert_eq!(c.ok("health", json!({})).await["ok"], true);
+    let l = c.ok("sessions.list", json!({})).await;
+    assert_eq!(l["totalCount"], 1);
+    assert!(
+        c.events.iter().all(|e| e["id"] != wait.as_str()),
+        "the wait answered before the run ended"
+    );
+    c.ok("chat.abort", json!({ "sessionKey": "held" })).await;
+    let w = c.response(&wait).await;
+    assert_eq!(w["payload"]["status"], "error", "{w}");
+    g.stop().await;
+}
+
+#[tokio::test]
+async fn the_in_flight_limit_refuses_one_more_waiting_request() {
+    let (_up, g, mut c) = held_run("maxInflightPerSocket: 2").await;
+    let a = c
+        .send_req(
+            "agent.wait",
+            json!({ "runId": "held-1", "timeoutMs": 600_000 }),
+        )
+        .await;
+    let b = c
+        .send_req(
+            "agent.wait",
+            json!({ "runId": "held-1", "timeoutMs": 600_000 }),
+        )
+        .await;
+    let r = c
+        .call(
+            "agent.wait",
+            json!({ "runId": "held-1", "timeoutMs": 600_000 }),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "UNAVAILABLE", "{r}");
+    assert_eq!(r["error"]["retryable"], true);
+    assert_eq!(
+        r["error"]["message"],
+        "too many requests in flight on this connection (limit 2)"
+    );
+    // Quick requests never count; another socket is not limited by this one.
+    assert_eq!(c.ok("health", json!({})).await["ok"], true);
+    let (mut other, _) = operator(g.addr, ALL_SCOPES).await;
+    other
+        .ok("chat.abort", json!({ "sessionKey": "held" }))
+        .await;
+    for id in [a, b] {
+        assert_eq!(c.response(&id).await["payload"]["status"], "error");
+    }
+    // The slots are free again.
+    let w = c
+        .ok(
+            "agent.wait",
+            json!({ "runId": "held-1", "timeoutMs": 1000 }),
+        )
+        .await;
+    assert_eq!(w["status"], "error");
+    g.stop().await;
+}
+
+#[tokio::test]
+async fn agent_wait_is_capped_by_its_limit() {
+    let (_up, g, mut c) = held_run("agentWaitMaxMs: 200").await;
+    let t0 = std::time::Instant::now();
+    let w = c
+        .ok(
+            "agent.wait",
+            json!({ "runId": "held-1", "timeoutMs": 600_000 }),
+        )
+        .await;
+    assert_eq!(w["status"], "timeout", "{w}");
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    c.ok("chat.abort", json!({ "sessionKey": "held" })).await;
+    g.stop().await;
+}
