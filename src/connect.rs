@@ -17,9 +17,10 @@ use crate::auth::device::{self, b64url};
 use crate::auth::shared::{
     rate_limited, refuse, secret_failure, truncate_reason, ClientKind, ConnectFail, SecretFailure,
 };
+use crate::clock::now_ms;
 use crate::config::AuthMode;
 use crate::hub::Subscriber;
-use crate::server::{now_ms, Gateway};
+use crate::server::Gateway;
 use crate::store::DeviceRecord;
 
 /// Headers that make a loopback socket non-local (a proxy is in between).
@@ -31,30 +32,7 @@ const FORWARDING_HEADERS: &[&str] = &[
     "x-real-ip",
 ];
 
-/// An authenticated socket.
-#[derive(Debug)]
-pub struct Authed {
-    /// Transport connection number.
-    pub conn: u64,
-    /// `server.connId`.
-    pub conn_id: String,
-    /// `operator` or `node`.
-    pub role: String,
-    /// Enforced scopes.
-    pub scopes: GrantedScopes,
-    /// `client.id`.
-    pub client_id: String,
-    /// `client.mode`.
-    pub client_mode: String,
-    /// Presence key when this socket created a presence entry.
-    pub presence_key: Option<String>,
-    /// Paired device id, when a device block was verified.
-    pub device_id: Option<String>,
-    /// A device that was paired by this connect (announce after hello).
-    pub newly_paired: Option<String>,
-    /// Advertised caps.
-    pub caps: Vec<String>,
-}
+pub use crate::auth::Authed;
 
 /// `true` for a direct loopback peer with no forwarding headers.
 pub fn is_local_direct(info: &ConnInfo) -> bool {
@@ -245,7 +223,7 @@ pub(crate) fn trusted_proxy(gw: &Gateway, info: &ConnInfo) -> Result<String, Con
     let listed = cfg
         .trusted_proxies
         .iter()
-        .any(|p| crate::http::ip_matches(p, peer));
+        .any(|p| crate::auth::ip_matches(p, peer));
     if !listed {
         return Err(fail("trusted_proxy_untrusted_source"));
     }

@@ -52,22 +52,6 @@ pub fn presence_entry(
     m
 }
 
-/// Default per-attachment ceiling, `agents.defaults.mediaMaxMb` (MB, decoded).
-pub const DEFAULT_MEDIA_MAX_MB: u64 = 20;
-/// Images are capped lower than other attachments.
-pub const MAX_IMAGE_BYTES: u64 = 6 * 1024 * 1024;
-
-/// `policy.attachments`: `maxBytes` from `agents.defaults.mediaMaxMb`, images ≤ 6 MB.
-pub fn attachment_policy(parsed: &Value) -> Value {
-    let mb = parsed
-        .pointer("/agents/defaults/mediaMaxMb")
-        .and_then(Value::as_f64)
-        .filter(|m| *m > 0.0)
-        .unwrap_or(DEFAULT_MEDIA_MAX_MB as f64);
-    let max = ((mb * 1024.0 * 1024.0) as u64).max(1);
-    json!({ "maxBytes": max, "maxImageBytes": max.min(MAX_IMAGE_BYTES) })
-}
-
 #[allow(clippy::too_many_arguments)]
 pub fn hello_ok(
     gw: &Gateway,
@@ -128,7 +112,7 @@ pub fn hello_ok(
             "maxPayload": cfg.limits.max_payload,
             "maxBufferedBytes": cfg.limits.max_buffered_bytes,
             "tickIntervalMs": cfg.limits.tick_interval_ms,
-            "attachments": attachment_policy(&cfg.parsed),
+            "attachments": crate::config::limits::attachment_policy(&cfg.parsed),
         },
     })
 }

@@ -152,7 +152,7 @@ impl StateLock {
         let body = serde_json::json!({
             "pid": std::process::id(),
             "port": port,
-            "startedAt": crate::server::now_ms(),
+            "startedAt": crate::clock::now_ms(),
         })
         .to_string();
         let _ = self.file.set_len(0);

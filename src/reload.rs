@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::clock::now_ms;
 use crate::config::{self, Env, GatewayConfig, LoadArgs, ReloadMode};
-use crate::server::{now_ms, Gateway};
+use crate::server::Gateway;
 
 /// How often the config file's metadata is checked.
 pub const RELOAD_POLL: Duration = Duration::from_millis(500);

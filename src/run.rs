@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::cli::{GatewayRunArgs, GlobalArgs};
 use crate::config::{self, Env, EXIT_CONFIG};
-use crate::server::{self, Gateway};
+use crate::server::Gateway;
 
 /// Attempts to bind while the port is in use (the Node gateway: 20 × 500 ms).
 pub const BIND_RETRIES: u32 = 20;
@@ -212,7 +212,7 @@ async fn serve(
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
-    let running = server::start_many(gw.clone(), listeners);
+    let running = crate::serve::start_many(gw.clone(), listeners);
     for a in &addrs {
         tracing::info!(target: "gateway", "listening on ws://{a} (PID {})", std::process::id());
     }
@@ -243,14 +243,14 @@ async fn serve(
     };
     match restart {
         None => {
-            server::begin_shutdown(&gw, "gateway stopping");
+            crate::serve::begin_shutdown(&gw, "gateway stopping");
             running.wait().await;
             tracing::info!(target: "gateway", "stopped");
             Served::Exit(0)
         }
         Some(reason) => {
             tracing::info!(target: "gateway", "restart requested: {reason}");
-            server::begin_restart(&gw);
+            crate::serve::begin_restart(&gw);
             running.wait().await;
             Served::Restart(bound)
         }

@@ -12,9 +12,10 @@ use openclaw_proto::{
 };
 use serde_json::json;
 
+use crate::clock::now_ms;
 use crate::connect;
 use crate::rpc::{Ctx, Lane, Sock};
-use crate::server::{now_ms, Gateway};
+use crate::server::Gateway;
 
 /// Text of the refusal when the first request is not `connect`.
 const FIRST_MUST_BE_CONNECT: &str = "invalid handshake: first request must be connect";

@@ -13,7 +13,6 @@ pub mod encode;
 pub mod error;
 pub mod events;
 pub mod frame;
-pub mod limits;
 pub mod methods;
 mod methods_table;
 pub mod scope;

@@ -228,7 +228,7 @@ impl Agents {
             "key": key,
             "hasActiveRun": !ids.is_empty(),
             "activeRunIds": ids,
-            "ts": crate::server::now_ms(),
+            "ts": crate::clock::now_ms(),
         });
         self.runs.emit_changed(&payload);
     }

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use super::provider::{self, ChatMessage, ModelRequest, ProviderError, ProviderErrorKind, Role};
 use super::runs::{AbortReason, Outcome, Run};
 use super::{Agents, Tap};
+use crate::clock::now_ms;
 use crate::responder::Responder;
-use crate::server::now_ms;
 use crate::store::sessions::{body_text, transcript, RunTotals};
 
 /// Most transcript messages sent upstream as context.

@@ -104,7 +104,7 @@ impl Run {
             id,
             session_key,
             agent_id,
-            accepted_ms: crate::server::now_ms(),
+            accepted_ms: crate::clock::now_ms(),
             owner,
             caller_owned,
             text: Mutex::new(String::new()),

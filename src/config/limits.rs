@@ -59,6 +59,41 @@ pub const DEFAULT_CLOSE_LINGER_MS: u64 = 1_000;
 /// `gateway.limits.sniffMaxBytes`.
 pub const DEFAULT_SNIFF_MAX_BYTES: u64 = 16 * 1024;
 
+/// Image types accepted upstream, on `/v1/*` and in `chat.send` attachments (http.md
+/// `allowedMimes`).
+pub const IMAGE_MIMES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+];
+/// `/v1/*`: most `image_url` parts taken from the latest user message (http.md).
+pub const HTTP_MAX_IMAGE_PARTS: usize = 8;
+/// `/v1/*`: largest single image, decoded (http.md `maxBytes`, 10 MiB).
+pub const HTTP_MAX_IMAGE_PART_BYTES: usize = 10 * 1024 * 1024;
+/// `/v1/*`: decoded image bytes allowed per request, all parts together (http.md, 20 MB).
+pub const HTTP_MAX_IMAGE_TOTAL_BYTES: usize = 20 * 1024 * 1024;
+/// `chat.send` attachments: default per-attachment ceiling, `agents.defaults.mediaMaxMb` (MB,
+/// decoded; `hello-ok.policy.attachments.maxBytes`).
+pub const DEFAULT_MEDIA_MAX_MB: u64 = 20;
+/// `chat.send` attachments: images are capped lower than other attachments
+/// (`hello-ok.policy.attachments.maxImageBytes`, 6 MiB as the Node gateway advertises).
+pub const ATTACHMENT_MAX_IMAGE_BYTES: u64 = 6 * 1024 * 1024;
+
+/// `policy.attachments`: `maxBytes` from `agents.defaults.mediaMaxMb`, images ≤
+/// [`ATTACHMENT_MAX_IMAGE_BYTES`].
+pub fn attachment_policy(parsed: &Value) -> Value {
+    let mb = parsed
+        .pointer("/agents/defaults/mediaMaxMb")
+        .and_then(Value::as_f64)
+        .filter(|m| *m > 0.0)
+        .unwrap_or(DEFAULT_MEDIA_MAX_MB as f64);
+    let max = ((mb * 1024.0 * 1024.0) as u64).max(1);
+    serde_json::json!({ "maxBytes": max, "maxImageBytes": max.min(ATTACHMENT_MAX_IMAGE_BYTES) })
+}
+
 /// Failed-auth limiter: attempts per window (security.md §4). `gateway.auth.rateLimit.maxAttempts`.
 pub const DEFAULT_RATE_LIMIT_MAX_ATTEMPTS: u32 = 10;
 /// Failed-auth limiter window. `gateway.auth.rateLimit.windowMs`.

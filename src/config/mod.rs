@@ -5,6 +5,7 @@
 
 mod auth;
 pub mod bind;
+pub mod catalog;
 pub mod clock;
 mod duration;
 mod env;
@@ -169,7 +170,7 @@ pub struct GatewayConfig {
     pub control_ui_host_header_fallback: bool,
     pub default_agent_id: String,
     /// Providers and agents resolved from `models.providers` / `agents.*` (keys resolved).
-    pub agents: std::sync::Arc<crate::agents::catalog::Catalog>,
+    pub agents: std::sync::Arc<catalog::Catalog>,
     pub allow_multi_gateway: bool,
     /// `OPENCLAW_SUPERVISOR_MODE=external`.
     pub supervisor_external: bool,

@@ -305,7 +305,7 @@ pub(super) fn build(
         control_ui_allowed_origins,
         control_ui_host_header_fallback,
         agents: {
-            let cat = crate::agents::catalog::Catalog::from_config(
+            let cat = super::catalog::Catalog::from_config(
                 &parsed,
                 env,
                 &config_dir,

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use super::hooks_config::{wrap_untrusted, HooksConfig};
 use crate::agents::runs::Lookup;
 use crate::agents::{canonical_key, key_agent, Submit};
-use crate::server::{now_ms, Gateway};
+use crate::clock::now_ms;
+use crate::server::Gateway;
 
 /// Longest `idempotencyKey`.
 pub const MAX_IDEMPOTENCY_KEY: usize = 256;

@@ -15,8 +15,6 @@ pub mod responses;
 pub mod tools;
 mod tools_builtin;
 
-use std::net::IpAddr;
-
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use openclaw_net::{full_body, ConnInfo, HttpBody};
@@ -28,35 +26,7 @@ pub(crate) const JSON_UTF8: &str = "application/json; charset=utf-8";
 /// Plain-text content type used by errors.
 const TEXT_UTF8: &str = "text/plain; charset=utf-8";
 
-/// `true` if `ip` matches `pattern`: an address or a CIDR block.
-pub fn ip_matches(pattern: &str, ip: IpAddr) -> bool {
-    let pattern = pattern.trim();
-    if let Some((net, bits)) = pattern.split_once('/') {
-        let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
-            return false;
-        };
-        return match (net, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) if bits <= 32 => {
-                let mask = if bits == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - bits)
-                };
-                u32::from(n) & mask == u32::from(i) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(i)) if bits <= 128 => {
-                let mask = if bits == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - bits)
-                };
-                u128::from(n) & mask == u128::from(i) & mask
-            }
-            _ => false,
-        };
-    }
-    pattern.parse::<IpAddr>().is_ok_and(|p| p == ip)
-}
+pub use crate::auth::ip_matches;
 
 /// Add the headers every response carries.
 fn secure(mut r: Response<HttpBody>) -> Response<HttpBody> {

@@ -32,7 +32,7 @@ fn json_ok(v: &Value) -> Resp {
 }
 
 fn now_s() -> u64 {
-    crate::server::now_ms() / 1000
+    crate::clock::now_ms() / 1000
 }
 
 /// The agent a `model` field names (`openclaw`, `openclaw/default`, `openclaw/<id>`,

@@ -9,10 +9,10 @@ use serde_json::Value;
 use super::auth::openai_error;
 use crate::agents::provider::ImagePart;
 
-/// Most `image_url` parts taken from the latest user message.
-pub const MAX_IMAGE_PARTS: usize = 8;
-/// Cumulative decoded image bytes allowed per request.
-pub const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
+use crate::config::limits::{
+    HTTP_MAX_IMAGE_PARTS as MAX_IMAGE_PARTS, HTTP_MAX_IMAGE_PART_BYTES as MAX_IMAGE_PART_BYTES,
+    HTTP_MAX_IMAGE_TOTAL_BYTES as MAX_IMAGE_BYTES, IMAGE_MIMES,
+};
 
 type Resp = Response<HttpBody>;
 
@@ -98,18 +98,6 @@ pub struct Flattened {
     /// Images of the latest user message (sent upstream with it, not stored).
     pub images: Vec<ImagePart>,
 }
-
-/// Image types accepted (http.md: `allowedMimes`).
-pub const IMAGE_MIMES: &[&str] = &[
-    "image/jpeg",
-    "image/png",
-    "image/gif",
-    "image/webp",
-    "image/heic",
-    "image/heif",
-];
-/// Largest single image, decoded (http.md: `maxBytes` 10 MiB).
-pub const MAX_IMAGE_PART_BYTES: usize = 10 * 1024 * 1024;
 
 /// Image parts of the latest user message: at most [`MAX_IMAGE_PARTS`], base64 data URLs only
 /// (URL images are off by default), an allowed type, at most [`MAX_IMAGE_PART_BYTES`] each

@@ -278,7 +278,7 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         id,
         msg_id: format!("msg_{}", uuid::Uuid::new_v4()),
         model: model.unwrap_or_default(),
-        created: crate::server::now_ms() / 1000,
+        created: crate::clock::now_ms() / 1000,
     };
     if body["stream"] == true {
         let started = shell.response("in_progress", json!([]), Value::Null);

@@ -10,8 +10,9 @@ use super::agent::{check_keys, opt_str, req_str};
 use super::{params, Ctx};
 use crate::agents::runs::{AbortReason, Lookup};
 use crate::agents::{canonical_key, Accepted, Submit};
+use crate::clock::now_ms;
 use crate::responder::Responder;
-use crate::server::{now_ms, Gateway};
+use crate::server::Gateway;
 use crate::store::sessions::{get_session, transcript, MessageRow};
 
 /// `chat.history` page size when `limit` is absent.
@@ -192,7 +193,7 @@ fn attachment_images(
     let Some(list) = v.and_then(Value::as_array) else {
         return Ok(Vec::new());
     };
-    let policy = crate::hello::attachment_policy(&gw.cfg.load().parsed);
+    let policy = crate::config::limits::attachment_policy(&gw.cfg.load().parsed);
     let max_image = policy["maxImageBytes"].as_u64().unwrap_or(u64::MAX) as usize;
     let max_total = policy["maxBytes"].as_u64().unwrap_or(u64::MAX) as usize;
     let mut out = Vec::new();
@@ -212,7 +213,7 @@ fn attachment_images(
         if !(a["type"] == "image" || mime.starts_with("image/")) {
             continue;
         }
-        if !crate::http::openai_input::IMAGE_MIMES.contains(&mime.as_str()) {
+        if !crate::config::limits::IMAGE_MIMES.contains(&mime.as_str()) {
             return Err(ErrorShape::new(
                 ErrorCode::InvalidRequest,
                 format!("unsupported image type: {mime}"),

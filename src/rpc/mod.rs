@@ -26,7 +26,7 @@ use openclaw_proto::scope::satisfies;
 use openclaw_proto::{required_scope, ErrorCode, ErrorShape, RequestFrame, RequiredScope};
 use serde::de::DeserializeOwned;
 
-use crate::connect::Authed;
+use crate::auth::Authed;
 use crate::server::Gateway;
 use registry::Gate;
 

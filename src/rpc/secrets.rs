@@ -13,8 +13,8 @@ use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde_json::{json, Value};
 
 use super::Ctx;
+use crate::clock::now_ms;
 use crate::config;
-use crate::server::now_ms;
 
 /// `secrets.reload`.
 pub async fn reload(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {

@@ -10,7 +10,8 @@ use super::chat::display_row;
 use super::{params, Ctx};
 use crate::agents::canonical_key;
 use crate::agents::runs::AbortReason;
-use crate::server::{now_ms, Gateway};
+use crate::clock::now_ms;
+use crate::server::Gateway;
 use crate::store::sessions::{get_session, list_sessions, transcript, ListQuery, SessionRow};
 
 /// `sessions.list` page size when `limit` is absent (observed `limitApplied: 100`).

@@ -9,8 +9,9 @@ use serde_json::{json, Map, Value};
 
 use super::{params, Ctx};
 use crate::auth::device::{b64url, device_id};
+use crate::clock::now_ms;
 use crate::health::{every_string, rss_bytes};
-use crate::server::{now_ms, Gateway, VERSION};
+use crate::server::{Gateway, VERSION};
 use crate::store::sessions::SessionRow;
 
 /// The params object of a method the Node gateway checks by hand: any object, unknown keys

@@ -12,75 +12,12 @@ pub mod sse;
 
 use std::time::Duration;
 
+pub use crate::config::catalog::{Api, ModelConfig, ProviderConfig, IDLE_TIMEOUT};
+
 /// Connect timeout for upstream requests.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest silence tolerated between upstream bytes (headers or stream chunks) before the
-/// call fails with [`ProviderErrorKind::Timeout`]. Config: `agents.defaults.timeoutSeconds`
-/// bounds the whole run separately.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest non-stream error body kept for the message preview.
 pub const MAX_ERROR_BODY: usize = 16 * 1024;
-
-/// `models.providers.<id>.api`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Api {
-    /// OpenAI-compatible `POST {baseUrl}/chat/completions` with `stream: true` (SSE).
-    OpenAiCompletions,
-    /// Anthropic `POST {baseUrl}/v1/messages` with `stream: true` (event stream).
-    AnthropicMessages,
-}
-
-impl Api {
-    /// Parse the config spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "openai-completions" | "openai" | "openai-chat" => Some(Api::OpenAiCompletions),
-            "anthropic-messages" | "anthropic" => Some(Api::AnthropicMessages),
-            _ => None,
-        }
-    }
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Api::OpenAiCompletions => "openai-completions",
-            Api::AnthropicMessages => "anthropic-messages",
-        }
-    }
-}
-
-/// One configured model of a provider.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelConfig {
-    pub id: String,
-    pub name: Option<String>,
-    pub context_window: Option<u64>,
-    pub max_tokens: Option<u64>,
-}
-
-/// A resolved `models.providers.<id>` entry. `Debug` never prints the key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ProviderConfig {
-    pub id: String,
-    /// e.g. `http://127.0.0.1:11434/v1` (OpenAI) or `https://api.anthropic.com` (Anthropic).
-    pub base_url: String,
-    /// Resolved API key (env/file SecretRefs already resolved), if any.
-    pub api_key: Option<String>,
-    pub api: Api,
-    /// Extra request headers.
-    pub headers: Vec<(String, String)>,
-    pub models: Vec<ModelConfig>,
-}
-
-impl std::fmt::Debug for ProviderConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderConfig")
-            .field("id", &self.id)
-            .field("base_url", &self.base_url)
-            .field("api", &self.api)
-            .field("has_key", &self.api_key.is_some())
-            .finish_non_exhaustive()
-    }
-}
 
 /// Who said a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

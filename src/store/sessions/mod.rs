@@ -302,7 +302,7 @@ impl SessionStore {
             ts: body
                 .get("timestamp")
                 .and_then(Value::as_u64)
-                .unwrap_or_else(crate::server::now_ms),
+                .unwrap_or_else(crate::clock::now_ms),
             queued,
             ack: Some(ack),
         })?;
@@ -344,7 +344,7 @@ impl SessionStore {
             run_id: run_id.to_string(),
             body: body.to_string(),
             preview: preview(&body_text(body)),
-            ts: crate::server::now_ms(),
+            ts: crate::clock::now_ms(),
             totals,
             ack: wait.then_some(ack),
         })?;
@@ -363,7 +363,7 @@ impl SessionStore {
             run_id: run_id.to_string(),
             body: body.to_string(),
             preview: preview(&body_text(body)),
-            ts: crate::server::now_ms(),
+            ts: crate::clock::now_ms(),
             totals: None,
             ack: None,
         });
@@ -375,7 +375,7 @@ impl SessionStore {
             run_id: run_id.to_string(),
             key: key.to_string(),
             result: result.to_string(),
-            ts: crate::server::now_ms(),
+            ts: crate::clock::now_ms(),
         });
     }
 

@@ -214,7 +214,7 @@ fn apply(c: &Connection, op: Op) -> (Reply, i64) {
                     "UPDATE sessions SET session_id = ?2, next_seq = 1, message_count = 0,
                      input_tokens = 0, output_tokens = 0, last_preview = NULL, updated_ms = ?3
                      WHERE key = ?1",
-                    params![key, sid, crate::server::now_ms() as i64],
+                    params![key, sid, crate::clock::now_ms() as i64],
                 )?;
                 Ok(Some(sid))
             })();

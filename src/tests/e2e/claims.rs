@@ -97,7 +97,7 @@ async fn probe_while_draining(path: &str) -> Raw {
     let ok = raw_get(g.addr, path).await;
     assert_eq!(ok.status, 200, "{path} before draining: {}", ok.text());
     let mut s = half_sent_get(&g, path).await;
-    openclaw::server::begin_shutdown(&g.gw, "claims test");
+    openclaw::serve::begin_shutdown(&g.gw, "claims test");
     assert!(g.gw.shutdown.is_triggered());
     // The drain waits for this connection; finish the request now.
     s.write_all(format!("\r\nHost: {}\r\n\r\n", g.addr).as_bytes())

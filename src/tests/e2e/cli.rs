@@ -9,7 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use openclaw::config::{self, Env, LoadArgs};
-use openclaw::server::{self, Gateway, Running};
+use openclaw::serve::{self as server, Running};
+use openclaw::server::Gateway;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};

@@ -1,0 +1,151 @@
+//! Start-up, periodic tasks and shutdown of a [`Gateway`]: serve it on listeners, tick,
+//! health and heartbeat timers, the runtime monitor, graceful stop and in-process restart.
+//! The state itself is `server::Gateway` (data only); the transport is `openclaw_net`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::clock::now_ms;
+use crate::health;
+use crate::server::Gateway;
+
+/// A running gateway (for `main` and tests).
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The shared state.
+    pub gw: Arc<Gateway>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Graceful stop: `shutdown` event, close 1012, drain. Resolves when done.
+    pub async fn stop(self) {
+        begin_shutdown(&self.gw, "gateway stopping");
+        let _ = self.task.await;
+    }
+
+    /// Wait until the server task ends (after [`begin_shutdown`]).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Announce shutdown to every socket, then signal the transport to close and drain.
+pub fn begin_shutdown(gw: &Gateway, reason: &str) {
+    if gw.shutdown.is_triggered() {
+        return;
+    }
+    tracing::info!(target: "gateway", "shutting down: {reason}");
+    gw.agents
+        .runs
+        .abort_all(crate::agents::runs::AbortReason::Shutdown);
+    gw.hub
+        .publish("shutdown", &json!({ "reason": reason }), None, false);
+    // Observed: a final `health` event follows `shutdown`, before the close.
+    gw.publish_health();
+    gw.shutdown.trigger();
+}
+
+/// How soon clients may expect the gateway back after an in-process restart.
+pub const RESTART_EXPECTED_MS: u64 = 2_000;
+
+/// Like [`begin_shutdown`], announcing an in-process restart.
+pub fn begin_restart(gw: &Gateway) {
+    if gw.shutdown.is_triggered() {
+        return;
+    }
+    tracing::info!(target: "gateway", "restarting");
+    gw.agents
+        .runs
+        .abort_all(crate::agents::runs::AbortReason::Shutdown);
+    let payload =
+        json!({ "reason": "gateway restarting", "restartExpectedMs": RESTART_EXPECTED_MS });
+    gw.hub.publish("shutdown", &payload, None, false);
+    gw.publish_health();
+    gw.shutdown.trigger();
+}
+
+/// Start serving on `listener`: the accept loop plus the periodic tasks.
+pub fn start(gw: Arc<Gateway>, listener: TcpListener) -> Running {
+    start_many(gw, vec![listener])
+}
+
+/// Start serving on several listeners (e.g. a custom bind host plus the mandatory
+/// 127.0.0.1 listener); `Running::addr` is the first one's.
+///
+/// # Panics
+/// With no listener.
+pub fn start_many(gw: Arc<Gateway>, listeners: Vec<TcpListener>) -> Running {
+    let addr = listeners[0].local_addr().expect("listener addr");
+    let limits = gw.net_limits();
+    let app = Arc::new(crate::app::GatewayApp::new(gw.clone()));
+    tokio::spawn(periodic(gw.clone()));
+    tokio::spawn(monitor(gw.clone()));
+    let g = gw.clone();
+    let task = tokio::spawn(async move {
+        let loops = listeners.into_iter().map(|l| {
+            let (app, limits, sd) = (app.clone(), limits.clone(), g.shutdown.clone());
+            tokio::spawn(openclaw_net::serve(l, app, limits, sd))
+        });
+        for h in loops.collect::<Vec<_>>() {
+            let _ = h.await;
+        }
+        let drain = Duration::from_millis(g.cfg.load().limits.shutdown_drain_ms);
+        if !g.shutdown.drain(drain).await {
+            tracing::warn!(target: "gateway", "drain deadline passed with {} connections", g.shutdown.live());
+        }
+        if let Err(e) = g.agents.runs.store.flush().await {
+            tracing::error!(target: "gateway", "session store flush: {e}");
+        }
+    });
+    Running { addr, gw, task }
+}
+
+/// `tick` every `tickIntervalMs`; health rebuilt and broadcast every refresh interval.
+async fn periodic(gw: Arc<Gateway>) {
+    let tick_ms = gw.cfg.load().limits.tick_interval_ms.max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut last_health = tokio::time::Instant::now();
+    let every = Duration::from_millis(gw.cfg.load().heartbeat_every_ms.max(1_000));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = heartbeat.tick() => {
+                gw.scheduled_heartbeat();
+                continue;
+            }
+            _ = gw.shutdown.wait() => return,
+        }
+        gw.hub
+            .publish("tick", &json!({ "ts": now_ms() }), None, true);
+        let refresh = Duration::from_millis(gw.cfg.load().limits.health_refresh_ms);
+        if last_health.elapsed() >= refresh {
+            last_health = tokio::time::Instant::now();
+            gw.publish_health();
+        }
+    }
+}
+
+/// Samples scheduler lateness for the `eventLoop` health block.
+async fn monitor(gw: Arc<Gateway>) {
+    let mut iv = tokio::time::interval(health::MONITOR_INTERVAL);
+    iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let expected = tokio::select! {
+            t = iv.tick() => t,
+            _ = gw.shutdown.wait() => return,
+        };
+        gw.monitor
+            .record(tokio::time::Instant::now().saturating_duration_since(expected));
+    }
+}
