@@ -34,7 +34,7 @@ fn fanout(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 // Droppable, so queues that fill are measured as drops, not growth.
-                black_box(hub.publish("presence", black_box(&payload), None, true));
+                black_box(hub.publish("presence", black_box(&payload), None));
             })
         });
         drop(outs);

@@ -510,9 +510,7 @@ pub fn after_hello(gw: &Gateway, a: &Authed, out: &Outbound, health: &Value) {
         });
         let conn = a.conn;
         gw.hub
-            .publish_filtered("device.pair.resolved", &payload, None, false, |s| {
-                s.conn != conn
-            });
+            .publish_filtered("device.pair.resolved", &payload, None, |s| s.conn != conn);
     }
     let parts = openclaw_proto::event_parts("health", health, Some(gw.versions.current()));
     out.send_seq(&parts.head, &parts.tail, true);

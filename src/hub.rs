@@ -1,10 +1,13 @@
-//! Fan-out: every authenticated socket is a subscriber; publishing encodes the event once
-//! and pushes a cheap clone of the shared bytes into each matching socket's queue.
+//! Fan-out, the one hub for every event: every authenticated socket is a subscriber of the
+//! broadcasts, and may also subscribe to topics (the session list, one session's messages).
+//! Publishing encodes the event once and pushes a cheap clone of the shared bytes into each
+//! matching socket's queue. One scope gate, one drop policy ([`droppable`]), one `leave`.
 //!
 //! The subscriber list is an immutable snapshot behind `ArcSwap`: publishers never lock and
 //! never wait on a client; joins and leaves copy the list (rare next to publishes). Delivery
 //! is gated by the event's required scope; `seq` is spliced per socket at write time.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +16,7 @@ use openclaw_net::{Outbound, PushResult};
 use openclaw_proto::encode::{event_parts, StateVersion};
 use openclaw_proto::scope::{satisfies, GrantedScopes};
 use serde::Serialize;
+use serde_json::Value;
 
 /// One authenticated socket, as the hub sees it.
 #[derive(Debug)]
@@ -26,6 +30,28 @@ pub struct Subscriber {
     /// `true` for role `operator` (node sockets get only ungated events).
     pub operator: bool,
 }
+
+/// What a socket can subscribe to besides the broadcasts every socket gets.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// `sessions.changed` (`sessions.subscribe`).
+    SessionList,
+    /// One session's `agent`, `chat` and `session.message` events
+    /// (`sessions.messages.subscribe {key}`), by canonical key.
+    Session(String),
+}
+
+/// The drop policy: events a slow socket may miss (the next one supersedes them) versus
+/// events it must get or be closed as a slow consumer.
+pub fn droppable(event: &str) -> bool {
+    matches!(
+        event,
+        "tick" | "presence" | "health" | "heartbeat" | "sessions.changed"
+    )
+}
+
+/// The owner of a run: its events reach it whether or not it subscribed.
+pub type Owner = (u64, Outbound);
 
 /// Counters for diagnostics and tests.
 #[derive(Debug, Default)]
@@ -42,6 +68,8 @@ pub struct Hub {
     subs: ArcSwap<Vec<Arc<Subscriber>>>,
     /// Serializes writers of the snapshot (readers never take it).
     write: Mutex<()>,
+    /// Topic subscribers (a socket is in a topic only while it is in `subs`).
+    topics: Mutex<HashMap<Topic, Vec<Arc<Subscriber>>>>,
     /// Publish counters.
     pub stats: HubStats,
 }
@@ -55,8 +83,12 @@ impl Hub {
         self.subs.store(Arc::new(v));
     }
 
-    /// Remove a subscriber by connection number.
+    /// Remove a subscriber by connection number, from the broadcasts and every topic.
     pub fn leave(&self, conn: u64) {
+        self.topics.lock().expect("hub topics").retain(|_, v| {
+            v.retain(|s| s.conn != conn);
+            !v.is_empty()
+        });
         let _g = self.write.lock().expect("hub lock");
         let cur = self.subs.load();
         if !cur.iter().any(|s| s.conn == conn) {
@@ -88,9 +120,8 @@ impl Hub {
         event: &str,
         payload: &T,
         state_version: Option<StateVersion>,
-        droppable: bool,
     ) -> usize {
-        self.publish_filtered(event, payload, state_version, droppable, |_| true)
+        self.publish_filtered(event, payload, state_version, |_| true)
     }
 
     /// As [`publish`](Self::publish), also filtered by `keep`.
@@ -99,20 +130,16 @@ impl Hub {
         event: &str,
         payload: &T,
         state_version: Option<StateVersion>,
-        droppable: bool,
         keep: impl Fn(&Subscriber) -> bool,
     ) -> usize {
+        let droppable = droppable(event);
         let parts = event_parts(event, payload, state_version);
         let required = openclaw_proto::events::event_required_scope(event);
         self.stats.published.fetch_add(1, Ordering::Relaxed);
         let subs = self.subs.load();
         let mut n = 0;
         for s in subs.iter() {
-            let allowed = match required {
-                None => true,
-                Some(scope) => s.operator && satisfies(&s.scopes, scope),
-            };
-            if !allowed || !keep(s) {
+            if !allowed(s, required) || !keep(s) {
                 continue;
             }
             match s.out.send_seq(&parts.head, &parts.tail, droppable) {
@@ -124,5 +151,66 @@ impl Hub {
             }
         }
         n
+    }
+
+    /// Subscribe socket `conn` to `topic`. `false` if the socket is not (or no longer) here.
+    pub fn subscribe(&self, conn: u64, topic: Topic) -> bool {
+        let Some(sub) = self.subs.load().iter().find(|s| s.conn == conn).cloned() else {
+            return false;
+        };
+        let mut t = self.topics.lock().expect("hub topics");
+        let v = t.entry(topic).or_default();
+        if !v.iter().any(|s| s.conn == conn) {
+            v.push(sub);
+        }
+        true
+    }
+
+    /// Unsubscribe socket `conn` from `topic`.
+    pub fn unsubscribe(&self, conn: u64, topic: &Topic) {
+        let mut t = self.topics.lock().expect("hub topics");
+        if let Some(v) = t.get_mut(topic) {
+            v.retain(|s| s.conn != conn);
+            if v.is_empty() {
+                t.remove(topic);
+            }
+        }
+    }
+
+    /// Publish `events` (each encoded once) to `topic`'s subscribers and to `owner`, queued
+    /// together on each socket (one writer wake-up, usually one write).
+    pub fn publish_topic(&self, topic: &Topic, owner: Option<&Owner>, events: &[(&str, &Value)]) {
+        let parts: Vec<_> = events
+            .iter()
+            .map(|(name, payload)| event_parts(name, *payload, None))
+            .collect();
+        let refs: Vec<(&bytes::Bytes, &bytes::Bytes)> =
+            parts.iter().map(|p| (&p.head, &p.tail)).collect();
+        // One drop policy and one gate for the batch: its first event decides (a batch is
+        // always one kind of thing: a run's delta, a message, a list change).
+        let first = events.first().map_or("", |(n, _)| *n);
+        let drop = droppable(first);
+        let required = openclaw_proto::events::event_required_scope(first);
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
+        if let Some((_, out)) = owner {
+            let _ = out.send_seq_batch(&refs, drop);
+        }
+        let t = self.topics.lock().expect("hub topics");
+        for s in t.get(topic).into_iter().flatten() {
+            if owner.is_some_and(|o| o.0 == s.conn) || !allowed(s, required) {
+                continue;
+            }
+            if let PushResult::Dropped = s.out.send_seq_batch(&refs, drop) {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The scope gate: ungated events reach everyone, gated ones operators with the scope.
+fn allowed(s: &Subscriber, required: Option<&str>) -> bool {
+    match required {
+        None => true,
+        Some(scope) => s.operator && satisfies(&s.scopes, scope),
     }
 }

@@ -138,7 +138,7 @@ pub fn apply(gw: &Gateway, next: GatewayConfig) -> Option<String> {
     if restart.is_empty() {
         tracing::info!(target: "gateway/reload", "config reloaded (hot): {}", changed.join(", "));
         gw.cfg.store(Arc::new(next));
-        gw.hub.publish("config.changed", &event, None, false);
+        gw.hub.publish("config.changed", &event, None);
         return None;
     }
     let keys = restart
@@ -149,7 +149,7 @@ pub fn apply(gw: &Gateway, next: GatewayConfig) -> Option<String> {
     match cur.reload_mode {
         ReloadMode::Restart | ReloadMode::Hybrid => {
             tracing::info!(target: "gateway/reload", "config change needs a restart ({keys}); restarting in-process");
-            gw.hub.publish("config.changed", &event, None, false);
+            gw.hub.publish("config.changed", &event, None);
             Some(format!("config change: {keys}"))
         }
         ReloadMode::Hot | ReloadMode::Off => {

@@ -46,7 +46,7 @@ pub fn begin_shutdown(gw: &Gateway, reason: &str) {
         .runs
         .abort_all(crate::agents::runs::AbortReason::Shutdown);
     gw.hub
-        .publish("shutdown", &json!({ "reason": reason }), None, false);
+        .publish("shutdown", &json!({ "reason": reason }), None);
     // Observed: a final `health` event follows `shutdown`, before the close.
     gw.publish_health();
     gw.shutdown.trigger();
@@ -66,7 +66,7 @@ pub fn begin_restart(gw: &Gateway) {
         .abort_all(crate::agents::runs::AbortReason::Shutdown);
     let payload =
         json!({ "reason": "gateway restarting", "restartExpectedMs": RESTART_EXPECTED_MS });
-    gw.hub.publish("shutdown", &payload, None, false);
+    gw.hub.publish("shutdown", &payload, None);
     gw.publish_health();
     gw.shutdown.trigger();
 }
@@ -126,8 +126,7 @@ async fn periodic(gw: Arc<Gateway>) {
             }
             _ = gw.shutdown.wait() => return,
         }
-        gw.hub
-            .publish("tick", &json!({ "ts": now_ms() }), None, true);
+        gw.hub.publish("tick", &json!({ "ts": now_ms() }), None);
         let refresh = Duration::from_millis(gw.cfg.load().limits.health_refresh_ms);
         if last_health.elapsed() >= refresh {
             last_health = tokio::time::Instant::now();

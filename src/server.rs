@@ -67,7 +67,7 @@ pub struct Gateway {
     /// Agent runs, sessions and providers.
     pub agents: Arc<crate::agents::Agents>,
     /// Fan-out registry.
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Presence list.
     pub presence: Presence,
     /// `stateVersion` counters.
@@ -108,7 +108,12 @@ impl Gateway {
         let devices = DeviceStore::open(&cfg.state_dir)?;
         let sessions = crate::store::SessionStore::open(&sessions_path(&cfg))?;
         let cfg = Arc::new(ArcSwap::from_pointee(cfg));
-        let agents = Arc::new(crate::agents::Agents::new(sessions, cfg.clone()));
+        let hub = Arc::new(Hub::default());
+        let agents = Arc::new(crate::agents::Agents::new(
+            sessions,
+            cfg.clone(),
+            hub.clone(),
+        ));
         let identity = ed25519_dalek::SigningKey::from_bytes(&devices.identity_seed());
         let (host, platform) = uname();
         let started_ms = now_ms();
@@ -125,7 +130,7 @@ impl Gateway {
         Ok(Arc::new(Self {
             cfg,
             agents,
-            hub: Hub::default(),
+            hub,
             presence,
             versions: Versions::default(),
             health: HealthCache::default(),
@@ -219,7 +224,7 @@ impl Gateway {
     pub fn publish_health(&self) {
         let v = self.health_snapshot(true);
         let sv = self.versions.bump_health();
-        self.hub.publish("health", &v, Some(sv), true);
+        self.hub.publish("health", &v, Some(sv));
     }
 
     /// A heartbeat is due. This gateway has no agent workspace (no `HEARTBEAT.md`), so
@@ -240,14 +245,14 @@ impl Gateway {
         };
         let hb = json!({ "ts": now_ms(), "status": "skipped", "reason": reason });
         *self.last_heartbeat.lock().expect("heartbeat lock") = Some(hb.clone());
-        self.hub.publish("heartbeat", &hb, None, true);
+        self.hub.publish("heartbeat", &hb, None);
     }
 
     /// Broadcast the presence list with a bumped version.
     pub fn publish_presence(&self) {
         let sv = self.versions.bump_presence();
         let payload = json!({ "presence": self.presence.list() });
-        self.hub.publish("presence", &payload, Some(sv), true);
+        self.hub.publish("presence", &payload, Some(sv));
     }
 }
 

@@ -103,9 +103,13 @@ pub fn key_agent(key: &str) -> Option<&str> {
 
 impl Agents {
     /// The runtime over `store`, reading the gateway's live config snapshot `cfg`.
-    pub fn new(store: SessionStore, cfg: Arc<ArcSwap<GatewayConfig>>) -> Self {
+    pub fn new(
+        store: SessionStore,
+        cfg: Arc<ArcSwap<GatewayConfig>>,
+        hub: Arc<crate::hub::Hub>,
+    ) -> Self {
         Self {
-            runs: Runs::new(store),
+            runs: Runs::new(store, hub),
             client: provider::http_client(),
             cfg,
         }

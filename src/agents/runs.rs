@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use openclaw_net::Outbound;
 use openclaw_proto::encode::event_parts;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::hub::{Hub, Owner, Topic};
 use crate::store::SessionStore;
 
 /// Finished runs kept in memory for idempotent replays and `agent.wait` (older ones are
@@ -161,14 +161,6 @@ impl Run {
     }
 }
 
-/// Sockets watching sessions (`sessions.messages.subscribe`) and the session list
-/// (`sessions.subscribe`).
-#[derive(Default)]
-struct Watchers {
-    by_key: HashMap<String, Vec<(u64, Outbound)>>,
-    list: Vec<(u64, Outbound)>,
-}
-
 /// Active (running or queued) runs, by id and by session (accept order).
 #[derive(Default)]
 struct Active {
@@ -183,13 +175,14 @@ struct Finished {
     order: VecDeque<String>,
 }
 
-/// Registry of runs, lanes and watchers.
+/// Registry of runs and lanes; session events go out through the hub.
 pub struct Runs {
     pub store: SessionStore,
     active: Mutex<Active>,
     finished: Mutex<Finished>,
     lanes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    watchers: Mutex<Watchers>,
+    /// Where session events go (`Topic::Session`, `Topic::SessionList`).
+    hub: Arc<Hub>,
 }
 
 impl std::fmt::Debug for Runs {
@@ -210,13 +203,13 @@ pub enum Lookup {
 
 impl Runs {
     /// An empty registry over `store`.
-    pub fn new(store: SessionStore) -> Self {
+    pub fn new(store: SessionStore, hub: Arc<Hub>) -> Self {
         Self {
             store,
             active: Mutex::default(),
             finished: Mutex::default(),
             lanes: Mutex::default(),
-            watchers: Mutex::default(),
+            hub,
         }
     }
 
@@ -375,105 +368,51 @@ impl Runs {
         for r in runs {
             r.abort(AbortReason::ClientGone);
         }
-        let mut w = self.watchers.lock().expect("watchers");
-        w.list.retain(|s| s.0 != conn);
-        w.by_key.retain(|_, v| {
-            v.retain(|s| s.0 != conn);
-            !v.is_empty()
-        });
     }
 
-    /// `sessions.messages.subscribe`.
-    pub fn watch_session(&self, key: &str, conn: u64, out: &Outbound) {
-        let mut w = self.watchers.lock().expect("watchers");
-        let v = w.by_key.entry(key.to_string()).or_default();
-        if !v.iter().any(|s| s.0 == conn) {
-            v.push((conn, out.clone()));
-        }
+    /// `sessions.messages.subscribe`: the socket joins the session's hub topic.
+    pub fn watch_session(&self, key: &str, conn: u64) {
+        self.hub.subscribe(conn, Topic::Session(key.to_string()));
     }
 
     /// `sessions.messages.unsubscribe`.
     pub fn unwatch_session(&self, key: &str, conn: u64) {
-        let mut w = self.watchers.lock().expect("watchers");
-        if let Some(v) = w.by_key.get_mut(key) {
-            v.retain(|s| s.0 != conn);
-            if v.is_empty() {
-                w.by_key.remove(key);
-            }
-        }
+        self.hub.unsubscribe(conn, &Topic::Session(key.to_string()));
     }
 
     /// `sessions.subscribe`.
-    pub fn watch_list(&self, conn: u64, out: &Outbound) {
-        let mut w = self.watchers.lock().expect("watchers");
-        if !w.list.iter().any(|s| s.0 == conn) {
-            w.list.push((conn, out.clone()));
-        }
+    pub fn watch_list(&self, conn: u64) {
+        self.hub.subscribe(conn, Topic::SessionList);
     }
 
     /// Send an event about session `key` (`agent`, `chat`, `session.message`) to the run's
-    /// owner (if any) and to the session's watchers, encoded once.
-    pub fn emit<T: Serialize + ?Sized>(
+    /// owner (if any) and, with `watchers_too`, to the session's topic, encoded once.
+    pub fn emit(
         &self,
         key: &str,
-        owner: Option<&(u64, Outbound)>,
+        owner: Option<&Owner>,
         event: &str,
-        payload: &T,
+        payload: &Value,
         watchers_too: bool,
     ) {
-        let parts = event_parts(event, payload, None);
-        let push = |o: &Outbound| {
-            let _ = o.send_seq(&parts.head, &parts.tail, false);
-        };
-        if let Some((_, o)) = owner {
-            push(o);
-        }
-        if !watchers_too {
-            return;
-        }
-        let w = self.watchers.lock().expect("watchers");
-        if let Some(v) = w.by_key.get(key) {
-            for (conn, o) in v {
-                if owner.is_some_and(|ow| ow.0 == *conn) {
-                    continue;
-                }
-                push(o);
-            }
+        if watchers_too {
+            self.emit_many(key, owner, &[(event, payload)]);
+        } else if let Some((_, o)) = owner {
+            let parts = event_parts(event, payload, None);
+            let _ = o.send_seq(&parts.head, &parts.tail, crate::hub::droppable(event));
         }
     }
 
     /// Like [`emit`](Self::emit) for several events at once: each encoded once, all queued
     /// on a socket together (one writer wake-up, usually one write).
-    pub fn emit_many(&self, key: &str, owner: Option<&(u64, Outbound)>, events: &[(&str, &Value)]) {
-        let parts: Vec<_> = events
-            .iter()
-            .map(|(name, payload)| event_parts(name, *payload, None))
-            .collect();
-        let refs: Vec<(&bytes::Bytes, &bytes::Bytes)> =
-            parts.iter().map(|p| (&p.head, &p.tail)).collect();
-        if let Some((_, o)) = owner {
-            let _ = o.send_seq_batch(&refs, false);
-        }
-        let w = self.watchers.lock().expect("watchers");
-        if let Some(v) = w.by_key.get(key) {
-            for (conn, o) in v {
-                if owner.is_some_and(|ow| ow.0 == *conn) {
-                    continue;
-                }
-                let _ = o.send_seq_batch(&refs, false);
-            }
-        }
+    pub fn emit_many(&self, key: &str, owner: Option<&Owner>, events: &[(&str, &Value)]) {
+        self.hub
+            .publish_topic(&Topic::Session(key.to_string()), owner, events);
     }
 
     /// `sessions.changed` to list subscribers.
     pub fn emit_changed(&self, payload: &Value) {
-        let w = self.watchers.lock().expect("watchers");
-        if w.list.is_empty() {
-            return;
-        }
-        let parts = event_parts("sessions.changed", payload, None);
-        for (_, o) in &w.list {
-            let _ = o.send_seq(&parts.head, &parts.tail, true);
-        }
+        self.hub
+            .publish_topic(&Topic::SessionList, None, &[("sessions.changed", payload)]);
     }
 }

@@ -61,7 +61,7 @@ pub async fn reload(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
     }
     tracing::info!(target: "gateway/secrets", "secrets reloaded ({warning_count} warning(s))");
     if file_changed {
-        gw.hub.publish("config.changed", &event, None, false);
+        gw.hub.publish("config.changed", &event, None);
     }
     Ok(json!({ "ok": true, "warningCount": warning_count }))
 }

@@ -388,7 +388,7 @@ pub async fn delete(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
 pub fn subscribe(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p: Value = params(req)?;
     check_keys(&p, &[], "sessions.subscribe")?;
-    c.gw.agents.runs.watch_list(c.sock.conn, &c.sock.out);
+    c.gw.agents.runs.watch_list(c.sock.conn);
     Ok(json!({ "subscribed": true }))
 }
 
@@ -413,7 +413,7 @@ pub fn messages_subscribe(c: &Ctx, req: &RequestFrame<'_>, on: bool) -> Result<V
     req_str(&p, "key", method)?;
     let key = key_param(gw, &p, method)?;
     if on {
-        gw.agents.runs.watch_session(&key, c.sock.conn, &c.sock.out);
+        gw.agents.runs.watch_session(&key, c.sock.conn);
     } else {
         gw.agents.runs.unwatch_session(&key, c.sock.conn);
     }

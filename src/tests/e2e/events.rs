@@ -244,7 +244,6 @@ async fn read_scoped_events_skip_scopeless_sockets() {
         "sessions.changed",
         &json!({ "runId": "r1", "sessionKey": "agent:main:main", "state": "delta" }),
         None,
-        false,
     );
     assert_eq!(n, 1, "queued for the read socket only");
     barrier(&g, 1);
@@ -267,9 +266,7 @@ async fn device_pair_events_need_pairing_scope() {
     let (mut admin, _) = operator(g.addr, &["operator.admin"]).await;
     let payload =
         json!({ "requestId": "req-1", "deviceId": "dev-1", "decision": "approved", "ts": 1 });
-    let n =
-        g.gw.hub
-            .publish("device.pair.resolved", &payload, None, false);
+    let n = g.gw.hub.publish("device.pair.resolved", &payload, None);
     assert_eq!(n, 2, "pairing and admin sockets");
     barrier(&g, 2);
     assert_eq!(
@@ -287,7 +284,7 @@ async fn device_pair_events_need_pairing_scope() {
     );
     // The pairing scope does not open chat.
     g.gw.hub
-        .publish("sessions.changed", &json!({ "runId": "r2" }), None, false);
+        .publish("sessions.changed", &json!({ "runId": "r2" }), None);
     barrier(&g, 3);
     let seen = until_barrier(&mut pairing, 3).await;
     assert!(

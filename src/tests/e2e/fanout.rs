@@ -77,12 +77,8 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
             let end = (start + WINDOW).min(EVENTS);
             for i in start..end {
                 // Droppable: publishing never waits on any client.
-                g.gw.hub.publish(
-                    "sessions.changed",
-                    &json!({ "i": i, "pad": pad }),
-                    None,
-                    true,
-                );
+                g.gw.hub
+                    .publish("sessions.changed", &json!({ "i": i, "pad": pad }), None);
             }
             for i in start..end {
                 let ev = seq.until(&mut fast, "sessions.changed").await;
@@ -118,13 +114,13 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
                 pushes <= 64,
                 "slow socket not closed after {pushes} non-droppable events"
             );
+            // Not droppable (the hub's drop policy): must be delivered or the socket closed.
             g.gw.hub.publish(
-                "sessions.changed",
+                "config.changed",
                 &json!({ "i": EVENTS + pushes, "pad": pad }),
                 None,
-                false,
             );
-            let ev = seq.until(&mut fast, "sessions.changed").await;
+            let ev = seq.until(&mut fast, "config.changed").await;
             assert_eq!(ev["payload"]["i"], EVENTS + pushes);
         }
     };
@@ -133,12 +129,11 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
         .expect("slow socket closed");
     assert!(slow_out.was_slow(), "closed as a slow consumer");
     assert_eq!(
-        g.gw.hub
-            .publish("sessions.changed", &json!({ "i": 0 }), None, false),
+        g.gw.hub.publish("config.changed", &json!({ "i": 0 }), None),
         1,
         "a closed socket takes no more events"
     );
-    seq.until(&mut fast, "sessions.changed").await;
+    seq.until(&mut fast, "config.changed").await;
     assert!(!fast_out.is_closed());
     assert_eq!(
         fast.ok("health", json!({})).await["ok"],
@@ -169,13 +164,14 @@ async fn slow_consumer_is_released_from_the_hub() {
     while !slow_out.is_closed() {
         i += 1;
         assert!(i < 10_000, "never closed");
-        g.gw.hub.publish(
-            "sessions.changed",
-            &json!({ "i": i, "pad": pad }),
-            None,
-            slow_out.dropped() == 0,
-        );
-        fast.event("sessions.changed").await;
+        // Droppable until the first drop, then one the slow socket must take or be closed.
+        let name = if slow_out.dropped() == 0 {
+            "sessions.changed"
+        } else {
+            "config.changed"
+        };
+        g.gw.hub.publish(name, &json!({ "i": i, "pad": pad }), None);
+        fast.event(name).await;
     }
     // Teardown is announced: the webchat entry turns to reason "disconnect".
     let gone = async {

@@ -658,7 +658,7 @@ impl Client {
 /// Publish a barrier: a `tick` with this `ts` to every socket (it passes every scope
 /// gate), so a reader can tell "nothing else came before it".
 pub fn barrier(g: &TestGateway, ts: u64) {
-    g.gw.hub.publish("tick", &json!({ "ts": ts }), None, true);
+    g.gw.hub.publish("tick", &json!({ "ts": ts }), None);
 }
 
 /// Read events until the barrier tick with `ts` arrives; the names seen before it.
