@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use openclaw_net::{ConnInfo, Outbound};
+use openclaw_proto::close;
 use openclaw_proto::connect::ConnectParams;
 use openclaw_proto::{
     parse_connect_params, ErrorCode, ErrorShape, GrantedScopes, RequestFrame,
@@ -58,7 +59,7 @@ fn protocol_mismatch(p: &ConnectParams) -> ConnectFail {
         "expectedProtocol": PROTOCOL_VERSION,
         "minimumProbeProtocol": MIN_PROBE_PROTOCOL_VERSION,
     }));
-    ConnectFail::new(e, 1002)
+    ConnectFail::new(e, close::PROTOCOL_ERROR)
 }
 
 fn origin_allowed(gw: &Gateway, origin: &str) -> bool {
@@ -201,7 +202,7 @@ fn authenticate(
         ErrorCode::NotPaired,
         "device identity required",
         Some("DEVICE_IDENTITY_REQUIRED"),
-        1008,
+        close::POLICY_VIOLATION,
     ))
 }
 
@@ -211,7 +212,7 @@ pub(crate) fn trusted_proxy(gw: &Gateway, info: &ConnInfo) -> Result<String, Con
     let fail = |reason: &str| {
         let e = ErrorShape::new(ErrorCode::InvalidRequest, format!("unauthorized: {reason}"))
             .with_details(json!({ "code": "AUTH_TRUSTED_PROXY_REJECTED", "reason": reason }));
-        ConnectFail::new(e, 1008)
+        ConnectFail::new(e, close::POLICY_VIOLATION)
     };
     let Some(tp) = cfg.auth.trusted_proxy.as_ref() else {
         return Err(fail("trusted_proxy_config_missing"));
@@ -268,7 +269,7 @@ pub async fn connect(
             ErrorCode::InvalidRequest,
             &format!("invalid connect params: {d}"),
             None,
-            1008,
+            close::POLICY_VIOLATION,
         )
     })?;
     let protocol = negotiate(&p).ok_or_else(|| protocol_mismatch(&p))?;
@@ -278,7 +279,7 @@ pub async fn connect(
             ErrorCode::InvalidRequest,
             &format!("invalid role: {role}"),
             None,
-            1008,
+            close::POLICY_VIOLATION,
         ));
     }
     let local = is_local_direct(info);
@@ -299,7 +300,7 @@ pub async fn connect(
             ErrorCode::InvalidRequest,
             "origin not allowed (open the Control UI from the gateway host or allow it in gateway.controlUi.allowedOrigins)",
             Some("CONTROL_UI_ORIGIN_NOT_ALLOWED"),
-            1008,
+            close::POLICY_VIOLATION,
         ));
     }
     let now = now_ms();
@@ -309,7 +310,7 @@ pub async fn connect(
             Err(r) => {
                 let e = ErrorShape::new(ErrorCode::InvalidRequest, r.message)
                     .with_details(json!({ "code": r.code, "reason": r.reason }));
-                return Err(ConnectFail::new(e, 1008));
+                return Err(ConnectFail::new(e, close::POLICY_VIOLATION));
             }
         },
         None => None,
@@ -319,7 +320,7 @@ pub async fn connect(
             ErrorCode::InvalidRequest,
             "control ui requires device identity (use a browser with WebCrypto or pair the device)",
             Some("CONTROL_UI_DEVICE_IDENTITY_REQUIRED"),
-            1008,
+            close::POLICY_VIOLATION,
         ));
     }
     let shared = authenticate(
@@ -349,7 +350,7 @@ pub async fn connect(
             Some(_) if shared.device_token_ok => {
                 let e = ErrorShape::new(ErrorCode::InvalidRequest, "unauthorized: device token scope mismatch")
                     .with_details(json!({ "code": "AUTH_SCOPE_MISMATCH", "recommendedNextStep": "review_auth_configuration", "canRetryWithDeviceToken": false }));
-                return Err(ConnectFail::new(e, 1008));
+                return Err(ConnectFail::new(e, close::POLICY_VIOLATION));
             }
             prev if local && auto_approve_local(gw) => {
                 let (token, issued) = match &prev {
@@ -385,7 +386,7 @@ pub async fn connect(
                         ErrorCode::Unavailable,
                         "pairing store unavailable",
                         None,
-                        1013,
+                        close::TRY_AGAIN_LATER,
                     )
                 })?;
                 device_token = Some((token, issued));
@@ -406,7 +407,7 @@ pub async fn connect(
                         "requestId": uuid::Uuid::new_v4().to_string(),
                         "recommendedNextStep": "wait_then_retry",
                     }));
-                return Err(ConnectFail::new(e, 1008));
+                return Err(ConnectFail::new(e, close::POLICY_VIOLATION));
             }
         }
     } else if mode == "probe" {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use openclaw_net::{ConnInfo, Flow, Message, Outbound, WsSession};
+use openclaw_proto::close;
 use openclaw_proto::{
     event_full, parse_inbound, res_err, res_ok, ErrorCode, ErrorShape, Inbound, ProtoError,
 };
@@ -62,19 +63,19 @@ impl Session {
 
     async fn handshake(&mut self, msg: Message) -> Flow {
         if !msg.text {
-            return Flow::Close(1000, String::new());
+            return Flow::Close(close::NORMAL, String::new());
         }
         let req = match parse_inbound(&msg.data) {
-            Err(ProtoError::NotJson) => return Flow::Close(1000, String::new()),
+            Err(ProtoError::NotJson) => return Flow::Close(close::NORMAL, String::new()),
             Err(_) | Ok(Inbound::Other { .. }) => {
-                return Flow::Close(1008, INVALID_REQUEST_FRAME.into())
+                return Flow::Close(close::POLICY_VIOLATION, INVALID_REQUEST_FRAME.into())
             }
             Ok(Inbound::Request(r)) => r,
         };
         if req.method() != "connect" {
             let e = ErrorShape::new(ErrorCode::InvalidRequest, FIRST_MUST_BE_CONNECT);
             self.out.send_text(res_err(req.id(), &e));
-            return Flow::Close(1008, FIRST_MUST_BE_CONNECT.into());
+            return Flow::Close(close::POLICY_VIOLATION, FIRST_MUST_BE_CONNECT.into());
         }
         match connect::connect(&self.gw, &self.info, &self.nonce, &req).await {
             Ok((authed, hello)) => {

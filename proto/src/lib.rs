@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod close;
 pub mod connect;
 mod connect_check;
 pub mod device;

@@ -1,6 +1,7 @@
 //! Shared-secret checks at connect (token, password, none, trusted-proxy) and the exact
 //! `unauthorized: …` frames the Node gateway sends for each failure.
 
+use openclaw_proto::close;
 use openclaw_proto::error::{ErrorCode, ErrorShape};
 use serde_json::json;
 
@@ -140,7 +141,7 @@ pub fn secret_failure(f: SecretFailure, k: ClientKind, has_device: bool) -> Conn
             "canRetryWithDeviceToken": can_retry,
             "recommendedNextStep": next,
         })),
-        1008,
+        close::POLICY_VIOLATION,
     )
 }
 
@@ -158,7 +159,7 @@ pub fn rate_limited(retry_after_ms: u64) -> ConnectFail {
             "authReason": "rate_limited",
             "recommendedNextStep": "wait_then_retry",
         })),
-        1008,
+        close::POLICY_VIOLATION,
     )
 }
 

@@ -22,6 +22,9 @@ use crate::ws::handshake;
 use crate::ws::reader::{code, ReadEnd, Reader};
 use crate::ws::writer::run_writer;
 
+/// Close code sent to every socket when the server shuts down or restarts (RFC 6455 1012).
+pub const SERVICE_RESTART: u16 = 1012;
+
 /// Complete the upgrade on `stream` and run the connection to its end.
 pub async fn run_ws<A: App>(
     app: &A,
@@ -100,7 +103,7 @@ async fn stopped(shutdown: &Shutdown, out: &Outbound) -> ReadEnd {
     tokio::select! {
         _ = shutdown.wait() => {
             // The app broadcasts its own goodbye; make sure a close follows it.
-            out.close(1012, "service restart");
+            out.close(SERVICE_RESTART, "service restart");
         }
         _ = out.wait_closing() => {}
     }
