@@ -3,7 +3,7 @@
 //!
 //! The snapshot is cached and rebuilt at most every refresh interval (or on `probe:true`).
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -85,7 +85,7 @@ pub fn rss_bytes() -> u64 {
 impl Monitor {
     /// Record one lateness sample, and refresh the CPU ratio.
     pub fn record(&self, late: Duration) {
-        let mut s = self.s.lock().expect("monitor lock");
+        let mut s = self.s.lock();
         let ms = late.as_secs_f64() * 1000.0;
         if s.delays_ms.len() < MONITOR_WINDOW {
             s.delays_ms.push(ms);
@@ -108,7 +108,7 @@ impl Monitor {
 
     /// The `eventLoop` block.
     pub fn event_loop(&self) -> Value {
-        let s = self.s.lock().expect("monitor lock");
+        let s = self.s.lock();
         let mut d = s.delays_ms.clone();
         d.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let max = d.last().copied().unwrap_or(0.0);
@@ -215,7 +215,7 @@ impl std::fmt::Debug for HealthCache {
 impl HealthCache {
     /// The cached snapshot if younger than `max_age`.
     pub fn fresh(&self, max_age: Duration) -> Option<Value> {
-        let c = self.cur.lock().expect("health lock");
+        let c = self.cur.lock();
         c.as_ref()
             .filter(|(t, _)| t.elapsed() <= max_age)
             .map(|(_, v)| v.clone())
@@ -223,7 +223,7 @@ impl HealthCache {
 
     /// Store a new snapshot.
     pub fn store(&self, v: Value) {
-        *self.cur.lock().expect("health lock") = Some((Instant::now(), v));
+        *self.cur.lock() = Some((Instant::now(), v));
     }
 }
 

@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use arc_swap::ArcSwap;
 use openclaw_net::{Outbound, PushResult};
@@ -77,7 +79,7 @@ pub struct Hub {
 impl Hub {
     /// Add a subscriber.
     pub fn join(&self, sub: Arc<Subscriber>) {
-        let _g = self.write.lock().expect("hub lock");
+        let _g = self.write.lock();
         let mut v = Vec::clone(&self.subs.load());
         v.push(sub);
         self.subs.store(Arc::new(v));
@@ -85,11 +87,11 @@ impl Hub {
 
     /// Remove a subscriber by connection number, from the broadcasts and every topic.
     pub fn leave(&self, conn: u64) {
-        self.topics.lock().expect("hub topics").retain(|_, v| {
+        self.topics.lock().retain(|_, v| {
             v.retain(|s| s.conn != conn);
             !v.is_empty()
         });
-        let _g = self.write.lock().expect("hub lock");
+        let _g = self.write.lock();
         let cur = self.subs.load();
         if !cur.iter().any(|s| s.conn == conn) {
             return;
@@ -158,7 +160,7 @@ impl Hub {
         let Some(sub) = self.subs.load().iter().find(|s| s.conn == conn).cloned() else {
             return false;
         };
-        let mut t = self.topics.lock().expect("hub topics");
+        let mut t = self.topics.lock();
         let v = t.entry(topic).or_default();
         if !v.iter().any(|s| s.conn == conn) {
             v.push(sub);
@@ -168,7 +170,7 @@ impl Hub {
 
     /// Unsubscribe socket `conn` from `topic`.
     pub fn unsubscribe(&self, conn: u64, topic: &Topic) {
-        let mut t = self.topics.lock().expect("hub topics");
+        let mut t = self.topics.lock();
         if let Some(v) = t.get_mut(topic) {
             v.retain(|s| s.conn != conn);
             if v.is_empty() {
@@ -195,7 +197,7 @@ impl Hub {
         if let Some((_, out)) = owner {
             let _ = out.send_seq_batch(&refs, drop);
         }
-        let t = self.topics.lock().expect("hub topics");
+        let t = self.topics.lock();
         for s in t.get(topic).into_iter().flatten() {
             if owner.is_some_and(|o| o.0 == s.conn) || !allowed(s, required) {
                 continue;

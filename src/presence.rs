@@ -5,8 +5,8 @@
 //! keeps the entry marked `reason:"disconnect"` (as the Node gateway does) until it ages out
 //! after [`PRESENCE_TTL_MS`]; the list is capped at [`MAX_PRESENCE_ENTRIES`].
 
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use openclaw_proto::encode::StateVersion;
 use serde_json::{Map, Value};
@@ -86,7 +86,7 @@ impl Presence {
     /// Insert or replace the entry under `key` (case-insensitive).
     pub fn upsert(&self, key: &str, value: Map<String, Value>, now: u64) {
         let key = key.to_ascii_lowercase();
-        let mut v = self.entries.lock().expect("presence lock");
+        let mut v = self.entries.lock();
         if let Some(e) = v.iter_mut().find(|e| e.key == key) {
             e.value = value;
             e.ts = now;
@@ -103,7 +103,7 @@ impl Presence {
     /// Mark `key` disconnected (entry kept with `reason:"disconnect"`).
     pub fn disconnect(&self, key: &str, now: u64) -> bool {
         let key = key.to_ascii_lowercase();
-        let mut v = self.entries.lock().expect("presence lock");
+        let mut v = self.entries.lock();
         let Some(e) = v.iter_mut().find(|e| e.key == key) else {
             return false;
         };
@@ -115,13 +115,13 @@ impl Presence {
 
     /// The list as sent on the wire.
     pub fn list(&self) -> Vec<Value> {
-        let v = self.entries.lock().expect("presence lock");
+        let v = self.entries.lock();
         v.iter().map(|e| Value::Object(e.value.clone())).collect()
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("presence lock").len()
+        self.entries.lock().len()
     }
 
     /// `true` if only… never: the self entry is always there.

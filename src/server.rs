@@ -3,7 +3,9 @@
 //! shutdown are [`crate::serve`]'s.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -244,7 +246,7 @@ impl Gateway {
             "empty-heartbeat-file"
         };
         let hb = json!({ "ts": now_ms(), "status": "skipped", "reason": reason });
-        *self.last_heartbeat.lock().expect("heartbeat lock") = Some(hb.clone());
+        *self.last_heartbeat.lock() = Some(hb.clone());
         self.hub.publish("heartbeat", &hb, None);
     }
 

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -58,7 +60,7 @@ impl Drop for PreauthPermit {
     fn drop(&mut self) {
         self.pool.global.fetch_sub(1, Ordering::AcqRel);
         if let Some(ip) = self.ip {
-            let mut m = self.pool.per_ip.lock().expect("preauth lock");
+            let mut m = self.pool.per_ip.lock();
             if let Some(n) = m.get_mut(&ip) {
                 *n -= 1;
                 if *n == 0 {
@@ -78,7 +80,7 @@ impl Preauth {
         let ip = if ip.is_loopback() {
             None
         } else {
-            let mut m = self.per_ip.lock().expect("preauth lock");
+            let mut m = self.per_ip.lock();
             let n = m.entry(ip).or_insert(0);
             if *n >= limits.max_preauth_per_ip {
                 drop(m);
@@ -240,6 +242,6 @@ mod tests {
             "permits come back on drop"
         );
         assert_eq!(pool.global.load(Ordering::Acquire), 0);
-        assert!(pool.per_ip.lock().unwrap().is_empty());
+        assert!(pool.per_ip.lock().is_empty());
     }
 }

@@ -7,7 +7,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -122,7 +124,7 @@ impl Outbound {
     /// Queue an event whose per-socket sequence number is spliced between `head` and `tail`
     /// at write time. Cloning the `Bytes` is the only per-socket cost.
     pub fn send_seq(&self, head: &Bytes, tail: &Bytes, droppable: bool) -> PushResult {
-        let mut q = self.0.queue.lock().expect("outbound lock");
+        let mut q = self.0.queue.lock();
         if q.closing {
             return PushResult::Closed;
         }
@@ -139,7 +141,7 @@ impl Outbound {
     /// Queue several events at once (one writer wake-up for all of them), each with its
     /// own spliced `seq`. Returns the first push result that is not `Queued`, else `Queued`.
     pub fn send_seq_batch(&self, parts: &[(&Bytes, &Bytes)], droppable: bool) -> PushResult {
-        let mut q = self.0.queue.lock().expect("outbound lock");
+        let mut q = self.0.queue.lock();
         if q.closing {
             return PushResult::Closed;
         }
@@ -170,7 +172,7 @@ impl Outbound {
 
     /// Queue a close frame; later pushes are refused. Idempotent.
     pub fn close(&self, code: u16, reason: &str) {
-        let mut q = self.0.queue.lock().expect("outbound lock");
+        let mut q = self.0.queue.lock();
         if q.closing {
             return;
         }
@@ -190,7 +192,7 @@ impl Outbound {
 
     /// `true` once a close frame is queued or the socket is gone.
     pub fn is_closed(&self) -> bool {
-        self.0.closed.load(Ordering::Acquire) || self.0.queue.lock().expect("lock").closing
+        self.0.closed.load(Ordering::Acquire) || self.0.queue.lock().closing
     }
 
     /// `true` if this socket was closed for exceeding its budget.
@@ -205,11 +207,11 @@ impl Outbound {
 
     /// Bytes queued and not yet written.
     pub fn queued_bytes(&self) -> usize {
-        self.0.queue.lock().expect("lock").bytes
+        self.0.queue.lock().bytes
     }
 
     pub(crate) fn push_control(&self, item: Item) {
-        let mut q = self.0.queue.lock().expect("outbound lock");
+        let mut q = self.0.queue.lock();
         if q.closing {
             return;
         }
@@ -225,7 +227,7 @@ impl Outbound {
     }
 
     fn push(&self, item: Item, droppable: bool) -> PushResult {
-        let mut q = self.0.queue.lock().expect("outbound lock");
+        let mut q = self.0.queue.lock();
         if q.closing {
             return PushResult::Closed;
         }
@@ -278,7 +280,7 @@ impl Outbound {
     pub(crate) async fn next_batch(&self, batch: &mut Vec<Item>, max: usize) -> bool {
         loop {
             {
-                let mut q = self.0.queue.lock().expect("outbound lock");
+                let mut q = self.0.queue.lock();
                 if !q.items.is_empty() {
                     let n = q.items.len().min(max);
                     batch.extend(q.items.drain(..n));
@@ -299,14 +301,14 @@ impl Outbound {
 
     /// Writer side: these bytes reached the kernel.
     pub(crate) fn written(&self, n: usize) {
-        let mut q = self.0.queue.lock().expect("outbound lock");
+        let mut q = self.0.queue.lock();
         q.bytes = q.bytes.saturating_sub(n);
     }
 
     /// Mark the socket gone: pushes are refused and the writer exits once drained.
     pub(crate) fn mark_closed(&self) {
         self.0.closed.store(true, Ordering::Release);
-        let mut q = self.0.queue.lock().expect("outbound lock");
+        let mut q = self.0.queue.lock();
         q.closing = true;
         drop(q);
         self.0.wake.notify_one();
@@ -345,7 +347,7 @@ mod tests {
         assert_eq!(out.send_seq(&head, &tail, true), PushResult::Queued);
         assert_eq!(out.send_seq(&head, &tail, true), PushResult::Dropped);
         assert_eq!(out.dropped(), 1);
-        let q = out.0.queue.lock().unwrap();
+        let q = out.0.queue.lock();
         assert_eq!(q.next_seq, 4, "a dropped event still consumes its seq");
     }
 
@@ -362,7 +364,7 @@ mod tests {
             out.send_seq_batch(&[(&h1, &t), (&h2, &t)], false),
             PushResult::Queued
         );
-        let q = out.0.queue.lock().unwrap();
+        let q = out.0.queue.lock();
         let seqs: Vec<u64> = q
             .items
             .iter()

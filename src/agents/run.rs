@@ -239,9 +239,7 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
         let mut last_persist = Instant::now();
         let mut on_delta = |d: &str| {
             text.push_str(d);
-            if let Ok(mut t) = run.text.lock() {
-                t.push_str(d);
-            }
+            run.text.lock().push_str(d);
             let ts = now_ms();
             // Both events of a delta go out together: one writer wake-up per socket.
             let a = agent_payload(run, "assistant", json!({ "text": text, "delta": d }));
@@ -302,7 +300,7 @@ async fn finish(
 ) {
     let run = &input.run;
     let ended_ms = now_ms();
-    let streamed = run.text.lock().map(|t| t.clone()).unwrap_or_default();
+    let streamed = run.text.lock().clone();
     let mut o = Outcome {
         status: "ok",
         text: streamed.clone(),

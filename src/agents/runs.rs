@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use openclaw_net::Outbound;
 use openclaw_proto::encode::event_parts;
@@ -215,10 +217,10 @@ impl Runs {
 
     /// Look up a run id (== idempotency key): running, finished (memory, then store), or new.
     pub async fn lookup(&self, run_id: &str) -> Lookup {
-        if let Some(r) = self.active.lock().expect("runs").by_id.get(run_id) {
+        if let Some(r) = self.active.lock().by_id.get(run_id) {
             return Lookup::Running(r.clone());
         }
-        if let Some(r) = self.finished.lock().expect("runs").map.get(run_id) {
+        if let Some(r) = self.finished.lock().map.get(run_id) {
             if let Some(o) = r.outcome() {
                 return Lookup::Done(o.reply.clone());
             }
@@ -236,7 +238,7 @@ impl Runs {
 
     /// Register an accepted run. `false` if the id is already active (lost a race).
     pub fn register(&self, run: &Arc<Run>) -> bool {
-        let mut a = self.active.lock().expect("runs");
+        let mut a = self.active.lock();
         if a.by_id.contains_key(&run.id) {
             return false;
         }
@@ -251,7 +253,7 @@ impl Runs {
     /// Move a run from active to finished.
     pub fn retire(&self, run: &Arc<Run>) {
         {
-            let mut a = self.active.lock().expect("runs");
+            let mut a = self.active.lock();
             a.by_id.remove(&run.id);
             if let Some(v) = a.by_session.get_mut(&run.session_key) {
                 v.retain(|r| r.id != run.id);
@@ -260,7 +262,7 @@ impl Runs {
                 }
             }
         }
-        let mut f = self.finished.lock().expect("runs");
+        let mut f = self.finished.lock();
         f.map.insert(run.id.clone(), run.clone());
         f.order.push_back(run.id.clone());
         while f.order.len() > FINISHED_RUNS_KEPT {
@@ -269,7 +271,7 @@ impl Runs {
             }
         }
         drop(f);
-        let mut lanes = self.lanes.lock().expect("lanes");
+        let mut lanes = self.lanes.lock();
         if let Some(l) = lanes.get(&run.session_key) {
             if Arc::strong_count(l) == 1 {
                 lanes.remove(&run.session_key);
@@ -279,17 +281,16 @@ impl Runs {
 
     /// A run by id, active or recently finished.
     pub fn get(&self, run_id: &str) -> Option<Arc<Run>> {
-        if let Some(r) = self.active.lock().expect("runs").by_id.get(run_id) {
+        if let Some(r) = self.active.lock().by_id.get(run_id) {
             return Some(r.clone());
         }
-        self.finished.lock().expect("runs").map.get(run_id).cloned()
+        self.finished.lock().map.get(run_id).cloned()
     }
 
     /// The session's lane: hold it for the whole run (FIFO: later sends queue behind).
     pub fn lane(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.lanes
             .lock()
-            .expect("lanes")
             .entry(key.to_string())
             .or_default()
             .clone()
@@ -297,16 +298,12 @@ impl Runs {
 
     /// `true` when a run of `key` is active (running or queued).
     pub fn busy(&self, key: &str) -> bool {
-        self.active
-            .lock()
-            .expect("runs")
-            .by_session
-            .contains_key(key)
+        self.active.lock().by_session.contains_key(key)
     }
 
     /// Active run ids of a session, oldest first.
     pub fn active_ids(&self, key: &str) -> Vec<String> {
-        let a = self.active.lock().expect("runs");
+        let a = self.active.lock();
         a.by_session
             .get(key)
             .map(|v| v.iter().map(|r| r.id.clone()).collect())
@@ -315,7 +312,7 @@ impl Runs {
 
     /// Active runs of a session (optionally one id).
     pub fn active_runs(&self, key: &str, run_id: Option<&str>) -> Vec<Arc<Run>> {
-        let a = self.active.lock().expect("runs");
+        let a = self.active.lock();
         a.by_session
             .get(key)
             .into_iter()
@@ -327,30 +324,17 @@ impl Runs {
 
     /// Session keys with an active run.
     pub fn active_session_keys(&self) -> Vec<String> {
-        self.active
-            .lock()
-            .expect("runs")
-            .by_session
-            .keys()
-            .cloned()
-            .collect()
+        self.active.lock().by_session.keys().cloned().collect()
     }
 
     /// Number of active runs.
     pub fn active_count(&self) -> usize {
-        self.active.lock().expect("runs").by_id.len()
+        self.active.lock().by_id.len()
     }
 
     /// Abort every active run (shutdown).
     pub fn abort_all(&self, why: AbortReason) -> usize {
-        let runs: Vec<Arc<Run>> = self
-            .active
-            .lock()
-            .expect("runs")
-            .by_id
-            .values()
-            .cloned()
-            .collect();
+        let runs: Vec<Arc<Run>> = self.active.lock().by_id.values().cloned().collect();
         runs.iter().filter(|r| r.abort(why)).count()
     }
 
@@ -359,7 +343,6 @@ impl Runs {
         let runs: Vec<Arc<Run>> = self
             .active
             .lock()
-            .expect("runs")
             .by_id
             .values()
             .filter(|r| r.caller_owned && r.owner.as_ref().is_some_and(|o| o.0 == conn))

@@ -5,9 +5,9 @@
 //! class for that IP. Loopback is exempt when `exemptLoopback` (the default). State is in
 //! memory, bounded by [`MAX_LIMITER_ENTRIES`] with pruning of idle keys.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -64,7 +64,7 @@ impl AuthLimiter {
             return Ok(());
         }
         let now = Instant::now();
-        let m = self.map.lock().expect("limiter lock");
+        let m = self.map.lock();
         match m.get(&(ip, class)).and_then(|b| b.locked_until) {
             Some(until) if until > now => Err(until - now),
             _ => Ok(()),
@@ -82,7 +82,7 @@ impl AuthLimiter {
             return None;
         }
         let now = Instant::now();
-        let mut m = self.map.lock().expect("limiter lock");
+        let mut m = self.map.lock();
         if m.len() >= MAX_LIMITER_ENTRIES {
             m.retain(|_, b| {
                 b.locked_until.is_some_and(|u| u > now) || now - b.window_start < s.window
@@ -112,7 +112,7 @@ impl AuthLimiter {
 
     /// A success clears that class for that IP.
     pub fn success(&self, ip: IpAddr, class: &'static str) {
-        self.map.lock().expect("limiter lock").remove(&(ip, class));
+        self.map.lock().remove(&(ip, class));
     }
 }
 

@@ -1,7 +1,7 @@
 //! Unit tests of `crate::logging` (kept here to keep `src/logging.rs` under the size limit;
 //! included from `src/logging.rs` via `#[path]`, so they are a child module with private access).
 use super::*;
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 fn cfg(dir: &Path, max: u64) -> LoggingConfig {
     LoggingConfig {
@@ -21,7 +21,7 @@ fn cfg(dir: &Path, max: u64) -> LoggingConfig {
 struct Buf(Arc<Mutex<Vec<u8>>>);
 impl Write for Buf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
+        self.0.lock().extend_from_slice(b);
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -64,7 +64,7 @@ fn console_and_file_lines() {
         tracing::debug!(target: "gateway", "debug only in file");
     });
     guard.flush();
-    let out = String::from_utf8(console.0.lock().unwrap().clone()).unwrap();
+    let out = String::from_utf8(console.0.lock().clone()).unwrap();
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(
         out.contains("info  [gateway/ws] ← open remote=1.2.3.4"),

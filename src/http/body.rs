@@ -99,7 +99,7 @@ pub struct SseBody<F: SseFormat> {
     fmt: F,
     queue: VecDeque<Bytes>,
     done: bool,
-    on_drop: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    on_drop: parking_lot::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl<F: SseFormat> SseBody<F> {
@@ -115,14 +115,14 @@ impl<F: SseFormat> SseBody<F> {
             fmt,
             queue: prelude.into(),
             done: false,
-            on_drop: std::sync::Mutex::new(Some(on_drop)),
+            on_drop: parking_lot::Mutex::new(Some(on_drop)),
         }
     }
 }
 
 impl<F: SseFormat> Drop for SseBody<F> {
     fn drop(&mut self) {
-        if let Some(f) = self.on_drop.get_mut().ok().and_then(Option::take) {
+        if let Some(f) = self.on_drop.get_mut().take() {
             f();
         }
     }

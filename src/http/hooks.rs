@@ -3,8 +3,8 @@
 //! its own failure limiter (20 per 60 s per client IP → 60 s lockout, loopback included);
 //! POST with a JSON body ≤ `hooks.maxBodyBytes`; then `wake`, `agent` or a mapping.
 
+use parking_lot::Mutex;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, RETRY_AFTER};
@@ -50,7 +50,7 @@ pub fn matches(gw: &Gateway, path: &str) -> bool {
 /// Log `msg` once per config snapshot (`raw_sha256`) and kind.
 fn warn_once(cfg: &GatewayConfig, kind: &'static str, msg: &str) {
     static SEEN: Mutex<Vec<(String, &'static str)>> = Mutex::new(Vec::new());
-    let Ok(mut seen) = SEEN.lock() else { return };
+    let mut seen = SEEN.lock();
     if seen.iter().any(|(h, k)| *h == cfg.raw_sha256 && *k == kind) {
         return;
     }

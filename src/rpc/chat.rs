@@ -409,7 +409,7 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
     });
     if let Some(id) = gw.agents.runs.active_ids(&key).first() {
         if let Some(run) = gw.agents.runs.get(id) {
-            let text = run.text.lock().map(|t| t.clone()).unwrap_or_default();
+            let text = run.text.lock().clone();
             v["inFlightRun"] = json!({ "runId": run.id, "text": text });
         }
     }

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
@@ -228,16 +230,12 @@ impl DeviceStore {
 
     /// A paired device by id.
     pub fn get(&self, device_id: &str) -> Option<DeviceRecord> {
-        self.cache
-            .read()
-            .expect("device cache")
-            .get(device_id)
-            .cloned()
+        self.cache.read().get(device_id).cloned()
     }
 
     /// Number of paired devices.
     pub fn len(&self) -> usize {
-        self.cache.read().expect("device cache").len()
+        self.cache.read().len()
     }
 
     /// `true` when no device is paired.
@@ -257,10 +255,7 @@ impl DeviceStore {
         rx.await
             .map_err(|_| StoreError::Store("writer gone".into()))?
             .map_err(StoreError::Store)?;
-        self.cache
-            .write()
-            .expect("device cache")
-            .insert(d.device_id.clone(), d);
+        self.cache.write().insert(d.device_id.clone(), d);
         Ok(())
     }
 
@@ -276,7 +271,7 @@ impl DeviceStore {
         rx.await
             .map_err(|_| StoreError::Store("writer gone".into()))?
             .map_err(StoreError::Store)?;
-        self.cache.write().expect("device cache").remove(device_id);
+        self.cache.write().remove(device_id);
         Ok(())
     }
 }

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -442,16 +444,15 @@ impl SessionStore {
             .await
             .map_err(|_| StoreError::Store("session store closed".into()))?;
         tokio::task::spawn_blocking(move || {
-            let conn = inner.pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = inner.pool.lock().pop();
             let conn = match conn {
                 Some(c) => c,
                 None => open_conn(&inner.path)?,
             };
             let out = f(&conn).map_err(StoreError::from);
-            if let Ok(mut p) = inner.pool.lock() {
-                if p.len() < READ_POOL_SIZE {
-                    p.push(conn);
-                }
+            let mut p = inner.pool.lock();
+            if p.len() < READ_POOL_SIZE {
+                p.push(conn);
             }
             out
         })
