@@ -176,14 +176,7 @@ async fn sessions_history(gw: &Gateway, args: &Value, target: &Target) -> Result
 /// `session_status {sessionKey?}`: counters and run state of one session.
 async fn session_status(gw: &Gateway, args: &Value, target: &Target) -> Result<Value, ToolError> {
     let key = arg_key(args, target)?;
-    let k = key.clone();
-    let row = gw
-        .agents
-        .runs
-        .store
-        .read(move |c| get_session(c, &k))
-        .await
-        .map_err(internal)?;
+    let row = gw.agents.runs.store.session(&key).await.map_err(internal)?;
     let ids = gw.agents.runs.active_ids(&key);
     let (input, output) = row
         .as_ref()

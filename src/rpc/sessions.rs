@@ -295,12 +295,11 @@ async fn expect_session_id(
     let Some(expected) = opt_str(p, "expectedSessionId", method)? else {
         return Ok(());
     };
-    let k = key.to_string();
     let cur = gw
         .agents
         .runs
         .store
-        .read(move |c| get_session(c, &k))
+        .session(key)
         .await
         .map_err(|e| super::store_failure(method, &e))?;
     if cur.is_some_and(|r| r.session_id != expected) {

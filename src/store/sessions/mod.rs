@@ -428,6 +428,15 @@ impl SessionStore {
         Self::wait(rx).await
     }
 
+    /// One session row by canonical key, off the runtime (a pooled read).
+    ///
+    /// # Errors
+    /// The read failed.
+    pub async fn session(&self, key: &str) -> Result<Option<SessionRow>, StoreError> {
+        let k = key.to_string();
+        self.read(move |c| get_session(c, &k)).await
+    }
+
     /// Run `f` on a pooled read connection on the blocking pool.
     ///
     /// # Errors

@@ -212,9 +212,6 @@ async fn control_ui_root_is_served_and_traversal_stays_inside() {
 }
 
 #[tokio::test]
-#[ignore = "README claim false: GET <basePath>/ serves the root bundle's index.html as \
-            application/octet-stream without x-frame-options/CSP, so a browser downloads the \
-            Control UI instead of rendering it"]
 async fn control_ui_root_index_at_base_path_is_html() {
     for (extra, target) in [("", "/"), (r#", basePath: "/console""#, "/console/")] {
         let g = ui_gateway(extra).await;
@@ -248,9 +245,6 @@ fn csp_allows_own_scripts(csp: &str) -> bool {
 }
 
 #[tokio::test]
-#[ignore = "README claim false: the root bundle's index.html is served with the built-in \
-            page's CSP (default-src 'none', no script-src), which blocks the bundle's own \
-            scripts, so a real Control UI bundle cannot run"]
 async fn control_ui_bundle_csp_allows_its_own_scripts() {
     let g = ui_gateway("").await;
     let r = raw_get(g.addr, "/index.html").await;
