@@ -197,6 +197,9 @@ mod tests {
         assert!(csp.contains("script-src 'self' 'sha256-qVpD"), "{csp}");
         assert!(csp.ends_with("https://127.0.0.1:*"), "{csp}");
         assert_eq!(content_type(""), "text/html; charset=utf-8");
-        assert_eq!(content_type("assets/app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("assets/app.js"),
+            "text/javascript; charset=utf-8"
+        );
     }
 }
