@@ -1,7 +1,9 @@
 //! End-to-end suite: every test starts the real gateway on 127.0.0.1:0 and drives it with a
-//! real WebSocket/HTTP client. Every frame received is validated against
-//! ../shared/schema/protocol.schema.json (see `util::check_frame`).
+//! real WebSocket/HTTP client. Every frame received is validated against the 2026.9.6 schema
+//! export where it defines the shape, else ../shared/schema/protocol.schema.json (`schema.rs`).
 
+// The schema check every received frame goes through.
+mod schema;
 mod upstream;
 mod util;
 
