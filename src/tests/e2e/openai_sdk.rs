@@ -41,13 +41,13 @@ async fn the_official_python_sdk_works_unchanged() {
     );
     let gw = start_with(Setup::config(&cfg)).await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/tests/sdk/openai_sdk.py");
-    let out = tokio::process::Command::new(py)
+    let run = tokio::process::Command::new(py)
         .arg(script)
         .env("OPENCLAW_BASE_URL", format!("{}/v1", gw.http()))
         .env("OPENCLAW_TOKEN", TOKEN)
-        .output()
-        .await
-        .expect("run python");
+        .kill_on_drop(true)
+        .output();
+    let out = bounded("the SDK script", run).await.expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
