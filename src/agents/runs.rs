@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 
 use openclaw_net::Outbound;
 use openclaw_proto::encode::event_parts;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::hub::{Hub, Owner, Topic};
@@ -325,6 +325,39 @@ impl Runs {
     /// Session keys with an active run.
     pub fn active_session_keys(&self) -> Vec<String> {
         self.active.lock().by_session.keys().cloned().collect()
+    }
+
+    /// A session row as `sessions.list` shows it (`last`: with the last message preview).
+    pub fn row_json(&self, r: &crate::store::sessions::SessionRow, last: bool) -> Value {
+        let ids = self.active_ids(&r.key);
+        let mut v = json!({
+            "key": r.key,
+            "sessionId": r.session_id,
+            "agentId": r.agent_id,
+            "createdAt": r.created_ms,
+            "updatedAt": r.updated_ms,
+            "hasActiveRun": !ids.is_empty(),
+            "activeRunIds": ids,
+            "inputTokens": r.input_tokens,
+            "outputTokens": r.output_tokens,
+            "totalTokens": r.input_tokens + r.output_tokens,
+            "messageCount": r.message_count,
+        });
+        if let Some(l) = &r.label {
+            v["label"] = json!(l);
+        }
+        if let Some(p) = &r.provider {
+            v["modelProvider"] = json!(p);
+        }
+        if let Some(m) = &r.model {
+            v["model"] = json!(m);
+        }
+        if last {
+            if let Some(p) = &r.last_preview {
+                v["lastMessagePreview"] = json!(p);
+            }
+        }
+        v
     }
 
     /// Number of active runs.

@@ -115,7 +115,7 @@ async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, ToolError> {
         .map_err(internal)?;
     let sessions: Vec<Value> = rows
         .iter()
-        .map(|r| crate::rpc::row_json(gw, r, false))
+        .map(|r| gw.agents.runs.row_json(r, false))
         .collect();
     Ok(json!({ "count": sessions.len(), "totalCount": total, "sessions": sessions }))
 }

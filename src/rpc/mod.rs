@@ -17,7 +17,6 @@ mod sessions;
 mod system;
 
 pub use dispatch::{Lane, MAX_INFLIGHT_PER_SOCKET};
-pub(crate) use sessions::row_json;
 
 use std::sync::Arc;
 

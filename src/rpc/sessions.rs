@@ -72,39 +72,6 @@ fn unsupported_filters(p: &Value) -> bool {
         || p.get("hasBoard") == Some(&Value::Bool(true))
 }
 
-/// A session row as `sessions.list` shows it (`last`: with the last message preview).
-pub(crate) fn row_json(gw: &Gateway, r: &SessionRow, last: bool) -> Value {
-    let ids = gw.agents.runs.active_ids(&r.key);
-    let mut v = json!({
-        "key": r.key,
-        "sessionId": r.session_id,
-        "agentId": r.agent_id,
-        "createdAt": r.created_ms,
-        "updatedAt": r.updated_ms,
-        "hasActiveRun": !ids.is_empty(),
-        "activeRunIds": ids,
-        "inputTokens": r.input_tokens,
-        "outputTokens": r.output_tokens,
-        "totalTokens": r.input_tokens + r.output_tokens,
-        "messageCount": r.message_count,
-    });
-    if let Some(l) = &r.label {
-        v["label"] = json!(l);
-    }
-    if let Some(p) = &r.provider {
-        v["modelProvider"] = json!(p);
-    }
-    if let Some(m) = &r.model {
-        v["model"] = json!(m);
-    }
-    if last {
-        if let Some(p) = &r.last_preview {
-            v["lastMessagePreview"] = json!(p);
-        }
-    }
-    v
-}
-
 /// `sessions.list`.
 pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let gw = &c.gw;
@@ -156,7 +123,10 @@ pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
             .await
             .map_err(|e| super::store_failure(req.method(), &e))?
     };
-    let sessions: Vec<Value> = rows.iter().map(|r| row_json(gw, r, include_last)).collect();
+    let sessions: Vec<Value> = rows
+        .iter()
+        .map(|r| gw.agents.runs.row_json(r, include_last))
+        .collect();
     let has_more = offset + (rows.len() as u64) < total;
     let cat = gw.agents.catalog();
     let primary = cat
@@ -278,7 +248,7 @@ pub async fn get(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     Ok(json!({
         "key": key,
         "sessionId": row.session_id,
-        "session": row_json(gw, &row, true),
+        "session": gw.agents.runs.row_json(&row, true),
         "messages": messages,
         "totalMessages": total,
     }))
