@@ -2,6 +2,8 @@
 //! real WebSocket/HTTP client. Every frame received is validated against the 2026.9.6 schema
 //! export where it defines the shape, else ../shared/schema/protocol.schema.json (`schema.rs`).
 
+// A test device identity (Ed25519, device-auth payloads).
+mod device_key;
 // The schema check every received frame goes through.
 mod schema;
 mod upstream;

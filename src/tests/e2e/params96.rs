@@ -1,11 +1,12 @@
 //! What the 2026.9.6 params we accept actually do: `status {includeCliProjection}`,
 //! `sessions.list` filters on features we lack and `activeOnly`, `models.list {provider,
 //! sessionKey}`, `chat.history {maxBytes}`, `sessions.reset {expectedSessionId}`, and the
-//! 9.6 `sessions.subscribe` result.
+//! 9.6 `sessions.subscribe` result; and which methods refuse unknown params (as observed).
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::agents::{setup, wait_chat_state};
+use crate::rpc::assert_invalid;
 use crate::upstream::UpstreamOpts;
 use crate::util::*;
 
@@ -141,5 +142,72 @@ async fn models_history_and_reset_params() {
         )
         .await;
     assert_eq!(r["reset"], true);
+    g.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_params_are_rejected() {
+    let g = start().await;
+    let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
+    // As observed on the Node gateway: schema-checked methods refuse unknown keys in the
+    // ajv wording, hand-checked ones ignore them.
+    let refused: &[(&str, Value, &str)] = &[
+        (
+            "config.get",
+            json!({ "bogus": 1 }),
+            "at root: unexpected property 'bogus'",
+        ),
+        (
+            "models.list",
+            json!({ "bogus": 1 }),
+            "at root: unexpected property 'bogus'",
+        ),
+        (
+            "logs.tail",
+            json!({ "bogus": 1 }),
+            "at root: unexpected property 'bogus'",
+        ),
+        (
+            "system-event",
+            json!({ "text": "t", "bogus": 1 }),
+            "at root: unexpected property 'bogus'",
+        ),
+        ("system-event", json!({ "text": "t", "mode": "later" }), ""),
+        ("set-heartbeats", json!({}), "enabled (boolean) required"),
+        (
+            "set-heartbeats",
+            json!({ "enabled": "yes" }),
+            "enabled (boolean) required",
+        ),
+        (
+            "models.list",
+            json!({ "preparedOnly": true, "refresh": true }),
+            "",
+        ),
+    ];
+    for (m, p, detail) in refused {
+        let r = c.call(m, p.clone()).await;
+        assert_invalid(&r, &format!("invalid {m} params: {detail}"));
+    }
+    let r = c.call("system-event", json!({ "text": "   " })).await;
+    assert_eq!(
+        r["error"],
+        json!({ "code": "INVALID_REQUEST", "message": "text required" })
+    );
+    for m in [
+        "health",
+        "status",
+        "system-presence",
+        "last-heartbeat",
+        "gateway.identity.get",
+    ] {
+        let r = c.call(m, json!({ "bogus": 1 })).await;
+        assert_eq!(r["ok"], true, "{m} ignores unknown params: {r}");
+    }
+    let r = c
+        .ok("set-heartbeats", json!({ "enabled": true, "bogus": 1 }))
+        .await;
+    assert_eq!(r, json!({ "ok": true, "enabled": true }));
+    assert_eq!(c.ok("health", json!({ "probe": "yes" })).await["ok"], true);
     g.stop().await;
 }

@@ -10,14 +10,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
 use openclaw::config::{self, Env, LoadArgs};
 use openclaw::serve::{self as server, Running};
 use openclaw::server::Gateway;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -185,6 +182,7 @@ impl TestGateway {
     }
 }
 
+pub use crate::device_key::Device;
 pub use crate::schema::{check_frame, CHECKED};
 
 // ---------------------------------------------------------------- client
@@ -465,6 +463,29 @@ pub async fn until_barrier(c: &mut Client, ts: u64) -> Vec<String> {
     }
 }
 
+/// Send `connect`, expect a refusal and a close frame: (error, close code, reason).
+pub async fn refused(c: &mut Client, p: Value) -> (Value, u16, String) {
+    let r = c.call("connect", p).await;
+    assert_eq!(r["ok"], false, "connect should be refused: {r}");
+    match c.closed().await {
+        Closed::Frame(code, reason) => (r["error"].clone(), code, reason),
+        Closed::Eof => panic!("no close frame after {r}"),
+    }
+}
+
+/// A `connect` refused `INVALID_REQUEST` with `details.code`, closed 1008 with the error's
+/// message as the reason; the error.
+pub async fn refused_with(c: &mut Client, p: Value, details_code: &str) -> Value {
+    let (e, close, why) = refused(c, p).await;
+    assert_eq!(e["code"], "INVALID_REQUEST", "{e}");
+    assert_eq!(e["details"]["code"], details_code, "{e}");
+    assert_eq!(
+        (close, why.as_str()),
+        (1008, e["message"].as_str().unwrap())
+    );
+    e
+}
+
 /// Connect params for a token client.
 pub fn connect_params(client_id: &str, mode: &str, scopes: &[&str], token: Option<&str>) -> Value {
     let mut p = json!({
@@ -491,91 +512,4 @@ pub async fn operator(addr: SocketAddr, scopes: &[&str]) -> (Client, Value) {
         .await;
     assert_eq!(r["ok"], true, "connect failed: {r}");
     (c, r["payload"].clone())
-}
-
-/// An Ed25519 device identity.
-pub struct Device {
-    pub key: SigningKey,
-}
-
-impl Default for Device {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Device {
-    /// A random device.
-    pub fn new() -> Self {
-        Device {
-            key: SigningKey::from_bytes(&rand::random::<[u8; 32]>()),
-        }
-    }
-
-    /// Base64url raw public key.
-    pub fn public_key(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.key.verifying_key().to_bytes())
-    }
-
-    /// Hex SHA-256 of the raw public key.
-    pub fn id(&self) -> String {
-        hex::encode(Sha256::digest(self.key.verifying_key().to_bytes()))
-    }
-
-    /// Sign `payload`, base64url.
-    pub fn sign(&self, payload: &str) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(self.key.sign(payload.as_bytes()).to_bytes())
-    }
-
-    /// The fields both payload versions sign: (client, scopes joined, token).
-    fn signed_fields(p: &Value) -> (&Value, String, &str) {
-        let scopes: Vec<&str> = p["scopes"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let token = p["auth"]["token"]
-            .as_str()
-            .or(p["auth"]["deviceToken"].as_str())
-            .unwrap_or("");
-        (&p["client"], scopes.join(","), token)
-    }
-
-    /// The v2 payload string (observed.md layout), written independently of the gateway's.
-    pub fn v2_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
-        let (c, scopes, token) = Self::signed_fields(p);
-        format!(
-            "v2|{}|{}|{}|{}|{}|{}|{}|{}",
-            self.id(),
-            c["id"].as_str().unwrap(),
-            c["mode"].as_str().unwrap(),
-            p["role"].as_str().unwrap_or("operator"),
-            scopes,
-            signed_at,
-            token,
-            nonce
-        )
-    }
-
-    /// The v3 payload string: v2 plus normalised platform and device family.
-    pub fn v3_payload(&self, p: &Value, signed_at: u64, nonce: &str) -> String {
-        let c = &p["client"];
-        let norm = |v: &Value| v.as_str().unwrap_or("").trim().to_ascii_lowercase();
-        let v2 = self.v2_payload(p, signed_at, nonce);
-        format!(
-            "v3{}|{}|{}",
-            &v2[2..],
-            norm(&c["platform"]),
-            norm(&c["deviceFamily"])
-        )
-    }
-
-    /// Add a v3-signed device block to `p` for the client's challenge.
-    pub fn attach(&self, p: &mut Value, c: &Client) {
-        let payload = self.v3_payload(p, c.challenge_ts, &c.nonce);
-        p["device"] = json!({
-            "id": self.id(), "publicKey": self.public_key(), "signature": self.sign(&payload),
-            "signedAt": c.challenge_ts, "nonce": c.nonce,
-        });
-    }
 }
