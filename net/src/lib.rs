@@ -18,7 +18,7 @@
 mod app;
 mod error;
 pub mod http;
-mod limits;
+pub mod limits;
 pub mod listener;
 pub mod outbound;
 pub mod rewind;

@@ -1,4 +1,5 @@
-//! Transport limits: every number is a named default that the gateway config can override.
+//! Transport limits: every number is a named default that the gateway config can override
+//! (the gateway's config table names these same constants; the numbers live only here).
 
 use std::time::Duration;
 

@@ -1,6 +1,9 @@
 //! Named limits and defaults. Every limit here has a config override (`gateway.limits.*`,
 //! our own extension, or the upstream key noted on the const) and a comment explaining why.
+//! The transport's defaults are the transport's own numbers (`openclaw_net::limits`), named
+//! here once more only to be documented and overridden.
 
+use openclaw_net::limits as net;
 use serde_json::Value;
 
 use super::env::Env;
@@ -13,22 +16,22 @@ pub const DEV_PORT: u16 = 19001;
 /// Pre-auth handshake deadline: a socket that has not completed `connect` in this time is
 /// closed (observed 15.0 s on the stock gateway). `gateway.limits.handshakeTimeoutMs`,
 /// env `OPENCLAW_HANDSHAKE_TIMEOUT_MS` (wins over config).
-pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 15_000;
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = net::DEFAULT_HANDSHAKE_TIMEOUT.as_millis() as u64;
 /// Max unauthenticated sockets per client IP (stock value); bounds per-peer handshake state.
 /// `gateway.limits.maxPreauthPerIp`, env `OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP`.
-pub const DEFAULT_MAX_PREAUTH_PER_IP: u64 = 32;
+pub const DEFAULT_MAX_PREAUTH_PER_IP: u64 = net::DEFAULT_MAX_PREAUTH_PER_IP as u64;
 /// Max unauthenticated sockets overall: hard cap on pre-auth memory regardless of the number
 /// of distinct IPs. `gateway.limits.maxPreauthGlobal`.
-pub const DEFAULT_MAX_PREAUTH_GLOBAL: u64 = 4096;
+pub const DEFAULT_MAX_PREAUTH_GLOBAL: u64 = net::DEFAULT_MAX_PREAUTH_GLOBAL as u64;
 /// Max frame size before auth (stock 64 KiB; larger frames close with 1009) so anonymous
 /// peers cannot make us buffer big payloads. `gateway.limits.preauthMaxPayload`.
-pub const DEFAULT_PREAUTH_MAX_PAYLOAD: u64 = 65_536;
+pub const DEFAULT_PREAUTH_MAX_PAYLOAD: u64 = net::DEFAULT_PREAUTH_MAX_PAYLOAD as u64;
 /// Max frame size after auth (stock 25 MiB, advertised in `hello-ok.policy.maxPayload`).
 /// `gateway.limits.maxPayload`.
-pub const DEFAULT_MAX_PAYLOAD: u64 = 26_214_400;
+pub const DEFAULT_MAX_PAYLOAD: u64 = net::DEFAULT_MAX_PAYLOAD as u64;
 /// Per-connection outbound buffer cap (stock 50 MiB, `hello-ok.policy.maxBufferedBytes`);
 /// slow consumers beyond it are dropped instead of growing memory. `gateway.limits.maxBufferedBytes`.
-pub const DEFAULT_MAX_BUFFERED_BYTES: u64 = 52_428_800;
+pub const DEFAULT_MAX_BUFFERED_BYTES: u64 = net::DEFAULT_MAX_BUFFERED_BYTES as u64;
 /// `tick` event period (observed 30 s, `hello-ok.policy.tickIntervalMs`). `gateway.limits.tickIntervalMs`.
 pub const DEFAULT_TICK_INTERVAL_MS: u64 = 30_000;
 /// Health snapshot refresh period (stock caches `health` for 60 s). `gateway.limits.healthRefreshMs`.
@@ -52,12 +55,12 @@ pub const DEFAULT_MAX_INFLIGHT_PER_SOCKET: u64 = 64;
 /// 30 s). `gateway.limits.agentWaitMaxMs`.
 pub const DEFAULT_AGENT_WAIT_MAX_MS: u64 = 10 * 60 * 1000;
 /// HTTP request head deadline (slow-header defence). `gateway.limits.httpHeaderTimeoutMs`.
-pub const DEFAULT_HTTP_HEADER_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_MS: u64 = net::DEFAULT_HTTP_HEADER_TIMEOUT.as_millis() as u64;
 /// How long a closing WebSocket waits for the peer's close frame. `gateway.limits.closeLingerMs`.
-pub const DEFAULT_CLOSE_LINGER_MS: u64 = 1_000;
+pub const DEFAULT_CLOSE_LINGER_MS: u64 = net::DEFAULT_CLOSE_LINGER.as_millis() as u64;
 /// Largest request head sniffed before the bytes go to the HTTP stack.
 /// `gateway.limits.sniffMaxBytes`.
-pub const DEFAULT_SNIFF_MAX_BYTES: u64 = 16 * 1024;
+pub const DEFAULT_SNIFF_MAX_BYTES: u64 = net::DEFAULT_SNIFF_MAX_BYTES as u64;
 
 /// Image types accepted upstream, on `/v1/*` and in `chat.send` attachments (http.md
 /// `allowedMimes`).
