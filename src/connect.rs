@@ -381,10 +381,10 @@ pub async fn connect(
                     provenance: "silent".into(),
                 };
                 gw.devices.upsert(rec).await.map_err(|e| {
-                    tracing::error!(target: "gateway", "pairing write failed: {e}");
+                    crate::failure::Failure::Store(e).log("pairing");
                     refuse(
                         ErrorCode::Unavailable,
-                        "pairing store unavailable",
+                        crate::failure::STORE_UNAVAILABLE,
                         None,
                         close::TRY_AGAIN_LATER,
                     )

@@ -9,7 +9,7 @@ pub enum GatewayError {
     Config(#[from] crate::config::ConfigError),
     /// The SQLite state store failed.
     #[error("state store: {0}")]
-    Store(String),
+    Store(#[from] crate::store::StoreError),
     /// Filesystem or socket I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -20,6 +20,6 @@ pub enum GatewayError {
 
 impl From<rusqlite::Error> for GatewayError {
     fn from(e: rusqlite::Error) -> Self {
-        GatewayError::Store(e.to_string())
+        GatewayError::Store(e.into())
     }
 }

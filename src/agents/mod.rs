@@ -1,4 +1,4 @@
-//! Agents: model providers, the run engine, and the session store behind `agent`,
+//! Agents: the run engine over the model providers (`crate::provider`) and the session store behind `agent`,
 //! `chat.*` and `sessions.*` (and the OpenAI-compatible HTTP surface).
 //!
 //! A run is accepted only once its user message is durable; it then waits for its
@@ -6,7 +6,6 @@
 //! and ends with one [`runs::Outcome`].
 
 pub mod catalog;
-pub mod provider;
 pub mod run;
 pub mod runs;
 
@@ -19,6 +18,7 @@ use openclaw_proto::{ErrorCode, ErrorShape};
 use serde_json::{json, Value};
 
 use crate::config::GatewayConfig;
+use crate::provider;
 use crate::store::SessionStore;
 use runs::{Outcome, Run, Runs};
 

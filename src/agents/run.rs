@@ -7,13 +7,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openclaw_proto::{ErrorCode, ErrorShape};
+use openclaw_proto::ErrorShape;
 use serde_json::{json, Value};
 
-use super::provider::{self, ChatMessage, ModelRequest, ProviderError, ProviderErrorKind, Role};
 use super::runs::{AbortReason, Outcome, Run};
 use super::{Agents, Tap};
 use crate::clock::now_ms;
+use crate::failure::Failure;
+use crate::provider::{self, ChatMessage, ModelRequest, ProviderError, ProviderErrorKind, Role};
 use crate::responder::Responder;
 use crate::store::sessions::{body_text, transcript, RunTotals};
 
@@ -96,12 +97,12 @@ fn failover_reason(e: &ProviderError) -> &'static str {
     }
 }
 
-/// Message, provider error, and the (provider, model) that failed last.
-type Failure = (String, Option<ProviderError>, Option<(String, String)>);
+/// Why the run failed, and the (provider, model) that failed last.
+type LastError = (Failure, Option<(String, String)>);
 
 enum Ended {
     Done(provider::Completion, String, String),
-    Failed(String, Option<ProviderError>, Option<(String, String)>),
+    Failed(Failure, Option<(String, String)>),
     Aborted(AbortReason),
     TimedOut,
 }
@@ -122,39 +123,46 @@ pub async fn drive(agents: Arc<Agents>, mut input: Input) {
     let started_ms = now_ms();
     let ended = match guard {
         None => Ended::Aborted(cancel.borrow().unwrap_or(AbortReason::Rpc)),
-        Some(_)
-            if input.queued
-                && agents
-                    .runs
-                    .store
-                    .activate(input.user_row, &run.session_key)
-                    .await
-                    .is_err() =>
-        {
-            Ended::Failed("session store write failed".into(), None, None)
-        }
-        Some(_) => {
-            agents.session_changed(&run.session_key);
-            agent_event(
-                &agents,
-                &run,
-                "lifecycle",
-                json!({ "phase": "start", "startedAt": started_ms }),
-            );
-            chat_event(
-                &agents,
-                &run,
-                json!({ "state": "status", "phase": "preparing_context" }),
-            );
-            tokio::select! {
-                e = attempt(&agents, &input) => e,
-                r = cancel.wait_for(Option::is_some) => Ended::Aborted(r.ok().and_then(|v| *v).unwrap_or(AbortReason::Rpc)),
-                _ = tokio::time::sleep_until(deadline) => Ended::TimedOut,
+        Some(_) => match activate(&agents, &input).await {
+            Err(e) => Ended::Failed(Failure::Store(e), None),
+            Ok(()) => {
+                agents.session_changed(&run.session_key);
+                agent_event(
+                    &agents,
+                    &run,
+                    "lifecycle",
+                    json!({ "phase": "start", "startedAt": started_ms }),
+                );
+                chat_event(
+                    &agents,
+                    &run,
+                    json!({ "state": "status", "phase": "preparing_context" }),
+                );
+                tokio::select! {
+                    e = attempt(&agents, &input) => e,
+                    r = cancel.wait_for(Option::is_some) => Ended::Aborted(r.ok().and_then(|v| *v).unwrap_or(AbortReason::Rpc)),
+                    _ = tokio::time::sleep_until(deadline) => Ended::TimedOut,
+                }
             }
-        }
+        },
     };
     let took = started.elapsed();
     finish(&agents, &input, ended, started_ms, took, responder).await;
+}
+
+/// A queued input gets its transcript position once its run starts.
+async fn activate(agents: &Agents, input: &Input) -> Result<(), crate::store::StoreError> {
+    if input.queued {
+        let r = agents
+            .runs
+            .store
+            .activate(input.user_row, &input.run.session_key);
+        r.await.map_err(|e| {
+            tracing::error!(target: "store", "run {}: activate failed: {e}", input.run.id);
+            e
+        })?;
+    }
+    Ok(())
 }
 
 async fn context(agents: &Agents, run: &Run, user_row: i64) -> Vec<ChatMessage> {
@@ -205,19 +213,16 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
         json!({ "state": "status", "phase": "starting_model" }),
     );
     let cfg = agents.catalog();
-    let mut last: Option<Failure> = None;
+    let mut last: Option<LastError> = None;
     if input.models.is_empty() {
-        return Ended::Failed(
-            "No model configured: set agents.defaults.model to \"<provider>/<model>\"".into(),
-            None,
-            None,
-        );
+        let message = "No model configured: set agents.defaults.model to \"<provider>/<model>\"";
+        return Ended::Failed(model_failure(message.into(), None), None);
     }
     for (i, model_ref) in input.models.iter().enumerate() {
         let target = match cfg.target(model_ref) {
             Ok(t) => t,
             Err(e) => {
-                last = Some((e, None, None));
+                last = Some((model_failure(e, None), None));
                 continue;
             }
         };
@@ -279,15 +284,19 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
             Err(e) => {
                 tracing::warn!(target: "agents", "run {} {}/{} failed: {e}", run.id, pm.0, pm.1);
                 let more = i + 1 < input.models.len();
-                last = Some((e.message.clone(), Some(e), Some(pm)));
+                last = Some((model_failure(e.message.clone(), Some(e)), Some(pm)));
                 if streamed || !more {
                     break;
                 }
             }
         }
     }
-    let (msg, e, pm) = last.unwrap_or_else(|| ("no usable model".into(), None, None));
-    Ended::Failed(msg, e, pm)
+    let (f, pm) = last.unwrap_or_else(|| (model_failure("no usable model".into(), None), None));
+    Ended::Failed(f, pm)
+}
+
+fn model_failure(message: String, cause: Option<ProviderError>) -> Failure {
+    Failure::Model { message, cause }
 }
 
 async fn finish(
@@ -305,7 +314,7 @@ async fn finish(
         status: "ok",
         text: streamed.clone(),
         stop_reason: "stop".into(),
-        error: None,
+        failure: None,
         error_detail: None,
         provider: None,
         model: None,
@@ -313,10 +322,8 @@ async fn finish(
         output_tokens: 0,
         started_ms,
         ended_ms,
-        retry_after_ms: None,
         reply: Value::Null,
     };
-    let mut error_shape = None;
     match ended {
         Ended::Done(c, p, m) => {
             o.text = c.text;
@@ -326,20 +333,9 @@ async fn finish(
             o.provider = Some(p);
             o.model = Some(m);
         }
-        Ended::Failed(msg, e, pm) => {
+        Ended::Failed(f, pm) => {
             o.status = "error";
             o.stop_reason = "error".into();
-            let mut shape =
-                ErrorShape::new(ErrorCode::Unavailable, format!("LLM request failed: {msg}"));
-            if let Some(e) = &e {
-                if let ProviderErrorKind::RateLimit { retry_after_ms } = e.kind {
-                    shape = shape.retryable(true);
-                    o.retry_after_ms = retry_after_ms;
-                    if let Some(ms) = retry_after_ms {
-                        shape = shape.retry_after(ms);
-                    }
-                }
-            }
             let mut detail = json!({});
             if let Some((p, m)) = &pm {
                 detail["provider"] = json!(p);
@@ -347,7 +343,7 @@ async fn finish(
                 o.provider = Some(p.clone());
                 o.model = Some(m.clone());
             }
-            if let Some(e) = &e {
+            if let Failure::Model { cause: Some(e), .. } = &f {
                 detail["failoverReason"] = json!(failover_reason(e));
                 if let Some(s) = e.status {
                     detail["httpStatus"] = json!(s);
@@ -355,9 +351,8 @@ async fn finish(
                 detail["providerErrorMessagePreview"] =
                     json!(e.message.chars().take(300).collect::<String>());
             }
-            o.error = Some(msg);
             o.error_detail = Some(detail);
-            error_shape = Some((shape, e));
+            o.failure = Some(f);
         }
         Ended::Aborted(why) => {
             o.status = "aborted";
@@ -437,7 +432,7 @@ async fn finish(
             );
         }
         "error" => {
-            let msg = o.error.clone().unwrap_or_default();
+            let msg = o.failure.as_ref().map(Failure::message).unwrap_or_default();
             agent_event(
                 agents,
                 run,
@@ -450,11 +445,7 @@ async fn finish(
                 "lifecycle",
                 json!({ "phase": "error", "error": msg }),
             );
-            let kind = match error_shape
-                .as_ref()
-                .and_then(|s| s.1.as_ref())
-                .map(|e| &e.kind)
-            {
+            let kind = match o.failure.as_ref().and_then(Failure::provider_kind) {
                 Some(ProviderErrorKind::RateLimit { .. }) => "rate_limit",
                 Some(ProviderErrorKind::Timeout) => "timeout",
                 _ => "unknown",
@@ -485,7 +476,7 @@ async fn finish(
             );
         }
     }
-    o.reply = match (o.status, &error_shape) {
+    o.reply = match (o.status, &o.failure) {
         ("ok", _) => json!({ "ok": true, "payload": {
             "runId": run.id, "status": "ok", "summary": "completed",
             "result": {
@@ -502,10 +493,10 @@ async fn finish(
                 },
             },
         }}),
-        ("error", Some((shape, _))) => json!({
+        ("error", Some(f)) => json!({
             "ok": false,
-            "payload": { "runId": run.id, "status": "error", "summary": o.error },
-            "error": shape,
+            "payload": { "runId": run.id, "status": "error", "summary": f.message() },
+            "error": ErrorShape::from(f),
         }),
         ("timeout", _) => json!({ "ok": true, "payload": {
             "runId": run.id, "status": "timeout", "summary": "timeout", "stopReason": "timeout",

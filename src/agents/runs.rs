@@ -12,6 +12,7 @@ use openclaw_proto::encode::event_parts;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use crate::failure::Failure;
 use crate::hub::{Hub, Owner, Topic};
 use crate::store::SessionStore;
 
@@ -48,8 +49,8 @@ pub struct Outcome {
     pub status: &'static str,
     pub text: String,
     pub stop_reason: String,
-    /// Error message (for `error`).
-    pub error: Option<String>,
+    /// Why it failed (for `error`), typed: the wire and HTTP answers are mapped from it.
+    pub failure: Option<Failure>,
     /// `errorDetail` of the chat error event.
     pub error_detail: Option<Value>,
     pub provider: Option<String>,
@@ -58,10 +59,31 @@ pub struct Outcome {
     pub output_tokens: u64,
     pub started_ms: u64,
     pub ended_ms: u64,
-    /// `Retry-After` of a rate-limited upstream.
-    pub retry_after_ms: Option<u64>,
     /// The final `res` of the `agent` method, `{ok, payload, error?}` (idempotent replays).
     pub reply: Value,
+}
+
+impl Outcome {
+    /// The failure's message, or `run <status>` for a run that ended without one.
+    pub fn error_text(&self) -> String {
+        match &self.failure {
+            Some(f) => f.message(),
+            None => format!("run {}", self.status),
+        }
+    }
+
+    /// Why the run did not answer (`None` when it did), typed.
+    pub fn failed(&self) -> Option<Failure> {
+        match self.status {
+            "ok" => None,
+            "timeout" => Some(Failure::Timeout),
+            "aborted" => Some(Failure::Aborted),
+            _ => Some(self.failure.clone().unwrap_or(Failure::Model {
+                message: "run failed".into(),
+                cause: None,
+            })),
+        }
+    }
 }
 
 /// One accepted run.

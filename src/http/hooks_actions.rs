@@ -12,6 +12,7 @@ use super::hooks_config::{wrap_untrusted, HooksConfig};
 use crate::agents::runs::Lookup;
 use crate::agents::{canonical_key, key_agent, Submit};
 use crate::clock::now_ms;
+use crate::failure::Failure;
 use crate::server::Gateway;
 
 /// Longest `idempotencyKey`.
@@ -123,8 +124,7 @@ async fn start(gw: &Gateway, s: Submit) -> Result<String, (String, Reply)> {
             Ok(run_id)
         }
         Err(e) => {
-            tracing::warn!(target: "gateway/hooks", "hook run not admitted: {}", e.message);
-            let mut r = fail(StatusCode::BAD_GATEWAY, "run could not be started");
+            let mut r = super::failure::hooks(&Failure::Refused(e));
             r.1["runId"] = json!(run_id);
             Err((run_id, r))
         }
@@ -195,10 +195,7 @@ async fn wake_inner(
         .store
         .append(&session, &agent, None, &body, false)
         .await
-        .map_err(|e| {
-            tracing::warn!(target: "gateway/hooks", "wake event not stored: {e}");
-            fail(StatusCode::BAD_GATEWAY, "event could not be stored")
-        })?;
+        .map_err(|e| super::failure::hooks(&Failure::Store(e)))?;
     gw.agents.runs.emit(
         &session,
         None,

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 mod control_ui;
+pub mod failure;
 pub mod hooks;
 mod hooks_actions;
 mod hooks_config;

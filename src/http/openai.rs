@@ -16,6 +16,7 @@ use super::openai_input::{flatten_messages, validate};
 use super::{respond, JSON_UTF8};
 use crate::agents::runs::{AbortReason, Outcome, Run};
 use crate::agents::{Submit, Tap};
+use crate::failure::Failure;
 use crate::server::Gateway;
 
 /// Session key prefixes a caller may not name.
@@ -116,7 +117,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Everything common to starting an HTTP run.
 pub struct RunSpec {
     /// Images sent with the message (not stored in the transcript).
-    pub images: Vec<crate::agents::provider::ImagePart>,
+    pub images: Vec<crate::provider::ImagePart>,
     /// Run id (default `http-<uuid>`); `/v1/responses` uses the response id.
     pub run_id: Option<String>,
     pub agent_id: String,
@@ -211,7 +212,7 @@ pub async fn start_run(
             ..Submit::default()
         })
         .await
-        .map_err(|e| openai_error(StatusCode::SERVICE_UNAVAILABLE, "api_error", &e.message))?;
+        .map_err(|e| super::failure::openai(&Failure::Refused(e)))?;
     let run = accepted.run.clone();
     accepted.start(&gw.agents);
     Ok((run, rx))
@@ -245,38 +246,7 @@ pub async fn finished(
 
 /// Map a failed run to the HTTP error the caller sees.
 pub fn run_error(o: &Outcome) -> Resp {
-    let detail = o.error_detail.clone().unwrap_or(Value::Null);
-    let status = detail["httpStatus"].as_u64();
-    let raw = o.error.clone().unwrap_or_else(|| "run failed".into());
-    // "<provider>/<model> request failed: HTTP 400: <upstream message>" → "400 <upstream message>"
-    let upstream = raw
-        .split_once(": HTTP ")
-        .map(|(_, rest)| rest.replacen(": ", " ", 1))
-        .unwrap_or_else(|| raw.clone());
-    match (o.status, status) {
-        ("timeout", _) => openai_error(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout_error",
-            "The agent run timed out.",
-        ),
-        ("aborted", _) => openai_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "api_error",
-            "The agent run was aborted.",
-        ),
-        (_, Some(429)) => {
-            let mut r = openai_error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", &upstream);
-            if let Some(ms) = o.retry_after_ms {
-                r.headers_mut()
-                    .insert(hyper::header::RETRY_AFTER, ms.div_ceil(1000).into());
-            }
-            r
-        }
-        (_, Some(s)) if (400..500).contains(&s) && s != 401 && s != 403 => {
-            openai_error(StatusCode::BAD_REQUEST, "invalid_request_error", &upstream)
-        }
-        _ => openai_error(StatusCode::BAD_GATEWAY, "api_error", &raw),
-    }
+    super::failure::openai(&o.failed().unwrap_or(Failure::Aborted))
 }
 
 /// SSE chunks of `/v1/chat/completions`.
@@ -307,10 +277,7 @@ impl SseFormat for ChatChunks {
                 if o.status == "ok" {
                     out.push_back(self.chunk(json!({}), json!(finish_reason(&o.stop_reason))));
                 } else {
-                    let msg = o
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| format!("run {}", o.status));
+                    let msg = o.error_text();
                     out.push_back(data_line(
                         &json!({ "error": { "message": msg, "type": "api_error" } }),
                     ));

@@ -7,7 +7,7 @@ use openclaw_net::HttpBody;
 use serde_json::Value;
 
 use super::auth::openai_error;
-use crate::agents::provider::ImagePart;
+use crate::provider::ImagePart;
 
 use crate::config::limits::{
     HTTP_MAX_IMAGE_PARTS as MAX_IMAGE_PARTS, HTTP_MAX_IMAGE_PART_BYTES as MAX_IMAGE_PART_BYTES,

@@ -148,10 +148,7 @@ impl SseFormat for Events {
             }
             Tap::Done(o) => {
                 if o.status != "ok" {
-                    let msg = o
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| format!("run {}", o.status));
+                    let msg = o.error_text();
                     let mut r = s.response("failed", json!([]), Value::Null);
                     r["error"] = json!({ "code": "server_error", "message": msg });
                     out.push_back(event_line(

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::auth::{self, Caller};
 use super::body::{read_json, MAX_TOOLS_BODY_BYTES};
-use super::tools_builtin::{self, Target, ToolError};
+use super::tools_builtin::{self, Target};
 use super::{respond, JSON_UTF8};
 use crate::agents::{canonical_key, key_agent};
 use crate::server::Gateway;
@@ -228,15 +228,7 @@ pub async fn invoke(
             json!({ "ok": true, "result": result }).to_string(),
             false,
         ),
-        Err(ToolError::Invalid(m)) => bad_request(&m),
-        Err(ToolError::Internal(e)) => {
-            tracing::warn!(target: "gateway/tools", "tool {name} failed: {e}");
-            tool_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "tool_error",
-                "Tool execution failed.",
-            )
-        }
+        Err(f) => super::failure::tools(&name, &f),
     }
 }
 

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::agents::canonical_key;
+use crate::failure::Failure;
 use crate::server::Gateway;
 use crate::store::sessions::{get_session, list_sessions, transcript, ListQuery};
 
@@ -32,43 +33,30 @@ pub struct Target {
     pub agent_id: String,
 }
 
-/// Why a tool call failed.
-#[derive(Debug)]
-pub enum ToolError {
-    /// Bad arguments (400, message shown).
-    Invalid(String),
-    /// Anything else (500, message logged, never shown).
-    Internal(String),
-}
-
 /// `true` for a tool this gateway has.
 pub fn exists(name: &str) -> bool {
     TOOLS.contains(&name)
 }
 
-fn int_arg(args: &Value, key: &str, default: u64, max: u64) -> Result<u64, ToolError> {
+fn int_arg(args: &Value, key: &str, default: u64, max: u64) -> Result<u64, Failure> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(v) => match v.as_u64() {
             Some(n) if n >= 1 => Ok(n.min(max)),
-            _ => Err(ToolError::Invalid(format!(
+            _ => Err(Failure::Invalid(format!(
                 "args.{key} must be an integer >= 1"
             ))),
         },
     }
 }
 
-fn str_arg<'a>(args: &'a Value, key: &str) -> Result<Option<&'a str>, ToolError> {
+fn str_arg<'a>(args: &'a Value, key: &str) -> Result<Option<&'a str>, Failure> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim())),
-        Some(_) => Err(ToolError::Invalid(format!("args.{key} must be a string"))),
+        Some(_) => Err(Failure::Invalid(format!("args.{key} must be a string"))),
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> ToolError {
-    ToolError::Internal(e.to_string())
 }
 
 /// Run tool `name` (one of [`TOOLS`]).
@@ -80,23 +68,23 @@ pub async fn run(
     name: &str,
     args: &Value,
     target: &Target,
-) -> Result<Value, ToolError> {
+) -> Result<Value, Failure> {
     match name {
         "sessions_list" => sessions_list(gw, args).await,
         "sessions_history" => sessions_history(gw, args, target).await,
         "session_status" => session_status(gw, args, target).await,
         "agents_list" => Ok(agents_list(gw)),
-        _ => Err(ToolError::Invalid(format!("unknown tool {name}"))),
+        _ => Err(Failure::Invalid(format!("unknown tool {name}"))),
     }
 }
 
 /// `sessions_list {limit?, agentId?, search?}`: newest first.
-async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, ToolError> {
+async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, Failure> {
     let limit = int_arg(args, "limit", DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
     let agent = str_arg(args, "agentId")?.map(str::to_string);
     if let Some(a) = &agent {
         if gw.agents.catalog().agent(a).is_none() {
-            return Err(ToolError::Invalid(format!("unknown agent id \"{a}\"")));
+            return Err(Failure::Invalid(format!("unknown agent id \"{a}\"")));
         }
     }
     let q = ListQuery {
@@ -111,8 +99,7 @@ async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, ToolError> {
         .runs
         .store
         .read(move |c| list_sessions(c, &q, unfiltered))
-        .await
-        .map_err(internal)?;
+        .await?;
     let sessions: Vec<Value> = rows
         .iter()
         .map(|r| gw.agents.runs.row_json(r, false))
@@ -121,10 +108,10 @@ async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, ToolError> {
 }
 
 /// `args.sessionKey` (canonical, scoped to the call's agent) or the call's session.
-fn arg_key(args: &Value, target: &Target) -> Result<String, ToolError> {
+fn arg_key(args: &Value, target: &Target) -> Result<String, Failure> {
     match str_arg(args, "sessionKey")? {
         None => Ok(target.key.clone()),
-        Some(k) if k.len() > MAX_ARG_KEY => Err(ToolError::Invalid(format!(
+        Some(k) if k.len() > MAX_ARG_KEY => Err(Failure::Invalid(format!(
             "args.sessionKey must not exceed {MAX_ARG_KEY} characters"
         ))),
         Some("main") => Ok(format!("agent:{}:main", target.agent_id)),
@@ -133,7 +120,7 @@ fn arg_key(args: &Value, target: &Target) -> Result<String, ToolError> {
 }
 
 /// `sessions_history {sessionKey?, limit?}`: the newest `limit` messages, oldest first.
-async fn sessions_history(gw: &Gateway, args: &Value, target: &Target) -> Result<Value, ToolError> {
+async fn sessions_history(gw: &Gateway, args: &Value, target: &Target) -> Result<Value, Failure> {
     let key = arg_key(args, target)?;
     let limit = int_arg(args, "limit", DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT)?;
     let k = key.clone();
@@ -148,8 +135,7 @@ async fn sessions_history(gw: &Gateway, args: &Value, target: &Target) -> Result
             let (rows, total) = transcript(c, &row.session_id, limit, 0)?;
             Ok((Some(row.session_id), rows, total))
         })
-        .await
-        .map_err(internal)?;
+        .await?;
     let messages: Vec<Value> = rows
         .into_iter()
         .map(|r| {
@@ -174,9 +160,9 @@ async fn sessions_history(gw: &Gateway, args: &Value, target: &Target) -> Result
 }
 
 /// `session_status {sessionKey?}`: counters and run state of one session.
-async fn session_status(gw: &Gateway, args: &Value, target: &Target) -> Result<Value, ToolError> {
+async fn session_status(gw: &Gateway, args: &Value, target: &Target) -> Result<Value, Failure> {
     let key = arg_key(args, target)?;
-    let row = gw.agents.runs.store.session(&key).await.map_err(internal)?;
+    let row = gw.agents.runs.store.session(&key).await?;
     let ids = gw.agents.runs.active_ids(&key);
     let (input, output) = row
         .as_ref()

@@ -73,6 +73,7 @@ impl<'a> Call<'a> {
                     kind: ProviderErrorKind::BadRequest,
                     status: None,
                     message: redact(msg, key),
+                    upstream: None,
                 });
             }
         };
@@ -90,6 +91,7 @@ impl<'a> Call<'a> {
             kind,
             status,
             message: redact(msg, self.key),
+            upstream: None,
         }
     }
 
@@ -300,7 +302,10 @@ impl<'a> Call<'a> {
             _ => ProviderErrorKind::Malformed,
         };
         let msg = format!("{} request failed: HTTP {code}: {detail}", self.label);
-        self.err(kind, Some(code), msg)
+        ProviderError {
+            upstream: Some(redact(detail, self.key)),
+            ..self.err(kind, Some(code), msg)
+        }
     }
 }
 

@@ -118,6 +118,9 @@ pub struct ProviderError {
     pub kind: ProviderErrorKind,
     pub status: Option<u16>,
     pub message: String,
+    /// The upstream's own words for an HTTP error status (its `error.message`, or the
+    /// status reason), key-free; `None` for failures that never got a status.
+    pub upstream: Option<String>,
 }
 
 /// Shared HTTP client for all providers (connection pooling, rustls).

@@ -303,8 +303,8 @@ pub async fn wait(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
         "livenessState": "terminal",
         "terminalReply": { "disposition": if status == "ok" { "reply" } else { "none" }, "text": o.text },
     });
-    if let Some(e) = &o.error {
-        v["error"] = json!(e);
+    if let Some(f) = &o.failure {
+        v["error"] = json!(f.message());
     }
     Ok(v)
 }

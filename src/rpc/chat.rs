@@ -189,7 +189,7 @@ async fn prepare_send(c: &Ctx, req: &RequestFrame<'_>) -> Result<Sent, ErrorShap
 fn attachment_images(
     gw: &Gateway,
     v: Option<&Value>,
-) -> Result<Vec<crate::agents::provider::ImagePart>, ErrorShape> {
+) -> Result<Vec<crate::provider::ImagePart>, ErrorShape> {
     let Some(list) = v.and_then(Value::as_array) else {
         return Ok(Vec::new());
     };
@@ -227,7 +227,7 @@ fn attachment_images(
                 "attachment exceeds policy.attachments limits",
             ));
         }
-        out.push(crate::agents::provider::ImagePart {
+        out.push(crate::provider::ImagePart {
             mime,
             data_b64: b64.to_string(),
         });
@@ -350,7 +350,7 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
             Ok((Some(row), rows, total))
         })
         .await
-        .map_err(|e| super::store_failure(req.method(), &e))?;
+        .map_err(|e| crate::failure::store(req.method(), e))?;
     let active = gw.agents.runs.active_ids(&key);
     let session_info = json!({ "hasActiveRun": !active.is_empty(), "activeRunIds": active });
     let sid = row
@@ -497,7 +497,7 @@ pub async fn inject(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
         .store
         .append(&key, &agent_id, Some(&run_id), &body, false)
         .await
-        .map_err(|e| super::store_failure(req.method(), &e))?;
+        .map_err(|e| crate::failure::store(req.method(), e))?;
     let chat = json!({ "runId": run_id, "sessionKey": key, "agentId": agent_id, "seq": 0, "state": "final", "message": body });
     gw.agents.runs.emit(&key, None, "chat", &chat, true);
     gw.agents.runs.emit(

@@ -81,13 +81,6 @@ fn unauthorized_role(role: &str) -> ErrorShape {
     ErrorShape::new(ErrorCode::Forbidden, format!("unauthorized role: {role}"))
 }
 
-/// A store failure as the client sees it: `UNAVAILABLE` without the database's own text
-/// (which is logged).
-pub(crate) fn store_failure(method: &str, e: &crate::GatewayError) -> ErrorShape {
-    tracing::error!(target: "store", "{method}: session store failed: {e}");
-    ErrorShape::new(ErrorCode::Unavailable, "session store unavailable")
-}
-
 /// Parse params (absent = `{}`) into `T`, mapping failures to `invalid <method> params`.
 pub(crate) fn params<T: DeserializeOwned>(req: &RequestFrame<'_>) -> Result<T, ErrorShape> {
     req.parse_params_or_default::<T>().map_err(|e| {

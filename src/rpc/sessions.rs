@@ -121,7 +121,7 @@ pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
             .store
             .read(move |c| list_sessions(c, &q, unfiltered_total))
             .await
-            .map_err(|e| super::store_failure(req.method(), &e))?
+            .map_err(|e| crate::failure::store(req.method(), e))?
     };
     let sessions: Vec<Value> = rows
         .iter()
@@ -167,7 +167,7 @@ async fn active_sessions(gw: &Gateway, q: ListQuery) -> Result<(Vec<SessionRow>,
             Ok(out)
         })
         .await
-        .map_err(|e| super::store_failure("sessions.list", &e))?;
+        .map_err(|e| crate::failure::store("sessions.list", e))?;
     rows.retain(|r| {
         q.agent_id.as_ref().is_none_or(|a| &r.agent_id == a)
             && q.label.as_ref().is_none_or(|l| r.label.as_ref() == Some(l))
@@ -239,7 +239,7 @@ pub async fn get(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
             Ok(Some((row, rows, total)))
         })
         .await
-        .map_err(|e| super::store_failure(req.method(), &e))?;
+        .map_err(|e| crate::failure::store(req.method(), e))?;
     // An unknown session is an empty transcript, not an error (observed).
     let Some((row, rows, total)) = found else {
         return Ok(json!({ "messages": [] }));
@@ -271,7 +271,7 @@ async fn expect_session_id(
         .store
         .session(key)
         .await
-        .map_err(|e| super::store_failure(method, &e))?;
+        .map_err(|e| crate::failure::store(method, e))?;
     if cur.is_some_and(|r| r.session_id != expected) {
         return Err(ErrorShape::new(
             ErrorCode::InvalidRequest,
@@ -314,7 +314,7 @@ pub async fn reset(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape>
         .store
         .reset(&key)
         .await
-        .map_err(|e| super::store_failure(req.method(), &e))?;
+        .map_err(|e| crate::failure::store(req.method(), e))?;
     gw.agents.session_changed(&key);
     Ok(json!({ "ok": true, "key": key, "sessionId": sid, "reset": sid.is_some() }))
 }
@@ -346,7 +346,7 @@ pub async fn delete(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
         .store
         .delete(&key)
         .await
-        .map_err(|e| super::store_failure(req.method(), &e))?;
+        .map_err(|e| crate::failure::store(req.method(), e))?;
     gw.agents
         .runs
         .emit_changed(&json!({ "sessionKey": key, "key": key, "deleted": true, "ts": now_ms() }));

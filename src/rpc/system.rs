@@ -77,7 +77,7 @@ pub async fn status(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
     let per_agent = store
         .read(crate::store::sessions::session_counts_by_agent)
         .await
-        .map_err(|e| crate::rpc::store_failure("status", &e))?;
+        .map_err(|e| crate::failure::store("status", e))?;
     let (defaults, rows) = session_rows(gw, &store.recent());
     let mut by_agent: Vec<Value> = gw
         .agents

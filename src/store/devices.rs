@@ -7,7 +7,6 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::oneshot;
 
 /// Writes a single group commit may gather.
 const MAX_GROUP_COMMIT: usize = 256;
@@ -38,17 +37,18 @@ pub struct DeviceRecord {
 }
 
 enum Op {
-    Upsert(DeviceRecord, oneshot::Sender<Result<(), String>>),
-    Remove(String, oneshot::Sender<Result<(), String>>),
+    Upsert(DeviceRecord, Ack<()>),
+    Remove(String, Ack<()>),
 }
 
-use crate::GatewayError as StoreError;
+use super::group::{answer, Ack, Reply, Write, Writer};
+use super::StoreError;
 
 /// Handle to the device store; cheap to clone.
 #[derive(Clone)]
 pub struct DeviceStore {
     cache: Arc<RwLock<HashMap<String, DeviceRecord>>>,
-    tx: crossbeam::channel::Sender<Op>,
+    tx: Writer<Op>,
     path: PathBuf,
     identity: Arc<[u8; 32]>,
 }
@@ -144,55 +144,46 @@ fn identity(c: &Connection) -> Result<[u8; 32], StoreError> {
     Ok(seed)
 }
 
-fn apply(c: &mut Connection, ops: &[&Op]) -> Result<(), rusqlite::Error> {
-    let tx = c.transaction()?;
-    for op in ops {
-        match op {
-            Op::Upsert(d, _) => {
-                tx.execute(
-                    "INSERT OR REPLACE INTO devices (device_id, public_key, role, scopes, token,
-                        token_issued_ms, approved_ms, client_id, platform, provenance)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        d.device_id,
-                        d.public_key,
-                        d.role,
-                        serde_json::to_string(&d.scopes).unwrap_or_else(|_| "[]".into()),
-                        d.token,
-                        d.token_issued_ms as i64,
-                        d.approved_ms as i64,
-                        d.client_id,
-                        d.platform,
-                        d.provenance
-                    ],
-                )?;
-            }
-            Op::Remove(id, _) => {
-                tx.execute("DELETE FROM devices WHERE device_id = ?1", params![id])?;
-            }
+impl Write for Op {
+    type Effect = ();
+
+    fn apply(self, tx: &Connection, (): &mut ()) -> Reply {
+        match self {
+            Op::Upsert(d, ack) => answer(Some(ack), upsert(tx, &d)),
+            Op::Remove(id, ack) => answer(
+                Some(ack),
+                tx.execute("DELETE FROM devices WHERE device_id = ?1", params![id])
+                    .map(|_| ()),
+            ),
         }
     }
-    tx.commit()
+
+    fn skip(self) -> Reply {
+        match self {
+            Op::Upsert(_, ack) | Op::Remove(_, ack) => answer(Some(ack), Ok(())),
+        }
+    }
 }
 
-fn writer(mut c: Connection, rx: crossbeam::channel::Receiver<Op>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_GROUP_COMMIT {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        let refs: Vec<&Op> = batch.iter().collect();
-        let res = apply(&mut c, &refs).map_err(|e| e.to_string());
-        for op in batch {
-            let tx = match op {
-                Op::Upsert(_, tx) | Op::Remove(_, tx) => tx,
-            };
-            let _ = tx.send(res.clone());
-        }
-    }
+fn upsert(tx: &Connection, d: &DeviceRecord) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO devices (device_id, public_key, role, scopes, token,
+            token_issued_ms, approved_ms, client_id, platform, provenance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            d.device_id,
+            d.public_key,
+            d.role,
+            serde_json::to_string(&d.scopes).unwrap_or_else(|_| "[]".into()),
+            d.token,
+            d.token_issued_ms as i64,
+            d.approved_ms as i64,
+            d.client_id,
+            d.platform,
+            d.provenance
+        ],
+    )?;
+    Ok(())
 }
 
 impl DeviceStore {
@@ -206,10 +197,7 @@ impl DeviceStore {
         let c = open(&path)?;
         let cache = load(&c)?;
         let seed = identity(&c)?;
-        let (tx, rx) = crossbeam::channel::unbounded();
-        std::thread::Builder::new()
-            .name("openclaw-store".into())
-            .spawn(move || writer(c, rx))?;
+        let tx = Writer::spawn("devices", c, MAX_GROUP_COMMIT, |_, ()| {})?;
         Ok(Self {
             cache: Arc::new(RwLock::new(cache)),
             tx,
@@ -248,13 +236,7 @@ impl DeviceStore {
     /// # Errors
     /// The commit failed; the in-memory view is unchanged then.
     pub async fn upsert(&self, d: DeviceRecord) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Op::Upsert(d.clone(), tx))
-            .map_err(|_| StoreError::Store("writer gone".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Store("writer gone".into()))?
-            .map_err(StoreError::Store)?;
+        self.tx.call(|ack| Op::Upsert(d.clone(), ack)).await?;
         self.cache.write().insert(d.device_id.clone(), d);
         Ok(())
     }
@@ -264,13 +246,9 @@ impl DeviceStore {
     /// # Errors
     /// The commit failed.
     pub async fn remove(&self, device_id: &str) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Op::Remove(device_id.to_string(), tx))
-            .map_err(|_| StoreError::Store("writer gone".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Store("writer gone".into()))?
-            .map_err(StoreError::Store)?;
+            .call(|ack| Op::Remove(device_id.to_string(), ack))
+            .await?;
         self.cache.write().remove(device_id);
         Ok(())
     }

@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::group::{Ack, Writer};
+use super::StoreError;
 use rusqlite::Connection;
 use serde_json::Value;
-use tokio::sync::oneshot;
-
-use crate::GatewayError as StoreError;
 
 mod query;
 mod writer;
@@ -21,7 +20,6 @@ pub use query::{
     get_session, list_sessions, run_result, session_counts_by_agent, session_row, transcript,
     ListQuery, SESSION_COLS,
 };
-use writer::writer;
 
 /// Writes one group commit may gather.
 pub const MAX_GROUP_COMMIT: usize = 512;
@@ -80,8 +78,6 @@ pub struct RunTotals {
     pub input_tokens: u64,
     pub output_tokens: u64,
 }
-
-pub(super) type Ack<T> = oneshot::Sender<Result<T, String>>;
 
 pub(super) enum Op {
     Append {
@@ -181,15 +177,20 @@ pub struct SessionStore {
 }
 
 pub(super) struct Inner {
-    tx: crossbeam::channel::Sender<Op>,
+    tx: Writer<Op>,
     path: PathBuf,
     pool: Mutex<Vec<Connection>>,
     /// At most [`READ_POOL_SIZE`] reads run at once, so the pool's connections are reused
     /// instead of a burst opening (and caching pages in) one connection per request.
     readers: tokio::sync::Semaphore,
+    summary: Arc<Summary>,
+}
+
+/// What the writer keeps current after each commit, so readers never query for it.
+pub(super) struct Summary {
+    /// Number of sessions.
     pub(super) count: AtomicU64,
-    /// The [`RECENT_SESSIONS`] most recently updated sessions, newest first, refreshed by
-    /// the writer after each commit (readers never touch the database for it).
+    /// The [`RECENT_SESSIONS`] most recently updated sessions, newest first.
     pub(super) recent: arc_swap::ArcSwap<Vec<SessionRow>>,
 }
 
@@ -236,19 +237,21 @@ impl SessionStore {
         }
         let count: i64 = c.query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))?;
         let recent = query::recent_sessions(&c, RECENT_SESSIONS)?;
-        let (tx, rx) = crossbeam::channel::unbounded();
+        let summary = Arc::new(Summary {
+            count: AtomicU64::new(count as u64),
+            recent: arc_swap::ArcSwap::from_pointee(recent),
+        });
+        let after = summary.clone();
+        let tx = Writer::spawn("sessions", c, MAX_GROUP_COMMIT, move |c, delta| {
+            after.committed(c, delta);
+        })?;
         let inner = Arc::new(Inner {
             tx,
             path: path.to_path_buf(),
             pool: Mutex::new(Vec::new()),
             readers: tokio::sync::Semaphore::new(READ_POOL_SIZE),
-            count: AtomicU64::new(count as u64),
-            recent: arc_swap::ArcSwap::from_pointee(recent),
+            summary,
         });
-        let w = Arc::downgrade(&inner);
-        std::thread::Builder::new()
-            .name("openclaw-sessions".into())
-            .spawn(move || writer(c, rx, w))?;
         Ok(Self { inner })
     }
 
@@ -259,26 +262,17 @@ impl SessionStore {
 
     /// Number of sessions.
     pub fn count(&self) -> u64 {
-        self.inner.count.load(Ordering::Relaxed)
+        self.inner.summary.count.load(Ordering::Relaxed)
     }
 
     /// The most recently updated sessions (at most [`RECENT_SESSIONS`]), newest first, as of
     /// the last commit.
     pub fn recent(&self) -> Arc<Vec<SessionRow>> {
-        self.inner.recent.load_full()
+        self.inner.summary.recent.load_full()
     }
 
     fn send(&self, op: Op) -> Result<(), StoreError> {
-        self.inner
-            .tx
-            .send(op)
-            .map_err(|_| StoreError::Store("session writer stopped".into()))
-    }
-
-    async fn wait<T>(rx: oneshot::Receiver<Result<T, String>>) -> Result<T, StoreError> {
-        rx.await
-            .map_err(|_| StoreError::Store("session writer stopped".into()))?
-            .map_err(StoreError::Store)
+        self.inner.tx.send(op)
     }
 
     /// Append a message (creating the session), durable when this returns. `queued` rows get
@@ -294,21 +288,22 @@ impl SessionStore {
         body: &Value,
         queued: bool,
     ) -> Result<Appended, StoreError> {
-        let (ack, rx) = oneshot::channel();
-        self.send(Op::Append {
-            key: key.to_string(),
-            agent_id: agent_id.to_string(),
-            run_id: run_id.map(str::to_string),
-            body: body.to_string(),
-            preview: preview(&body_text(body)),
-            ts: body
-                .get("timestamp")
-                .and_then(Value::as_u64)
-                .unwrap_or_else(crate::clock::now_ms),
-            queued,
-            ack: Some(ack),
-        })?;
-        Self::wait(rx).await
+        self.inner
+            .tx
+            .call(|ack| Op::Append {
+                key: key.to_string(),
+                agent_id: agent_id.to_string(),
+                run_id: run_id.map(str::to_string),
+                body: body.to_string(),
+                preview: preview(&body_text(body)),
+                ts: body
+                    .get("timestamp")
+                    .and_then(Value::as_u64)
+                    .unwrap_or_else(crate::clock::now_ms),
+                queued,
+                ack: Some(ack),
+            })
+            .await
     }
 
     /// Give a queued input its transcript position (the run that consumes it has started).
@@ -316,13 +311,14 @@ impl SessionStore {
     /// # Errors
     /// The write failed.
     pub async fn activate(&self, id: i64, key: &str) -> Result<u64, StoreError> {
-        let (ack, rx) = oneshot::channel();
-        self.send(Op::Activate {
-            id,
-            key: key.to_string(),
-            ack: Some(ack),
-        })?;
-        Self::wait(rx).await
+        self.inner
+            .tx
+            .call(|ack| Op::Activate {
+                id,
+                key: key.to_string(),
+                ack: Some(ack),
+            })
+            .await
     }
 
     /// Write the assistant row of a run: progress (`totals: None`, not awaited by callers
@@ -339,8 +335,7 @@ impl SessionStore {
         totals: Option<RunTotals>,
         wait: bool,
     ) -> Result<(), StoreError> {
-        let (ack, rx) = oneshot::channel();
-        self.send(Op::Assistant {
+        let op = |ack| Op::Assistant {
             key: key.to_string(),
             agent_id: agent_id.to_string(),
             run_id: run_id.to_string(),
@@ -348,12 +343,12 @@ impl SessionStore {
             preview: preview(&body_text(body)),
             ts: crate::clock::now_ms(),
             totals,
-            ack: wait.then_some(ack),
-        })?;
+            ack,
+        };
         if wait {
-            Self::wait(rx).await
+            self.inner.tx.call(|ack| op(Some(ack))).await
         } else {
-            Ok(())
+            self.send(op(None))
         }
     }
 
@@ -387,12 +382,13 @@ impl SessionStore {
     /// # Errors
     /// The write failed.
     pub async fn reset(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let (ack, rx) = oneshot::channel();
-        self.send(Op::Reset {
-            key: key.to_string(),
-            ack,
-        })?;
-        Self::wait(rx).await
+        self.inner
+            .tx
+            .call(|ack| Op::Reset {
+                key: key.to_string(),
+                ack,
+            })
+            .await
     }
 
     /// Delete a session and its transcripts. `false` when it did not exist.
@@ -400,12 +396,13 @@ impl SessionStore {
     /// # Errors
     /// The write failed.
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        let (ack, rx) = oneshot::channel();
-        self.send(Op::Delete {
-            key: key.to_string(),
-            ack,
-        })?;
-        Self::wait(rx).await
+        self.inner
+            .tx
+            .call(|ack| Op::Delete {
+                key: key.to_string(),
+                ack,
+            })
+            .await
     }
 
     /// Wait until every write queued before this call has committed.
@@ -413,9 +410,7 @@ impl SessionStore {
     /// # Errors
     /// The writer stopped.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let (ack, rx) = oneshot::channel();
-        self.send(Op::Flush(ack))?;
-        Self::wait(rx).await
+        self.inner.tx.call(Op::Flush).await
     }
 
     /// Insert many session rows at once (benchmarks and tests).
@@ -423,9 +418,7 @@ impl SessionStore {
     /// # Errors
     /// The write failed.
     pub async fn bulk_insert(&self, rows: Vec<SessionRow>) -> Result<(), StoreError> {
-        let (ack, rx) = oneshot::channel();
-        self.send(Op::Bulk(rows, ack))?;
-        Self::wait(rx).await
+        self.inner.tx.call(|ack| Op::Bulk(rows, ack)).await
     }
 
     /// One session row by canonical key, off the runtime (a pooled read).
@@ -451,7 +444,7 @@ impl SessionStore {
             .readers
             .acquire()
             .await
-            .map_err(|_| StoreError::Store("session store closed".into()))?;
+            .map_err(|_| StoreError::Stopped("sessions"))?;
         tokio::task::spawn_blocking(move || {
             let conn = inner.pool.lock().pop();
             let conn = match conn {
@@ -466,7 +459,7 @@ impl SessionStore {
             out
         })
         .await
-        .map_err(|e| StoreError::Store(format!("read task: {e}")))?
+        .map_err(|e| StoreError::Task(e.to_string()))?
     }
 }
 

@@ -1,15 +1,13 @@
-//! The session store's writer thread: gathers queued writes into one transaction (group
-//! commit) and replies to each caller only after the commit.
+//! What each queued session-store write does inside the shared group-commit writer
+//! (`store::group`), and what the store refreshes after a commit (count, recent rows).
 
 use std::sync::atomic::Ordering;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use super::{Ack, Appended, Inner, Op, MAX_GROUP_COMMIT};
-
-/// Reply to one op, run after the transaction's commit (or failure).
-type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+use super::{Appended, Op, Summary};
+use crate::store::group::{answer as reply, Ack, Reply, Write};
 
 struct SessionHead {
     session_id: String,
@@ -53,17 +51,6 @@ fn ensure(
 /// Apply one op inside the open transaction. Returns the reply to send after commit and
 /// the change in session count.
 fn apply(c: &Connection, op: Op) -> (Reply, i64) {
-    fn reply<T: Send + 'static>(ack: Option<Ack<T>>, r: rusqlite::Result<T>) -> Reply {
-        Box::new(move |commit: Result<(), String>| {
-            if let Some(ack) = ack {
-                let _ = ack.send(match (commit, r) {
-                    (Ok(()), Ok(v)) => Ok(v),
-                    (Err(e), _) => Err(e),
-                    (_, Err(e)) => Err(e.to_string()),
-                });
-            }
-        })
-    }
     match op {
         Op::Append {
             key,
@@ -257,79 +244,55 @@ fn apply(c: &Connection, op: Op) -> (Reply, i64) {
     }
 }
 
-pub(super) fn writer(
-    mut c: Connection,
-    rx: crossbeam::channel::Receiver<Op>,
-    inner: std::sync::Weak<Inner>,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_GROUP_COMMIT {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
+impl Write for Op {
+    /// The change in the number of sessions.
+    type Effect = i64;
+
+    fn apply(self, tx: &Connection, effect: &mut i64) -> Reply {
+        let (done, d) = apply(tx, self);
+        *effect += d;
+        done
+    }
+
+    fn skip(self) -> Reply {
+        apply_failed(self)
+    }
+}
+
+impl Summary {
+    /// After a commit: apply the count change and refresh the recent rows (one indexed read
+    /// of ten rows per group commit keeps `recent` exact).
+    pub(super) fn committed(&self, c: &Connection, delta: i64) {
+        if delta > 0 {
+            self.count.fetch_add(delta as u64, Ordering::Relaxed);
+        } else if delta < 0 {
+            self.count
+                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
         }
-        let tx = match c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => {
-                tracing::error!(target: "store", "session store: begin failed: {e}");
-                let msg = e.to_string();
-                for op in batch {
-                    let (done, _) = apply_failed(op);
-                    done(Err(msg.clone()));
-                }
-                continue;
-            }
-        };
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut delta = 0i64;
-        for op in batch {
-            let (done, d) = apply(&tx, op);
-            delta += d;
-            replies.push(done);
-        }
-        let commit = tx.commit().map_err(|e| {
-            tracing::error!(target: "store", "session store: commit failed: {e}");
-            e.to_string()
-        });
-        if commit.is_ok() {
-            if let Some(i) = inner.upgrade() {
-                if delta > 0 {
-                    i.count.fetch_add(delta as u64, Ordering::Relaxed);
-                } else if delta < 0 {
-                    i.count.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
-                }
-                // One indexed read of ten rows per group commit keeps `recent` exact.
-                match super::query::recent_sessions(&c, super::RECENT_SESSIONS) {
-                    Ok(rows) => i.recent.store(std::sync::Arc::new(rows)),
-                    Err(e) => tracing::warn!(target: "store", "session store: recent: {e}"),
-                }
-            }
-        }
-        for done in replies {
-            done(commit.clone());
+        match super::query::recent_sessions(c, super::RECENT_SESSIONS) {
+            Ok(rows) => self.recent.store(std::sync::Arc::new(rows)),
+            Err(e) => tracing::warn!(target: "store", "session store: recent: {e}"),
         }
     }
 }
 
 /// Reply to an op that never ran (the transaction could not begin).
-fn apply_failed(op: Op) -> (Reply, i64) {
+fn apply_failed(op: Op) -> Reply {
     fn fail<T: Send + 'static>(ack: Option<Ack<T>>) -> Reply {
-        Box::new(move |e: Result<(), String>| {
-            if let Some(a) = ack {
-                let _ = a.send(Err(e.err().unwrap_or_default()));
+        Box::new(move |e: Result<(), crate::store::StoreError>| {
+            if let (Some(a), Err(e)) = (ack, e) {
+                let _ = a.send(Err(e));
             }
         })
     }
     match op {
-        Op::Append { ack, .. } => (fail(ack), 0),
-        Op::Activate { ack, .. } => (fail(ack), 0),
-        Op::Assistant { ack, .. } => (fail(ack), 0),
-        Op::RunDone { .. } => (fail::<()>(None), 0),
-        Op::Reset { ack, .. } => (fail(Some(ack)), 0),
-        Op::Delete { ack, .. } => (fail(Some(ack)), 0),
-        Op::Flush(ack) => (fail(Some(ack)), 0),
-        Op::Bulk(_, ack) => (fail(Some(ack)), 0),
+        Op::Append { ack, .. } => fail(ack),
+        Op::Activate { ack, .. } => fail(ack),
+        Op::Assistant { ack, .. } => fail(ack),
+        Op::RunDone { .. } => fail::<()>(None),
+        Op::Reset { ack, .. } => fail(Some(ack)),
+        Op::Delete { ack, .. } => fail(Some(ack)),
+        Op::Flush(ack) => fail(Some(ack)),
+        Op::Bulk(_, ack) => fail(Some(ack)),
     }
 }

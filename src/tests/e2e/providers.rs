@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use openclaw::agents::provider::{
+use openclaw::provider::{
     http_client, stream_completion, Api, ChatMessage, Completion, ModelConfig, ModelRequest,
     ProviderConfig, ProviderError, ProviderErrorKind, Role, Usage,
 };
@@ -275,6 +275,7 @@ async fn http_failures_are_classified() {
                 e.message,
                 format!("fake/echo-1 request failed: HTTP {status}: {upstream_msg}")
             );
+            assert_eq!(e.upstream.as_deref(), Some(upstream_msg), "{api:?} {word}");
         }
     }
 }
