@@ -28,6 +28,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod connect;
+pub mod diagnostics;
 mod error;
 pub mod failure;
 pub mod force;
@@ -49,5 +50,6 @@ pub mod serve;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod tools;
 
 pub use error::GatewayError;

@@ -62,6 +62,9 @@ pub fn begin_restart(gw: &Gateway) {
     }
     tracing::info!(target: "gateway", "restarting");
     gw.agents
+        .diag
+        .record("gateway.restart", json!({ "reason": "in-process restart" }));
+    gw.agents
         .runs
         .abort_all(crate::agents::runs::AbortReason::Shutdown);
     let payload =
@@ -85,6 +88,11 @@ pub fn start_many(gw: Arc<Gateway>, listeners: Vec<TcpListener>) -> Running {
     let addr = listeners[0].local_addr().expect("listener addr");
     let limits = gw.net_limits();
     let app = Arc::new(crate::app::GatewayApp::new(gw.clone()));
+    let took = gw.boot.started.elapsed().as_secs_f64() * 1000.0;
+    gw.agents.diag.record(
+        "diagnostic.phase.completed",
+        json!({ "phase": "gateway.listen", "durationMs": (took * 10.0).round() / 10.0 }),
+    );
     tokio::spawn(periodic(gw.clone()));
     tokio::spawn(monitor(gw.clone()));
     let g = gw.clone();
@@ -127,12 +135,28 @@ async fn periodic(gw: Arc<Gateway>) {
             _ = gw.shutdown.wait() => return,
         }
         gw.hub.publish("tick", &json!({ "ts": now_ms() }), None);
+        sample(&gw);
         let refresh = Duration::from_millis(gw.cfg.load().limits.health_refresh_ms);
         if last_health.elapsed() >= refresh {
             last_health = tokio::time::Instant::now();
             gw.publish_health();
         }
     }
+}
+
+/// Scheduler lateness at or above this is recorded as a stall in the stability record.
+pub const STALL_RECORD_MS: u64 = 100;
+
+/// The stability record's periodic samples: memory, and what is in flight.
+fn sample(gw: &Gateway) {
+    let d = &gw.agents.diag;
+    d.memory_sample(crate::health::rss_bytes());
+    let lanes = gw.agents.runs.lanes_snapshot();
+    let (active, queued) = lanes.iter().fold((0, 0), |(a, q), l| (a + l.1, q + l.2));
+    d.record(
+        "diagnostic.heartbeat",
+        json!({ "active": active, "queued": queued, "connections": gw.shutdown.live() }),
+    );
 }
 
 /// Samples scheduler lateness for the `eventLoop` health block.
@@ -144,7 +168,13 @@ async fn monitor(gw: Arc<Gateway>) {
             t = iv.tick() => t,
             _ = gw.shutdown.wait() => return,
         };
-        gw.monitor
-            .record(tokio::time::Instant::now().saturating_duration_since(expected));
+        let late = tokio::time::Instant::now().saturating_duration_since(expected);
+        gw.monitor.record(late);
+        if late.as_millis() as u64 >= STALL_RECORD_MS {
+            gw.agents.diag.record(
+                "diagnostic.runtime.stall",
+                json!({ "delayMs": late.as_millis() as u64 }),
+            );
+        }
     }
 }

@@ -107,8 +107,10 @@ impl Gateway {
     /// # Errors
     /// The state store cannot be opened.
     pub fn new(cfg: GatewayConfig) -> Result<Arc<Self>, GatewayError> {
+        let opening = Instant::now();
         let devices = DeviceStore::open(&cfg.state_dir)?;
         let sessions = crate::store::SessionStore::open(&sessions_path(&cfg))?;
+        let store_ms = opening.elapsed().as_secs_f64() * 1000.0;
         let cfg = Arc::new(ArcSwap::from_pointee(cfg));
         let hub = Arc::new(Hub::default());
         let agents = Arc::new(crate::agents::Agents::new(
@@ -116,6 +118,10 @@ impl Gateway {
             cfg.clone(),
             hub.clone(),
         ));
+        agents.diag.record(
+            "diagnostic.phase.completed",
+            json!({ "phase": "store.open", "durationMs": (store_ms * 10.0).round() / 10.0 }),
+        );
         let identity = ed25519_dalek::SigningKey::from_bytes(&devices.identity_seed());
         let (host, platform) = uname();
         let started_ms = now_ms();

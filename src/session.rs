@@ -142,6 +142,10 @@ impl WsSession for Session {
         }
         if self.out.was_slow() {
             tracing::warn!(target: "gateway/ws", "closed slow consumer conn={}", self.info.conn_id);
+            self.gw.agents.diag.record(
+                "connection.slow_consumer",
+                serde_json::json!({ "conn": self.info.conn_id, "droppedEvents": self.out.dropped() }),
+            );
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod run;
 pub mod runs;
+pub mod wake;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub struct Agents {
     pub runs: Runs,
     pub client: reqwest::Client,
     cfg: Arc<ArcSwap<GatewayConfig>>,
+    /// The gateway's stability record (run-queue movement is recorded here).
+    pub diag: Arc<crate::diagnostics::Diagnostics>,
 }
 
 impl std::fmt::Debug for Agents {
@@ -112,6 +115,7 @@ impl Agents {
             runs: Runs::new(store, hub),
             client: provider::http_client(),
             cfg,
+            diag: Arc::default(),
         }
     }
 

@@ -116,10 +116,23 @@ pub async fn drive(agents: Arc<Agents>, mut input: Input) {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + input.timeout;
     // Queue behind the session's active run (FIFO), unless aborted meanwhile.
+    let source = format!("session:{}", run.session_key);
+    agents
+        .diag
+        .record("queue.lane.enqueue", json!({ "source": source }));
     let guard = tokio::select! {
         g = lane.lock_owned() => Some(g),
         _ = cancel.wait_for(Option::is_some) => None,
     };
+    if guard.is_some() {
+        run.running
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let waited = started.elapsed().as_millis() as u64;
+        agents.diag.record(
+            "queue.lane.dequeue",
+            json!({ "source": source, "waitMs": waited }),
+        );
+    }
     let started_ms = now_ms();
     let ended = match guard {
         None => Ended::Aborted(cancel.borrow().unwrap_or(AbortReason::Rpc)),

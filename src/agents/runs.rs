@@ -104,6 +104,8 @@ pub struct Run {
     pub agent_seq: AtomicU64,
     /// Per-run `seq` of `chat` events.
     pub chat_seq: AtomicU64,
+    /// It holds its session's lane (queued runs wait for it).
+    pub running: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Run {
@@ -136,6 +138,7 @@ impl Run {
             done: watch::channel(None).0,
             agent_seq: AtomicU64::new(0),
             chat_seq: AtomicU64::new(0),
+            running: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -380,6 +383,25 @@ impl Runs {
             }
         }
         v
+    }
+
+    /// Every session with runs in flight: `(key, running, queued)`, sorted by key.
+    pub fn lanes_snapshot(&self) -> Vec<(String, usize, usize)> {
+        use std::sync::atomic::Ordering;
+        let a = self.active.lock();
+        let mut out: Vec<(String, usize, usize)> = a
+            .by_session
+            .iter()
+            .map(|(k, ids)| {
+                let running = ids
+                    .iter()
+                    .filter(|r| r.running.load(Ordering::Relaxed))
+                    .count();
+                (k.clone(), running, ids.len() - running)
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Number of active runs.

@@ -45,16 +45,40 @@ impl Api {
 }
 
 /// One configured model of a provider.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     pub id: String,
     pub name: Option<String>,
     pub context_window: Option<u64>,
     pub max_tokens: Option<u64>,
+    /// `cost`: USD per million tokens, as OpenClaw configs carry it (for `usage.cost`).
+    pub cost: Option<ModelCost>,
+}
+
+/// A model's price: USD per million tokens of each kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ModelCost {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
+}
+
+impl ModelCost {
+    fn parse(v: &Value) -> Option<Self> {
+        let o = v.as_object()?;
+        let f = |k: &str| o.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        Some(Self {
+            input: f("input"),
+            output: f("output"),
+            cache_read: f("cacheRead"),
+            cache_write: f("cacheWrite"),
+        })
+    }
 }
 
 /// A resolved `models.providers.<id>` entry. `Debug` never prints the key.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct ProviderConfig {
     pub id: String,
     /// e.g. `http://127.0.0.1:11434/v1` (OpenAI) or `https://api.anthropic.com` (Anthropic).
@@ -325,6 +349,7 @@ fn provider(
                 name: text(m, "name"),
                 context_window: m.get("contextWindow").and_then(Value::as_u64),
                 max_tokens: m.get("maxTokens").and_then(Value::as_u64),
+                cost: m.get("cost").and_then(ModelCost::parse),
             })
         })
         .collect();

@@ -8,6 +8,9 @@ use serde_json::Value;
 
 use super::env::Env;
 
+/// Longest `sessionKey` any surface accepts (`chat.send`, `/tools/invoke`, hooks).
+pub const MAX_SESSION_KEY: usize = 512;
+
 /// Default gateway port (upstream default; `gateway.port`, `OPENCLAW_GATEWAY_PORT`, `--port`).
 pub const DEFAULT_PORT: u16 = 18789;
 /// Base port of the `dev` profile, so a dev gateway never collides with the default one.

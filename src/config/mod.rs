@@ -11,6 +11,7 @@ mod duration;
 mod env;
 mod file;
 mod guard;
+pub mod hooks;
 pub mod limits;
 mod paths;
 mod redact;

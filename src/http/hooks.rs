@@ -13,10 +13,10 @@ use openclaw_net::{ConnInfo, HttpBody};
 use serde_json::{json, Map, Value};
 
 use super::hooks_actions::{self, Origin, Reply};
-use super::hooks_config::{base_path, render, Action, HooksConfig};
 use super::{not_found, respond, JSON_UTF8, TEXT_UTF8};
 use crate::auth::ct_eq;
 use crate::auth::ratelimit::RateLimitSettings;
+use crate::config::hooks::{base_path, render, Action, HooksConfig};
 use crate::config::{parse_secret_input, resolve_secret_input, GatewayConfig, SecretInput};
 use crate::server::Gateway;
 

@@ -8,10 +8,10 @@ use std::time::Duration;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::hooks_config::{wrap_untrusted, HooksConfig};
 use crate::agents::runs::Lookup;
+use crate::agents::wake::{self, Woken};
 use crate::agents::{canonical_key, key_agent, Submit};
-use crate::clock::now_ms;
+use crate::config::hooks::{wrap_untrusted, HooksConfig};
 use crate::failure::Failure;
 use crate::server::Gateway;
 
@@ -170,43 +170,14 @@ async fn wake_inner(
         _ => format!("agent:{agent}:main"),
     };
     let message = wrap_untrusted(hook, &text);
-    if mode == "now" {
-        let run_id = uuid::Uuid::new_v4().to_string();
-        let s = Submit {
-            run_id,
-            session_key: session,
-            agent_id: agent,
-            message,
-            caller_owned: false,
-            ..Submit::default()
-        };
-        let run_id = start(gw, s).await.map_err(|(_, r)| r)?;
-        return Ok((
+    match wake::wake(&gw.agents, &session, &agent, message, mode == "now").await {
+        Ok(Woken::Started(run_id)) => Ok((
             StatusCode::OK,
             json!({ "ok": true, "mode": mode, "runId": run_id }),
-        ));
+        )),
+        Ok(Woken::Queued) => Ok((StatusCode::OK, json!({ "ok": true, "mode": mode }))),
+        Err(f) => Err(super::failure::hooks(&f)),
     }
-    // No heartbeat runner here: the event is stored in the session (durably) and is part
-    // of the context of that session's next turn.
-    let body = json!({ "role": "user", "content": message, "timestamp": now_ms() });
-    let appended = gw
-        .agents
-        .runs
-        .store
-        .append(&session, &agent, None, &body, false)
-        .await
-        .map_err(|e| super::failure::hooks(&Failure::Store(e)))?;
-    gw.agents.runs.emit(
-        &session,
-        None,
-        "session.message",
-        &json!({ "sessionKey": session, "message": body }),
-        true,
-    );
-    if appended.created {
-        gw.agents.session_changed(&session);
-    }
-    Ok((StatusCode::OK, json!({ "ok": true, "mode": mode })))
 }
 
 /// `agent {message, name?, agentId?, sessionKey?, sessionMode?, idempotencyKey?, wakeMode?,

@@ -8,13 +8,12 @@ mod control_ui;
 pub mod failure;
 pub mod hooks;
 mod hooks_actions;
-mod hooks_config;
+
 pub mod openai;
 pub mod openai_input;
 mod probes;
 pub mod responses;
 pub mod tools;
-mod tools_builtin;
 
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};

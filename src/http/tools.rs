@@ -1,7 +1,7 @@
 //! `POST /tools/invoke` (http.md §4): one built-in tool call with gateway HTTP auth and
 //! `operator.write`, the hard deny list (`gateway.tools.deny` extends it, `gateway.tools.allow`
 //! lifts entries for admin callers), the session the call is about, and `{ok, result|error}`
-//! bodies. The tools themselves are in [`super::tools_builtin`].
+//! bodies. The tools themselves are in [`crate::tools`].
 
 use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, Response, StatusCode};
@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 
 use super::auth::{self, Caller};
 use super::body::{read_json, MAX_TOOLS_BODY_BYTES};
-use super::tools_builtin::{self, Target};
 use super::{respond, JSON_UTF8};
 use crate::agents::{canonical_key, key_agent};
 use crate::server::Gateway;
+use crate::tools::{self as tools_builtin, Target};
 
 /// Tools never reachable over HTTP, whatever the policy says (http.md §4).
 pub const HARD_DENY: &[&str] = &[
@@ -34,8 +34,7 @@ pub const HARD_DENY: &[&str] = &[
 pub const OWNER_ONLY: &[&str] = &["cron", "gateway", "nodes"];
 /// Longest tool name accepted.
 pub const MAX_TOOL_NAME: usize = 128;
-/// Longest `sessionKey` accepted.
-pub const MAX_SESSION_KEY: usize = 512;
+pub use crate::config::limits::MAX_SESSION_KEY;
 /// The main session's key suffix (`agent:<id>:main`).
 pub const MAIN_KEY: &str = "main";
 

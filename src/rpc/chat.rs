@@ -21,8 +21,7 @@ pub const DEFAULT_HISTORY_LIMIT: u64 = 200;
 pub const MAX_HISTORY_LIMIT: u64 = 1000;
 /// A delta cursor further behind than this many rows gets `{kind:"reset"}`.
 pub const MAX_DELTA_ROWS: u64 = 200;
-/// Longest `sessionKey`.
-pub const MAX_SESSION_KEY: usize = 512;
+pub use crate::config::limits::MAX_SESSION_KEY;
 
 const SEND_KEYS: &[&str] = &[
     "sessionKey",

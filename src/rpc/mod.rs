@@ -7,14 +7,19 @@
 //! anything we do not serve is `unknown method: <name>`.
 
 mod agent;
+mod approvals;
+mod catalogs;
+mod channels;
 mod chat;
 mod config;
+mod diagnostics;
 mod dispatch;
 mod logs;
 pub mod registry;
 mod secrets;
 mod sessions;
 mod system;
+mod usage;
 
 pub use dispatch::{Lane, MAX_INFLIGHT_PER_SOCKET};
 

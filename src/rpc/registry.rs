@@ -11,7 +11,10 @@ use std::sync::OnceLock;
 use openclaw_proto::{ErrorShape, RequestFrame};
 use serde_json::Value;
 
-use super::{agent, chat, config, logs, secrets, sessions, system, Ctx};
+use super::{
+    agent, approvals, catalogs, channels, chat, config, diagnostics, logs, secrets, sessions,
+    system, usage, Ctx,
+};
 use crate::responder::Responder;
 
 /// What a handler answers.
@@ -285,6 +288,121 @@ pub static METHODS: &[Method] = &[
         Schema96("SessionsMessagesUnsubscribeParams"),
         now!(|c, r| sessions::messages_subscribe(c, r, false)),
     ),
+    // Operator surface: channels (none), approvals and users (none), diagnostics, usage,
+    // skills, hooks, tools, wake.
+    m(
+        "channels.status",
+        Schema96("ChannelsStatusParams"),
+        now!(|c, r| channels::status(c, r)),
+    ),
+    m(
+        "channels.pairing.list",
+        Schema96("ChannelsPairingListParams"),
+        now!(|c, r| channels::pairing_list(c, r)),
+    ),
+    m(
+        "send",
+        Schema96("SendParams"),
+        now!(|c, r| channels::send(c, r)),
+    ),
+    m(
+        "message.action",
+        Schema96("MessageActionParams"),
+        now!(|c, r| channels::action(c, r)),
+    ),
+    m(
+        "exec.approval.list",
+        Observed(&[]),
+        now!(|c, r| approvals::pending(c, r)),
+    )
+    .loose(),
+    m(
+        "plugin.approval.list",
+        Observed(&[]),
+        now!(|c, r| approvals::pending(c, r)),
+    )
+    .loose(),
+    m(
+        "openclaw.approval.list",
+        Observed(&[]),
+        now!(|c, r| approvals::pending(c, r)),
+    )
+    .loose(),
+    m(
+        "approval.history",
+        Schema96("ApprovalHistoryParams"),
+        now!(|c, r| approvals::history(c, r)),
+    ),
+    m(
+        "exec.approvals.get",
+        Schema96("ExecApprovalsGetParams"),
+        now!(|c, r| approvals::exec_policy(c, r)),
+    ),
+    m(
+        "users.list",
+        Schema96("UsersListParams"),
+        now!(|c, r| approvals::users_list(c, r)),
+    ),
+    m(
+        "users.self",
+        Schema96("UsersSelfParams"),
+        now!(|c, r| approvals::users_self(c, r)),
+    ),
+    m(
+        "system.info",
+        Schema96("SystemInfoParams"),
+        waits!(Waits, |c, r| diagnostics::system_info(c, r)),
+    ),
+    m(
+        "diagnostics.lanes",
+        Observed(&[]),
+        now!(|c, r| diagnostics::lanes(c, r)),
+    )
+    .loose(),
+    m(
+        "diagnostics.stability",
+        Observed(&["type", "limit"]),
+        now!(|c, r| diagnostics::stability(c, r)),
+    )
+    .loose(),
+    m(
+        "usage.status",
+        Observed(&[]),
+        now!(|c, r| usage::status(c, r)),
+    )
+    .loose(),
+    m(
+        "usage.cost",
+        Observed(&["days", "startDate", "endDate", "mode", "timeZone"]),
+        waits!(Waits, |c, r| usage::cost(c, r)),
+    )
+    .loose(),
+    m(
+        "sessions.usage",
+        Schema96("SessionsUsageParams"),
+        waits!(Waits, |c, r| usage::sessions(c, r)),
+    ),
+    m(
+        "skills.status",
+        Schema96("SkillsStatusParams"),
+        waits!(Waits, |c, r| catalogs::skills(c, r)),
+    ),
+    m(
+        "hooks.status",
+        Schema96("HooksStatusParams"),
+        now!(|c, r| catalogs::hooks(c, r)),
+    ),
+    m(
+        "tools.catalog",
+        Schema96("ToolsCatalogParams"),
+        now!(|c, r| catalogs::tools(c, r)),
+    ),
+    m(
+        "wake",
+        Schema96("WakeParams"),
+        waits!(Ordered, |c, r| system::wake(c, r)),
+    )
+    .loose(),
 ];
 
 /// Events this gateway emits (advertised in `hello-ok.features.events`).

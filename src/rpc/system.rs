@@ -334,3 +334,32 @@ pub fn identity(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
         "algorithm": "ed25519",
     }))
 }
+
+/// `wake {mode, text, sessionKey?, agentId?}` (other keys ignored, as on the Node gateway):
+/// `now` starts a turn on the session (the agent's main session by default) with the text;
+/// `next-heartbeat` stores it in that session for its next turn. The wake path is the one
+/// `/hooks/wake` uses (`agents::wake`), without the untrusted-content wrapper: operators are
+/// trusted.
+pub async fn wake(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    use super::agent::{opt_str, req_str};
+    let m = req.method();
+    let p = loose(req)?;
+    let mode = req_str(&p, "mode", m)?;
+    if mode != "now" && mode != "next-heartbeat" {
+        return Err(ErrorShape::invalid_params(
+            m,
+            "at /mode: must match a schema in anyOf",
+        ));
+    }
+    let text = req_str(&p, "text", m)?.to_string();
+    let key = opt_str(&p, "sessionKey", m)?;
+    let agent = c.gw.agents.resolve_agent(opt_str(&p, "agentId", m)?, key)?;
+    let session = match key {
+        Some(k) => crate::agents::canonical_key(k, &agent),
+        None => format!("agent:{agent}:main"),
+    };
+    crate::agents::wake::wake(&c.gw.agents, &session, &agent, text, mode == "now")
+        .await
+        .map_err(ErrorShape::from)?;
+    Ok(json!({ "ok": true }))
+}

@@ -17,8 +17,8 @@ mod query;
 mod writer;
 
 pub use query::{
-    get_session, list_sessions, run_result, session_counts_by_agent, session_row, transcript,
-    ListQuery, SESSION_COLS,
+    get_session, list_sessions, message_counts, run_result, run_usage, session_counts_by_agent,
+    session_row, transcript, ListQuery, RunUsage, SESSION_COLS,
 };
 
 /// Writes one group commit may gather.
@@ -168,6 +168,7 @@ CREATE TABLE IF NOT EXISTS runs (
     result TEXT NOT NULL,
     ended_ms INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS runs_ended ON runs(ended_ms);
 ";
 
 /// Handle to the session store; cheap to clone.

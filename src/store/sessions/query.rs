@@ -196,3 +196,75 @@ pub fn run_result(c: &Connection, run_id: &str) -> rusqlite::Result<Option<Value
         .optional()?;
     Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
 }
+
+/// What one finished run used, from its stored result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunUsage {
+    pub session_key: String,
+    pub ended_ms: u64,
+    /// The run answered (`ok`); anything else counts as an error.
+    pub ok: bool,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub input: u64,
+    pub output: u64,
+    pub duration_ms: u64,
+}
+
+/// Every run that ended at or after `from_ms`, oldest first.
+pub fn run_usage(c: &Connection, from_ms: u64) -> rusqlite::Result<Vec<RunUsage>> {
+    let mut st = c.prepare_cached(
+        "SELECT session_key, ended_ms, json_extract(result, '$.payload.status'),
+                json_extract(result, '$.payload.result.meta.agentMeta.provider'),
+                json_extract(result, '$.payload.result.meta.agentMeta.model'),
+                json_extract(result, '$.payload.result.meta.agentMeta.usage.input'),
+                json_extract(result, '$.payload.result.meta.agentMeta.usage.output'),
+                json_extract(result, '$.payload.result.meta.durationMs')
+         FROM runs WHERE ended_ms >= ?1 ORDER BY ended_ms",
+    )?;
+    let rows = st.query_map([from_ms as i64], |r| {
+        let n = |i: usize| {
+            r.get::<_, Option<i64>>(i)
+                .map(|v| v.unwrap_or(0).max(0) as u64)
+        };
+        Ok(RunUsage {
+            session_key: r.get(0)?,
+            ended_ms: r.get::<_, i64>(1)?.max(0) as u64,
+            ok: r.get::<_, Option<String>>(2)?.as_deref() == Some("ok"),
+            provider: r.get(3)?,
+            model: r.get(4)?,
+            input: n(5)?,
+            output: n(6)?,
+            duration_ms: n(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Width of the time buckets [`message_counts`] groups by: every real UTC offset is a
+/// multiple of it, so buckets map to calendar days in any zone.
+pub const MESSAGE_BUCKET_MS: u64 = 15 * 60 * 1000;
+
+/// Messages per `(session key, role, bucket start ms)` stamped in `[from_ms, to_ms)`.
+pub fn message_counts(
+    c: &Connection,
+    from_ms: u64,
+    to_ms: u64,
+) -> rusqlite::Result<Vec<(String, String, u64, u64)>> {
+    let mut st = c.prepare_cached(
+        "SELECT session_key, role, (ts / ?3) * ?3 AS bucket, count(*) FROM messages
+         WHERE ts >= ?1 AND ts < ?2 GROUP BY session_key, role, bucket",
+    )?;
+    let rows = st.query_map(
+        params![from_ms as i64, to_ms as i64, MESSAGE_BUCKET_MS as i64],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<_, i64>(2)?.max(0) as u64,
+                r.get::<_, i64>(3)?.max(0) as u64,
+            ))
+        },
+    )?;
+    rows.collect()
+}

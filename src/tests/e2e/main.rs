@@ -75,3 +75,5 @@ mod claims;
 mod claims_sessions;
 // README claims checked on the real binary: restart switch, custom bind, --verbose, systemd.
 mod claims_bin;
+// The operator surface: channels, approvals, users, usage, diagnostics, skills, hooks, wake.
+mod operator;

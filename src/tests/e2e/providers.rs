@@ -37,6 +37,7 @@ fn provider(api: Api, up: &Upstream, key: Option<&str>) -> ProviderConfig {
             name: None,
             context_window: None,
             max_tokens: None,
+            cost: None,
         }],
     }
 }

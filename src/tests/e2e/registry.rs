@@ -113,9 +113,12 @@ fn base(method: &str) -> Value {
     }
 }
 
-fn unknown_property(r: &Value) -> bool {
+fn unknown_property(r: &Value, method: &str) -> bool {
     let m = r["error"]["message"].as_str().unwrap_or("");
-    m.contains("unexpected property") || m.contains("unknown field")
+    // `approval.history` refuses without naming the property, as the Node gateway does.
+    m.contains("unexpected property")
+        || m.contains("unknown field")
+        || (method == "approval.history" && m == "invalid approval.history params")
 }
 
 #[tokio::test]
@@ -128,7 +131,7 @@ async fn every_specified_param_of_every_served_method_is_accepted() {
             let mut p = base(m.name);
             p[prop.as_str()] = sample(&schema);
             let r = c.call(m.name, p).await;
-            if unknown_property(&r) {
+            if unknown_property(&r, m.name) {
                 refused.push(format!("{}.{prop}", m.name));
             }
             checked += 1;
@@ -139,7 +142,7 @@ async fn every_specified_param_of_every_served_method_is_accepted() {
         p["notAProperty"] = json!(1);
         let r = c.call(m.name, p).await;
         assert_eq!(
-            unknown_property(&r),
+            unknown_property(&r, m.name),
             m.strict,
             "{} (strict: {}) answered notAProperty with {r}",
             m.name,

@@ -1,5 +1,6 @@
-//! The built-in tools of `POST /tools/invoke`, all read-only (no side effects):
-//! `sessions_list`, `sessions_history`, `session_status` and `agents_list`.
+//! The gateway's built-in tools, all read-only (no side effects): `sessions_list`,
+//! `sessions_history`, `session_status` and `agents_list`. `POST /tools/invoke` runs them;
+//! `tools.catalog` lists them from [`CATALOG`].
 
 use serde_json::{json, Value};
 
@@ -8,12 +9,43 @@ use crate::failure::Failure;
 use crate::server::Gateway;
 use crate::store::sessions::{get_session, list_sessions, transcript, ListQuery};
 
-/// The tools this gateway offers over HTTP.
-pub const TOOLS: &[&str] = &[
-    "sessions_list",
-    "sessions_history",
-    "session_status",
-    "agents_list",
+/// One built-in tool as `tools.catalog` describes it.
+#[derive(Clone, Copy, Debug)]
+pub struct ToolInfo {
+    pub id: &'static str,
+    /// Catalog group (`sessions`, `agents`).
+    pub group: &'static str,
+    pub description: &'static str,
+    /// The tool profiles that include it by default (OpenClaw's profile vocabulary).
+    pub profiles: &'static [&'static str],
+}
+
+/// Every tool this gateway offers.
+pub const CATALOG: &[ToolInfo] = &[
+    ToolInfo {
+        id: "sessions_list",
+        group: "sessions",
+        description: "List the sessions, newest first, with their previews.",
+        profiles: &["coding", "messaging"],
+    },
+    ToolInfo {
+        id: "sessions_history",
+        group: "sessions",
+        description: "Read a session's transcript.",
+        profiles: &["coding", "messaging"],
+    },
+    ToolInfo {
+        id: "session_status",
+        group: "sessions",
+        description: "A session's model, token usage and state.",
+        profiles: &["minimal", "coding", "messaging"],
+    },
+    ToolInfo {
+        id: "agents_list",
+        group: "agents",
+        description: "List the configured agents.",
+        profiles: &[],
+    },
 ];
 /// `sessions_list` rows when `limit` is absent.
 pub const DEFAULT_LIST_LIMIT: u64 = 50;
@@ -35,7 +67,7 @@ pub struct Target {
 
 /// `true` for a tool this gateway has.
 pub fn exists(name: &str) -> bool {
-    TOOLS.contains(&name)
+    CATALOG.iter().any(|t| t.id == name)
 }
 
 fn int_arg(args: &Value, key: &str, default: u64, max: u64) -> Result<u64, Failure> {
@@ -59,7 +91,7 @@ fn str_arg<'a>(args: &'a Value, key: &str) -> Result<Option<&'a str>, Failure> {
     }
 }
 
-/// Run tool `name` (one of [`TOOLS`]).
+/// Run tool `name` (one of [`CATALOG`]).
 ///
 /// # Errors
 /// Bad arguments, or a store failure.

@@ -160,10 +160,10 @@ impl HooksConfig {
     /// # Errors
     /// Why the key is refused.
     pub fn check_key(&self, key: &str, external: bool) -> Result<(), String> {
-        if key.len() > super::tools::MAX_SESSION_KEY {
+        if key.len() > super::limits::MAX_SESSION_KEY {
             return Err(format!(
                 "sessionKey must not exceed {} characters",
-                super::tools::MAX_SESSION_KEY
+                super::limits::MAX_SESSION_KEY
             ));
         }
         let lower = key.to_ascii_lowercase();
