@@ -28,6 +28,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod connect;
+pub mod cron;
 pub mod diagnostics;
 mod error;
 pub mod failure;

@@ -94,6 +94,7 @@ pub fn start_many(gw: Arc<Gateway>, listeners: Vec<TcpListener>) -> Running {
         json!({ "phase": "gateway.listen", "durationMs": (took * 10.0).round() / 10.0 }),
     );
     tokio::spawn(periodic(gw.clone()));
+    tokio::spawn(gw.cron.clone().run_timer(gw.shutdown.clone()));
     tokio::spawn(monitor(gw.clone()));
     let g = gw.clone();
     let task = tokio::spawn(async move {

@@ -23,6 +23,9 @@ use crate::GatewayError;
 /// The version we report (`server.version`): the OpenClaw release we are compatible with.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Longest reply preview a heartbeat event carries.
+pub const HEARTBEAT_PREVIEW_CHARS: usize = 200;
+
 /// Facts fixed at process start.
 #[derive(Debug, Clone)]
 pub struct Boot {
@@ -92,6 +95,8 @@ pub struct Gateway {
     pub shutdown: Shutdown,
     /// The gateway's own Ed25519 identity (`gateway.identity.get`).
     pub identity: ed25519_dalek::SigningKey,
+    /// Automations (`cron.*`).
+    pub cron: Arc<crate::cron::Cron>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -111,6 +116,7 @@ impl Gateway {
         let devices = DeviceStore::open(&cfg.state_dir)?;
         let sessions = crate::store::SessionStore::open(&sessions_path(&cfg))?;
         let store_ms = opening.elapsed().as_secs_f64() * 1000.0;
+        let state_dir = cfg.state_dir.clone();
         let cfg = Arc::new(ArcSwap::from_pointee(cfg));
         let hub = Arc::new(Hub::default());
         let agents = Arc::new(crate::agents::Agents::new(
@@ -134,6 +140,12 @@ impl Gateway {
             platform,
             instance_id: uuid::Uuid::new_v4().to_string(),
         };
+        let cron = crate::cron::Cron::open(
+            &state_dir,
+            agents.clone(),
+            hub.clone(),
+            boot.boot_id.clone(),
+        )?;
         let presence = Presence::new(self_presence(&boot, started_ms), started_ms);
         Ok(Arc::new(Self {
             cfg,
@@ -150,6 +162,7 @@ impl Gateway {
             last_heartbeat: Mutex::new(None),
             shutdown: Shutdown::new(),
             identity,
+            cron,
         }))
     }
 
@@ -254,6 +267,31 @@ impl Gateway {
         let hb = json!({ "ts": now_ms(), "status": "skipped", "reason": reason });
         *self.last_heartbeat.lock() = Some(hb.clone());
         self.hub.publish("heartbeat", &hb, None);
+    }
+
+    /// A heartbeat turn started by `wake` now: when it ends, it is the last heartbeat
+    /// (`last-heartbeat`) and a `heartbeat` event, `sent` with a preview of the reply or
+    /// `failed` with the error (the Node gateway's statuses).
+    pub fn heartbeat_turn(self: &Arc<Self>, run_id: &str) {
+        let Some(run) = self.agents.runs.get(run_id) else {
+            return;
+        };
+        let gw = self.clone();
+        tokio::spawn(async move {
+            let o = run.finished().await;
+            let took = o.ended_ms.saturating_sub(o.started_ms);
+            let preview = |t: &str| t.chars().take(HEARTBEAT_PREVIEW_CHARS).collect::<String>();
+            let hb = if o.status == "ok" {
+                json!({ "ts": now_ms(), "status": "sent", "reason": "wake", "preview": preview(&o.text),
+                        "durationMs": took })
+            } else {
+                json!({ "ts": now_ms(), "status": "failed", "reason": "agent-runner-failure",
+                        "preview": preview(&o.error_text()), "indicatorType": "error", "silent": true,
+                        "durationMs": took })
+            };
+            *gw.last_heartbeat.lock() = Some(hb.clone());
+            gw.hub.publish("heartbeat", &hb, None);
+        });
     }
 
     /// Broadcast the presence list with a bumped version.

@@ -12,6 +12,7 @@ mod catalogs;
 mod channels;
 mod chat;
 mod config;
+mod cron;
 mod diagnostics;
 mod dispatch;
 mod logs;

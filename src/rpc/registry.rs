@@ -12,7 +12,7 @@ use openclaw_proto::{ErrorShape, RequestFrame};
 use serde_json::Value;
 
 use super::{
-    agent, approvals, catalogs, channels, chat, config, diagnostics, logs, secrets, sessions,
+    agent, approvals, catalogs, channels, chat, config, cron, diagnostics, logs, secrets, sessions,
     system, usage, Ctx,
 };
 use crate::responder::Responder;
@@ -403,6 +403,47 @@ pub static METHODS: &[Method] = &[
         waits!(Ordered, |c, r| system::wake(c, r)),
     )
     .loose(),
+    // Automations.
+    m(
+        "cron.status",
+        Schema96("CronStatusParams"),
+        now!(|c, r| cron::status(c, r)),
+    ),
+    m(
+        "cron.list",
+        Schema96("CronListParams"),
+        now!(|c, r| cron::list(c, r)),
+    ),
+    m(
+        "cron.get",
+        Schema96("CronGetParams"),
+        now!(|c, r| cron::get(c, r)),
+    ),
+    m(
+        "cron.add",
+        Schema96("CronAddParams"),
+        waits!(Ordered, |c, r| cron::add(c, r)),
+    ),
+    m(
+        "cron.update",
+        Schema96("CronUpdateParams"),
+        waits!(Ordered, |c, r| cron::update(c, r)),
+    ),
+    m(
+        "cron.remove",
+        Schema96("CronRemoveParams"),
+        waits!(Ordered, |c, r| cron::remove(c, r)),
+    ),
+    m(
+        "cron.run",
+        Schema96("CronRunParams"),
+        waits!(Ordered, |c, r| async { cron::run(c, r) }),
+    ),
+    m(
+        "cron.runs",
+        Schema96("CronRunsParams"),
+        waits!(Waits, |c, r| cron::runs(c, r)),
+    ),
 ];
 
 /// Events this gateway emits (advertised in `hello-ok.features.events`).
@@ -419,6 +460,7 @@ pub const EVENTS: &[&str] = &[
     "chat",
     "session.message",
     "sessions.changed",
+    "cron",
 ];
 
 /// The method named `name`, if we serve it.

@@ -102,8 +102,12 @@ pub async fn status(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
         "hostDesktop": { "enabled": false, "state": "disabled", "port": null },
         "heartbeat": {
             "defaultAgentId": agent,
-            "agents": [{ "agentId": agent, "enabled": enabled, "every": every_string(every), "everyMs": every, "waitingForRoute": false }],
+            // Heartbeat replies are delivered through a chat channel; with none configured
+            // there is no route yet (the Node gateway's answer for the same situation).
+            "agents": [{ "agentId": agent, "enabled": enabled, "every": every_string(every), "everyMs": every, "waitingForRoute": true }],
         },
+        // Model runtimes load nothing in the background here: none is pending or degraded.
+        "modelRuntime": { "degraded": false, "pendingAgents": [] },
         "channelSummary": [],
         "queuedSystemEvents": [],
         "degradedSecretOwners": [],
@@ -358,8 +362,11 @@ pub async fn wake(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
         Some(k) => crate::agents::canonical_key(k, &agent),
         None => format!("agent:{agent}:main"),
     };
-    crate::agents::wake::wake(&c.gw.agents, &session, &agent, text, mode == "now")
+    let woken = crate::agents::wake::wake(&c.gw.agents, &session, &agent, text, mode == "now")
         .await
         .map_err(ErrorShape::from)?;
+    if let crate::agents::wake::Woken::Started(run) = woken {
+        c.gw.heartbeat_turn(&run);
+    }
     Ok(json!({ "ok": true }))
 }

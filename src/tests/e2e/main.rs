@@ -77,3 +77,5 @@ mod claims_sessions;
 mod claims_bin;
 // The operator surface: channels, approvals, users, usage, diagnostics, skills, hooks, wake.
 mod operator;
+// Automations: cron.* shapes and events, firing on the paused clock, restarts, catch-up.
+mod cron;

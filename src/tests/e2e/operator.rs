@@ -382,6 +382,14 @@ async fn wake_now_starts_a_turn_and_next_heartbeat_waits_in_the_session() {
         fin["payload"]["message"]["content"][0]["text"],
         "echo: wake up"
     );
+    let hb = c
+        .until("the heartbeat of the woken turn", |v| {
+            v["event"] == "heartbeat"
+        })
+        .await;
+    assert_eq!(hb["payload"]["status"], "sent");
+    assert_eq!(hb["payload"]["preview"], "echo: wake up");
+    assert_eq!(c.ok("last-heartbeat", json!({})).await["status"], "sent");
     let (code, _) = error_of(
         &c.call("wake", json!({ "mode": "later", "text": "x" }))
             .await,
