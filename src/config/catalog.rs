@@ -167,7 +167,8 @@ fn model_refs(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn text(v: &Value, k: &str) -> Option<String> {
+/// A non-empty trimmed string field.
+pub(crate) fn text(v: &Value, k: &str) -> Option<String> {
     v.get(k)
         .and_then(Value::as_str)
         .map(str::trim)

@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use super::catalog::text;
+
 /// `hooks.path` when unset.
 pub const DEFAULT_HOOKS_PATH: &str = "/hooks";
 /// `hooks.maxBodyBytes` when unset (256 KiB).
@@ -44,14 +46,6 @@ pub struct HooksConfig {
     /// Lower-cased `allowedAgentIds`; `None` = every agent.
     pub allowed_agents: Option<Vec<String>>,
     pub mappings: Vec<Mapping>,
-}
-
-fn text(v: &Value, k: &str) -> Option<String> {
-    v.get(k)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 fn lower_list(v: Option<&Value>) -> Option<Vec<String>> {

@@ -127,13 +127,7 @@ pub struct CronStore {
     path: PathBuf,
 }
 
-fn open_conn(path: &Path) -> Result<Connection, StoreError> {
-    let c = Connection::open(path)?;
-    c.pragma_update(None, "journal_mode", "WAL")?;
-    c.pragma_update(None, "synchronous", "FULL")?;
-    c.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(c)
-}
+use crate::store::open_wal as open_conn;
 
 impl CronStore {
     /// Open (creating) the database and load every job. Blocking: call at start-up.

@@ -70,10 +70,7 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
     }
-    let c = Connection::open(path)?;
-    c.pragma_update(None, "journal_mode", "WAL")?;
-    c.pragma_update(None, "synchronous", "FULL")?;
-    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    let c = super::open_wal(path)?;
     c.execute_batch(
         "CREATE TABLE IF NOT EXISTS devices (
             device_id TEXT PRIMARY KEY,

@@ -4,6 +4,19 @@
 //! worker. Reads are served from an in-memory copy loaded at start. Both stores share one
 //! group-commit writer ([`group`]) and one failure type ([`StoreError`]).
 
+/// Open a SQLite file for the stores: WAL, `synchronous=FULL` (a commit is on disk when it
+/// is acknowledged), a busy timeout for the moments another connection holds the lock.
+///
+/// # Errors
+/// The file cannot be opened or configured.
+pub fn open_wal(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+    let c = rusqlite::Connection::open(path)?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", "FULL")?;
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(c)
+}
+
 pub mod devices;
 mod error;
 pub mod group;

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod chat_stream;
+pub mod cron;
 pub mod fanout;
 pub mod handshake;
 pub mod hold;
@@ -47,6 +48,10 @@ pub enum Scenario {
     /// per streamed token, time to first token, run time.
     #[command(name = "agent-streams")]
     AgentStreams(agent::AgentArgs),
+    /// N one-shot automations due in the same second: how fast they start and finish, and
+    /// `health` latency on another connection before and during the burst.
+    #[command(name = "cron-burst")]
+    CronBurst(cron::CronArgs),
 }
 
 impl Scenario {
@@ -59,6 +64,7 @@ impl Scenario {
             Scenario::SlowConsumer(_) => "slow-consumer",
             Scenario::Http(_) => "http",
             Scenario::AgentStreams(_) => "agent-streams",
+            Scenario::CronBurst(_) => "cron-burst",
         }
     }
 
@@ -71,6 +77,7 @@ impl Scenario {
             Scenario::SlowConsumer(a) => &a.common,
             Scenario::Http(a) => &a.common,
             Scenario::AgentStreams(a) => &a.common,
+            Scenario::CronBurst(a) => &a.common,
         }
     }
 
@@ -86,6 +93,7 @@ impl Scenario {
             Scenario::SlowConsumer(a) => slow::run(a).await,
             Scenario::Http(a) => http::run(a).await,
             Scenario::AgentStreams(a) => agent::run(a).await,
+            Scenario::CronBurst(a) => cron::run(a).await,
         }
     }
 }

@@ -124,13 +124,7 @@ pub(super) enum Op {
     Bulk(Vec<SessionRow>, Ack<()>),
 }
 
-fn open_conn(path: &Path) -> Result<Connection, StoreError> {
-    let c = Connection::open(path)?;
-    c.pragma_update(None, "journal_mode", "WAL")?;
-    c.pragma_update(None, "synchronous", "FULL")?;
-    c.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(c)
-}
+use super::open_wal as open_conn;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (

@@ -355,15 +355,9 @@ async fn wake_now_starts_a_turn_and_next_heartbeat_waits_in_the_session() {
         json!({ "ok": true })
     );
     let h = c.ok("chat.history", json!({ "sessionKey": "main" })).await;
-    let texts: Vec<String> = h["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].to_string())
-        .collect();
     assert!(
-        texts.iter().any(|t| t.contains("remember the milk")),
-        "{texts:?}"
+        h["messages"].to_string().contains("remember the milk"),
+        "{h}"
     );
     assert_eq!(up.state.requests().len(), 0, "no turn yet");
 
