@@ -73,15 +73,21 @@ pub fn hello_ok(
         }
     }
     let agent = &cfg.default_agent_id;
+    let mut server = json!({
+        "version": VERSION,
+        "buildId": gw.boot.build_id,
+        "bootId": gw.boot.boot_id,
+        "connId": conn_id,
+    });
+    // The stock Control UI compares this with where it was loaded from; ours serves a UI only
+    // from `gateway.controlUi.root` (the built-in page is not the UI).
+    if cfg.control_ui_root().is_some() {
+        server["controlUiBuildSource"] = json!("configured");
+    }
     json!({
         "type": "hello-ok",
         "protocol": protocol,
-        "server": {
-            "version": VERSION,
-            "buildId": gw.boot.build_id,
-            "bootId": gw.boot.boot_id,
-            "connId": conn_id,
-        },
+        "server": server,
         "features": {
             "methods": crate::rpc::registry::method_names(),
             "events": crate::rpc::registry::EVENTS,

@@ -210,6 +210,15 @@ impl std::fmt::Debug for GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// `gateway.controlUi.root`: the UI build directory, when one is configured.
+    pub fn control_ui_root(&self) -> Option<PathBuf> {
+        self.parsed
+            .pointer("/gateway/controlUi/root")
+            .and_then(Value::as_str)
+            .filter(|r| !r.trim().is_empty())
+            .map(PathBuf::from)
+    }
+
     /// Directory containing the config file (anchor for relative paths in the config).
     pub fn config_dir(&self) -> &Path {
         self.path.parent().unwrap_or_else(|| Path::new("."))

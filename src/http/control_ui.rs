@@ -5,7 +5,6 @@
 use hyper::header::{HeaderValue, CACHE_CONTROL};
 use hyper::{Response, StatusCode};
 use openclaw_net::HttpBody;
-use serde_json::Value;
 
 use super::{not_found, respond};
 use crate::server::{Gateway, VERSION};
@@ -138,22 +137,78 @@ fn page_with_csp(
     r
 }
 
-/// Serve `path` of the Control UI.
-pub async fn serve(gw: &Gateway, path: &str, head: bool) -> Response<HttpBody> {
+/// The app shell as the Node gateway serves it: the `<html>` element names the base path, and
+/// the bundle's relative URLs (`./assets/…`, `./favicon.svg`) become absolute under the base
+/// path — so the shell works from any deep link — the non-hashed ones versioned with the
+/// bundle's build id.
+fn shell(html: &[u8], base: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(html);
+    let build = text
+        .split("data-openclaw-control-ui-build-id=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(str::to_string);
+    let mut out = text.replacen(
+        "<html ",
+        &format!("<html data-openclaw-control-ui-base-path=\"{base}\" "),
+        1,
+    );
+    for attr in ["href=\"./", "src=\"./"] {
+        let mut rewritten = String::with_capacity(out.len() + 256);
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(attr) {
+            let (before, after) = rest.split_at(at);
+            rewritten.push_str(before);
+            let url_start = attr.len();
+            let end = after[url_start..]
+                .find('"')
+                .map_or(after.len(), |e| url_start + e);
+            let url = &after[url_start..end];
+            let prefix = &attr[..attr.len() - 2];
+            rewritten.push_str(&format!("{prefix}{base}/{url}"));
+            if let (false, Some(b)) = (url.starts_with("assets/") || url.contains('?'), &build) {
+                rewritten.push_str(&format!("?v={b}"));
+            }
+            rest = &after[end..];
+        }
+        rewritten.push_str(rest);
+        out = rewritten;
+    }
+    out.into_bytes()
+}
+
+/// The precompressed sibling to send for `accept` (`br` first, then `gzip`), if any.
+async fn precompressed(file: &std::path::Path, accept: &str) -> Option<(Vec<u8>, &'static str)> {
+    let accepts = |enc: &str| {
+        accept.split(',').any(|a| {
+            a.split(';')
+                .next()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case(enc))
+        })
+    };
+    for (ext, enc) in [("br", "br"), ("gz", "gzip")] {
+        if accepts(enc) {
+            let mut name = file.as_os_str().to_owned();
+            name.push(format!(".{ext}"));
+            if let Ok(b) = tokio::fs::read(std::path::PathBuf::from(name)).await {
+                return Some((b, enc));
+            }
+        }
+    }
+    None
+}
+
+/// Serve `path` of the Control UI (`accept`: the request's `Accept-Encoding`).
+pub async fn serve(gw: &Gateway, path: &str, accept: &str, head: bool) -> Response<HttpBody> {
     let cfg = gw.cfg.load();
     if !cfg.control_ui_enabled {
         return not_found(head);
     }
-    let base = cfg.control_ui_base_path.trim_end_matches('/');
-    let Some(rel) = path.strip_prefix(base) else {
+    let base = cfg.control_ui_base_path.trim_end_matches('/').to_string();
+    let Some(rel) = path.strip_prefix(base.as_str()) else {
         return not_found(head);
     };
-    let root = cfg
-        .parsed
-        .pointer("/gateway/controlUi/root")
-        .and_then(Value::as_str)
-        .map(std::path::PathBuf::from);
-    let Some(root) = root else {
+    let Some(root) = cfg.control_ui_root() else {
         return page(builtin_page(), "text/html; charset=utf-8", head, false);
     };
     let rel = rel.trim_start_matches('/');
@@ -163,18 +218,34 @@ pub async fn serve(gw: &Gateway, path: &str, head: bool) -> Response<HttpBody> {
     {
         return not_found(head);
     }
-    let file = if rel.is_empty() {
-        root.join("index.html")
-    } else {
-        root.join(rel)
-    };
-    let immutable = rel.starts_with("assets/");
-    match tokio::fs::read(&file).await {
-        Ok(bytes) => bundle_page(bytes, content_type(rel), head, immutable),
-        Err(_) => match tokio::fs::read(root.join("index.html")).await {
-            Ok(bytes) => bundle_page(bytes, "text/html; charset=utf-8", head, false),
+    let last = rel.rsplit('/').next().unwrap_or("");
+    // A path naming a file (an extension, or under assets/) is that file or 404; anything else
+    // is a route of the app and gets the shell.
+    let is_file = rel.starts_with("assets/") || last.contains('.');
+    if is_file && rel != "index.html" {
+        let file = root.join(rel);
+        let immutable = rel.starts_with("assets/");
+        if let Some((bytes, enc)) = precompressed(&file, accept).await {
+            let mut r = bundle_page(bytes, content_type(rel), head, immutable);
+            r.headers_mut()
+                .insert("content-encoding", HeaderValue::from_static(enc));
+            r.headers_mut()
+                .insert("vary", HeaderValue::from_static("Accept-Encoding"));
+            return r;
+        }
+        return match tokio::fs::read(&file).await {
+            Ok(bytes) => bundle_page(bytes, content_type(rel), head, immutable),
             Err(_) => not_found(head),
-        },
+        };
+    }
+    match tokio::fs::read(root.join("index.html")).await {
+        Ok(bytes) => bundle_page(
+            shell(&bytes, &base),
+            "text/html; charset=utf-8",
+            head,
+            false,
+        ),
+        Err(_) => not_found(head),
     }
 }
 
@@ -197,6 +268,11 @@ mod tests {
         assert!(csp.contains("script-src 'self' 'sha256-qVpD"), "{csp}");
         assert!(csp.ends_with("https://127.0.0.1:*"), "{csp}");
         assert_eq!(content_type(""), "text/html; charset=utf-8");
+        let page = br#"<html data-openclaw-control-ui-build-id="b1" lang="en"><link href="./favicon.svg" /><script type="module" src="./assets/i.js"></script></html>"#;
+        let out = String::from_utf8(shell(page, "/ui")).unwrap();
+        assert!(out.starts_with(r#"<html data-openclaw-control-ui-base-path="/ui" data-openclaw-control-ui-build-id="b1""#), "{out}");
+        assert!(out.contains(r#"href="/ui/favicon.svg?v=b1""#), "{out}");
+        assert!(out.contains(r#"src="/ui/assets/i.js""#), "{out}");
         assert_eq!(
             content_type("assets/app.js"),
             "text/javascript; charset=utf-8"

@@ -103,7 +103,14 @@ pub async fn route(
         (_, p) if hooks::matches(gw, p) => hooks::handle(gw, req, info, &path).await,
         (_, p) if p.starts_with("/tools/") => not_found(head),
         (true, "/ui") => not_found(head),
-        (true, _) => control_ui::serve(gw, &path, head).await,
+        (true, _) => {
+            let accept = req
+                .headers()
+                .get(hyper::header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            control_ui::serve(gw, &path, accept, head).await
+        }
         (false, _) => not_found(head),
     };
     secure(r)

@@ -79,3 +79,5 @@ mod claims_bin;
 mod operator;
 // Automations: cron.* shapes and events, firing on the paused clock, restarts, catch-up.
 mod cron;
+// Serving a Control UI build: the app shell for deep links, precompressed assets, hello-ok.
+mod control_ui;
