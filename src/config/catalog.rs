@@ -142,6 +142,17 @@ pub struct Target {
     pub max_tokens: Option<u64>,
 }
 
+impl Target {
+    /// The configured context window of this model (`contextWindow`), if any.
+    pub fn context_window(&self) -> Option<u64> {
+        self.provider
+            .models
+            .iter()
+            .find(|m| m.id == self.model)
+            .and_then(|m| m.context_window)
+    }
+}
+
 fn model_refs(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) if !s.trim().is_empty() => vec![s.trim().to_string()],

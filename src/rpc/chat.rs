@@ -310,15 +310,15 @@ const HISTORY_KEYS: &[&str] = &[
 pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let gw = &c.gw;
     let p: Value = params(req)?;
-    check_keys(&p, HISTORY_KEYS, "chat.history")?;
-    let raw_key = req_str(&p, "sessionKey", "chat.history")?;
+    check_keys(&p, HISTORY_KEYS, req.method())?;
+    let raw_key = req_str(&p, "sessionKey", req.method())?;
     let int = |k: &str, min: u64, max: u64| -> Result<Option<u64>, ErrorShape> {
         match p.get(k) {
             None => Ok(None),
             Some(v) => match v.as_u64() {
                 Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
                 _ => Err(ErrorShape::invalid_params(
-                    "chat.history",
+                    req.method(),
                     &format!("at /{k}: must be integer in {min}..{max}"),
                 )),
             },
@@ -328,13 +328,13 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
     let offset = int("offset", 0, u64::MAX)?.unwrap_or(0);
     let max_chars = int("maxChars", 1, 500_000)?.map(|n| n as usize);
     let max_bytes = int("maxBytes", 1024, u64::MAX)?.map(|n| n as usize);
-    let cursor = opt_str(&p, "cursor", "chat.history")?.map(str::to_string);
+    let cursor = opt_str(&p, "cursor", req.method())?.map(str::to_string);
     let agent_id = gw
         .agents
-        .resolve_agent(opt_str(&p, "agentId", "chat.history")?, Some(raw_key))?;
+        .resolve_agent(opt_str(&p, "agentId", req.method())?, Some(raw_key))?;
     let key = canonical_key(raw_key, &agent_id);
     let k2 = key.clone();
-    let want_sid = opt_str(&p, "sessionId", "chat.history")?.map(str::to_string);
+    let want_sid = opt_str(&p, "sessionId", req.method())?.map(str::to_string);
     let read_offset = if cursor.is_some() { 0 } else { offset };
     let (row, rows, total) = gw
         .agents

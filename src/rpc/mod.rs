@@ -19,7 +19,9 @@ mod logs;
 pub mod registry;
 mod secrets;
 mod sessions;
+mod surface;
 mod system;
+mod ui;
 mod usage;
 
 pub use dispatch::{Lane, MAX_INFLIGHT_PER_SOCKET};

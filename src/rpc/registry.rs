@@ -11,10 +11,7 @@ use std::sync::OnceLock;
 use openclaw_proto::{ErrorShape, RequestFrame};
 use serde_json::Value;
 
-use super::{
-    agent, approvals, catalogs, channels, chat, config, cron, diagnostics, logs, secrets, sessions,
-    system, usage, Ctx,
-};
+use super::{agent, chat, config, logs, secrets, sessions, system, Ctx};
 use crate::responder::Responder;
 
 /// What a handler answers.
@@ -87,7 +84,7 @@ impl Method {
     }
 
     /// Ignores unknown params.
-    const fn loose(self) -> Self {
+    pub(super) const fn loose(self) -> Self {
         Method {
             strict: false,
             ..self
@@ -97,17 +94,21 @@ impl Method {
 
 macro_rules! now {
     (|$c:ident, $r:ident| $body:expr) => {
-        Run::Now(|$c: &Ctx, $r: &RequestFrame<'_>| $body)
+        $crate::rpc::registry::Run::Now(
+            |$c: &$crate::rpc::Ctx, $r: &::openclaw_proto::RequestFrame<'_>| $body,
+        )
     };
 }
 macro_rules! waits {
     ($kind:ident, |$c:ident, $r:ident| $body:expr) => {
-        Run::$kind(|$c: Ctx, $r: RequestFrame<'static>| {
-            Box::pin(async move {
-                let ($c, $r) = (&$c, &$r);
-                $body.await
-            })
-        })
+        $crate::rpc::registry::Run::$kind(
+            |$c: $crate::rpc::Ctx, $r: ::openclaw_proto::RequestFrame<'static>| {
+                Box::pin(async move {
+                    let ($c, $r) = (&$c, &$r);
+                    $body.await
+                })
+            },
+        )
     };
 }
 macro_rules! replies {
@@ -121,7 +122,9 @@ macro_rules! replies {
     };
 }
 
-const fn m(name: &'static str, params: Params, run: Run) -> Method {
+pub(super) use {now, waits};
+
+pub(super) const fn m(name: &'static str, params: Params, run: Run) -> Method {
     Method {
         name,
         gate: Gate::Table,
@@ -134,7 +137,8 @@ const fn m(name: &'static str, params: Params, run: Run) -> Method {
 
 use Params::{Observed, Schema91, Schema96};
 
-/// Every method this gateway serves.
+/// The core methods: system, config, agents, chat, sessions. The operator surface, the
+/// Control UI's methods and automations are in `super::surface::SURFACE`; [`all`] is both.
 pub static METHODS: &[Method] = &[
     // System.
     Method {
@@ -288,162 +292,6 @@ pub static METHODS: &[Method] = &[
         Schema96("SessionsMessagesUnsubscribeParams"),
         now!(|c, r| sessions::messages_subscribe(c, r, false)),
     ),
-    // Operator surface: channels (none), approvals and users (none), diagnostics, usage,
-    // skills, hooks, tools, wake.
-    m(
-        "channels.status",
-        Schema96("ChannelsStatusParams"),
-        now!(|c, r| channels::status(c, r)),
-    ),
-    m(
-        "channels.pairing.list",
-        Schema96("ChannelsPairingListParams"),
-        now!(|c, r| channels::pairing_list(c, r)),
-    ),
-    m(
-        "send",
-        Schema96("SendParams"),
-        now!(|c, r| channels::send(c, r)),
-    ),
-    m(
-        "message.action",
-        Schema96("MessageActionParams"),
-        now!(|c, r| channels::action(c, r)),
-    ),
-    m(
-        "exec.approval.list",
-        Observed(&[]),
-        now!(|c, r| approvals::pending(c, r)),
-    )
-    .loose(),
-    m(
-        "plugin.approval.list",
-        Observed(&[]),
-        now!(|c, r| approvals::pending(c, r)),
-    )
-    .loose(),
-    m(
-        "openclaw.approval.list",
-        Observed(&[]),
-        now!(|c, r| approvals::pending(c, r)),
-    )
-    .loose(),
-    m(
-        "approval.history",
-        Schema96("ApprovalHistoryParams"),
-        now!(|c, r| approvals::history(c, r)),
-    ),
-    m(
-        "exec.approvals.get",
-        Schema96("ExecApprovalsGetParams"),
-        now!(|c, r| approvals::exec_policy(c, r)),
-    ),
-    m(
-        "users.list",
-        Schema96("UsersListParams"),
-        now!(|c, r| approvals::users_list(c, r)),
-    ),
-    m(
-        "users.self",
-        Schema96("UsersSelfParams"),
-        now!(|c, r| approvals::users_self(c, r)),
-    ),
-    m(
-        "system.info",
-        Schema96("SystemInfoParams"),
-        waits!(Waits, |c, r| diagnostics::system_info(c, r)),
-    ),
-    m(
-        "diagnostics.lanes",
-        Observed(&[]),
-        now!(|c, r| diagnostics::lanes(c, r)),
-    )
-    .loose(),
-    m(
-        "diagnostics.stability",
-        Observed(&["type", "limit"]),
-        now!(|c, r| diagnostics::stability(c, r)),
-    )
-    .loose(),
-    m(
-        "usage.status",
-        Observed(&[]),
-        now!(|c, r| usage::status(c, r)),
-    )
-    .loose(),
-    m(
-        "usage.cost",
-        Observed(&["days", "startDate", "endDate", "mode", "timeZone"]),
-        waits!(Waits, |c, r| usage::cost(c, r)),
-    )
-    .loose(),
-    m(
-        "sessions.usage",
-        Schema96("SessionsUsageParams"),
-        waits!(Waits, |c, r| usage::sessions(c, r)),
-    ),
-    m(
-        "skills.status",
-        Schema96("SkillsStatusParams"),
-        waits!(Waits, |c, r| catalogs::skills(c, r)),
-    ),
-    m(
-        "hooks.status",
-        Schema96("HooksStatusParams"),
-        now!(|c, r| catalogs::hooks(c, r)),
-    ),
-    m(
-        "tools.catalog",
-        Schema96("ToolsCatalogParams"),
-        now!(|c, r| catalogs::tools(c, r)),
-    ),
-    m(
-        "wake",
-        Schema96("WakeParams"),
-        waits!(Ordered, |c, r| system::wake(c, r)),
-    )
-    .loose(),
-    // Automations.
-    m(
-        "cron.status",
-        Schema96("CronStatusParams"),
-        now!(|c, r| cron::status(c, r)),
-    ),
-    m(
-        "cron.list",
-        Schema96("CronListParams"),
-        now!(|c, r| cron::list(c, r)),
-    ),
-    m(
-        "cron.get",
-        Schema96("CronGetParams"),
-        now!(|c, r| cron::get(c, r)),
-    ),
-    m(
-        "cron.add",
-        Schema96("CronAddParams"),
-        waits!(Ordered, |c, r| cron::add(c, r)),
-    ),
-    m(
-        "cron.update",
-        Schema96("CronUpdateParams"),
-        waits!(Ordered, |c, r| cron::update(c, r)),
-    ),
-    m(
-        "cron.remove",
-        Schema96("CronRemoveParams"),
-        waits!(Ordered, |c, r| cron::remove(c, r)),
-    ),
-    m(
-        "cron.run",
-        Schema96("CronRunParams"),
-        waits!(Ordered, |c, r| async { cron::run(c, r) }),
-    ),
-    m(
-        "cron.runs",
-        Schema96("CronRunsParams"),
-        waits!(Waits, |c, r| cron::runs(c, r)),
-    ),
 ];
 
 /// Events this gateway emits (advertised in `hello-ok.features.events`).
@@ -463,11 +311,16 @@ pub const EVENTS: &[&str] = &[
     "cron",
 ];
 
+/// Every method this gateway serves, in table order.
+pub fn all() -> impl Iterator<Item = &'static Method> {
+    METHODS.iter().chain(super::surface::SURFACE.iter())
+}
+
 /// The method named `name`, if we serve it.
 pub fn lookup(name: &str) -> Option<&'static Method> {
     static BY_NAME: OnceLock<HashMap<&'static str, &'static Method>> = OnceLock::new();
     BY_NAME
-        .get_or_init(|| METHODS.iter().map(|m| (m.name, m)).collect())
+        .get_or_init(|| all().map(|m| (m.name, m)).collect())
         .get(name)
         .copied()
 }
@@ -475,13 +328,7 @@ pub fn lookup(name: &str) -> Option<&'static Method> {
 /// The names of every advertised method, in table order (`hello-ok.features.methods`).
 pub fn method_names() -> &'static [&'static str] {
     static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        METHODS
-            .iter()
-            .filter(|m| m.advertise)
-            .map(|m| m.name)
-            .collect()
-    })
+    NAMES.get_or_init(|| all().filter(|m| m.advertise).map(|m| m.name).collect())
 }
 
 /// `hello-ok.features.capabilities`: the Node gateway's promises that hold here.

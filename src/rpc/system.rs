@@ -158,15 +158,7 @@ pub async fn status(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
 fn session_rows(gw: &Gateway, recent: &[SessionRow]) -> (Value, Vec<Value>) {
     let cat = gw.agents.catalog();
     let primary = cat.default_agent().models.first().cloned();
-    let window = |model_ref: &str| {
-        cat.target(model_ref).ok().and_then(|t| {
-            t.provider
-                .models
-                .iter()
-                .find(|m| m.id == t.model)
-                .and_then(|m| m.context_window)
-        })
-    };
+    let window = |model_ref: &str| cat.target(model_ref).ok().and_then(|t| t.context_window());
     let default_model = primary
         .as_deref()
         .map(|r| r.rsplit_once('/').map_or(r, |(_, m)| m));

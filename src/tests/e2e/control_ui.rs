@@ -98,18 +98,13 @@ async fn precompressed_assets_when_accepted_and_hello_names_the_ui_source() {
     assert!(h.get("content-encoding").is_none(), "no .gz sibling: plain");
     assert_eq!(body, b"console.log(1)");
     let (_, hello) = operator(g.addr, &["operator.read"]).await;
-    assert_eq!(
-        hello["server"]["controlUiBuildSource"],
-        "configured"
-    );
+    assert_eq!(hello["server"]["controlUiBuildSource"], "configured");
     g.stop().await;
     // Without a configured build there is no UI source to name.
     let plain = start().await;
     let (_, hello) = operator(plain.addr, &["operator.read"]).await;
     assert!(
-        hello["server"]
-            .get("controlUiBuildSource")
-            .is_none(),
+        hello["server"].get("controlUiBuildSource").is_none(),
         "{hello}"
     );
     plain.stop().await;

@@ -81,3 +81,5 @@ mod operator;
 mod cron;
 // Serving a Control UI build: the app shell for deep links, precompressed assets, hello-ok.
 mod control_ui;
+// What the Control UI calls at boot and on its chat page.
+mod ui_methods;

@@ -1,0 +1,269 @@
+//! The method table of the operator surface (channels, approvals, users, diagnostics,
+//! usage, skills, hooks, tools, wake), of what the Control UI asks at boot and on its chat
+//! page, and of automations (`cron.*`). Same entry format as the core table in
+//! [`super::registry`], which serves both.
+
+use super::registry::{m, now, waits, Method, Params};
+use super::{approvals, catalogs, channels, cron, diagnostics, system, ui, usage};
+use Params::{Observed, Schema96};
+
+/// The methods of this table.
+pub static SURFACE: &[Method] = &[
+    // Operator surface: channels (none), approvals and users (none), diagnostics, usage,
+    // skills, hooks, tools, wake.
+    m(
+        "channels.status",
+        Schema96("ChannelsStatusParams"),
+        now!(|c, r| channels::status(c, r)),
+    ),
+    m(
+        "channels.pairing.list",
+        Schema96("ChannelsPairingListParams"),
+        now!(|c, r| channels::pairing_list(c, r)),
+    ),
+    m(
+        "send",
+        Schema96("SendParams"),
+        now!(|c, r| channels::send(c, r)),
+    ),
+    m(
+        "message.action",
+        Schema96("MessageActionParams"),
+        now!(|c, r| channels::action(c, r)),
+    ),
+    m(
+        "exec.approval.list",
+        Observed(&[]),
+        now!(|c, r| approvals::pending(c, r)),
+    )
+    .loose(),
+    m(
+        "plugin.approval.list",
+        Observed(&[]),
+        now!(|c, r| approvals::pending(c, r)),
+    )
+    .loose(),
+    m(
+        "openclaw.approval.list",
+        Observed(&[]),
+        now!(|c, r| approvals::pending(c, r)),
+    )
+    .loose(),
+    m(
+        "approval.history",
+        Schema96("ApprovalHistoryParams"),
+        now!(|c, r| approvals::history(c, r)),
+    ),
+    m(
+        "exec.approvals.get",
+        Schema96("ExecApprovalsGetParams"),
+        now!(|c, r| approvals::exec_policy(c, r)),
+    ),
+    m(
+        "users.list",
+        Schema96("UsersListParams"),
+        now!(|c, r| approvals::users_list(c, r)),
+    ),
+    m(
+        "users.self",
+        Schema96("UsersSelfParams"),
+        now!(|c, r| approvals::users_self(c, r)),
+    ),
+    m(
+        "system.info",
+        Schema96("SystemInfoParams"),
+        waits!(Waits, |c, r| diagnostics::system_info(c, r)),
+    ),
+    m(
+        "diagnostics.lanes",
+        Observed(&[]),
+        now!(|c, r| diagnostics::lanes(c, r)),
+    )
+    .loose(),
+    m(
+        "diagnostics.stability",
+        Observed(&["type", "limit"]),
+        now!(|c, r| diagnostics::stability(c, r)),
+    )
+    .loose(),
+    m(
+        "usage.status",
+        Observed(&[]),
+        now!(|c, r| usage::status(c, r)),
+    )
+    .loose(),
+    m(
+        "usage.cost",
+        Observed(&["days", "startDate", "endDate", "mode", "timeZone"]),
+        waits!(Waits, |c, r| usage::cost(c, r)),
+    )
+    .loose(),
+    m(
+        "sessions.usage",
+        Schema96("SessionsUsageParams"),
+        waits!(Waits, |c, r| usage::sessions(c, r)),
+    ),
+    m(
+        "skills.status",
+        Schema96("SkillsStatusParams"),
+        waits!(Waits, |c, r| catalogs::skills(c, r)),
+    ),
+    m(
+        "hooks.status",
+        Schema96("HooksStatusParams"),
+        now!(|c, r| catalogs::hooks(c, r)),
+    ),
+    m(
+        "tools.catalog",
+        Schema96("ToolsCatalogParams"),
+        now!(|c, r| catalogs::tools(c, r)),
+    ),
+    m(
+        "wake",
+        Schema96("WakeParams"),
+        waits!(Ordered, |c, r| system::wake(c, r)),
+    )
+    .loose(),
+    // What the Control UI asks at boot and on its chat page.
+    m(
+        "chat.startup",
+        Schema96("ChatStartupParams"),
+        waits!(Waits, |c, r| ui::chat_startup(c, r)),
+    ),
+    m(
+        "sessions.describe",
+        Schema96("SessionsDescribeParams"),
+        waits!(Waits, |c, r| ui::describe(c, r)),
+    ),
+    m(
+        "update.status",
+        Schema96("UpdateStatusParams"),
+        now!(|c, r| ui::update_status(c, r)),
+    ),
+    m(
+        "environments.list",
+        Schema96("EnvironmentsListParams"),
+        now!(|c, r| ui::environments(c, r)),
+    ),
+    m(
+        "tasks.list",
+        Schema96("TasksListParams"),
+        now!(|c, r| ui::tasks(c, r)),
+    ),
+    m(
+        "board.get",
+        Schema96("BoardGetParams"),
+        now!(|c, r| ui::board(c, r)),
+    ),
+    m(
+        "sessions.viewers.set",
+        Observed(&["sessionKeys"]),
+        now!(|c, r| ui::viewers(c, r)),
+    ),
+    m(
+        "mentions.list",
+        Schema96("MentionsListParams"),
+        now!(|c, r| ui::mentions(c, r)),
+    ),
+    m(
+        "plugins.controlUi.list",
+        Schema96("PluginsControlUiListParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "question.list",
+        Schema96("QuestionListParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "sessions.groups.list",
+        Schema96("SessionsGroupsListParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "sessions.groups.defaults",
+        Schema96("SessionsGroupsDefaultsParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "progressCard.get",
+        Schema96("ProgressCardGetParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "taskSuggestions.list",
+        Schema96("TaskSuggestionsListParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "session.discussion.info",
+        Schema96("SessionDiscussionInfoParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "sessions.companion.state",
+        Schema96("SessionsCompanionStateParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "sessions.branches.list",
+        Schema96("SessionsBranchesListParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "sessions.observer.visibility",
+        Schema96("SessionsObserverVisibilityParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "sessions.catalog.list",
+        Observed(&[]),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "users.prefs.get",
+        Schema96("UsersPrefsGetParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    // Automations.
+    m(
+        "cron.status",
+        Schema96("CronStatusParams"),
+        now!(|c, r| cron::status(c, r)),
+    ),
+    m(
+        "cron.list",
+        Schema96("CronListParams"),
+        now!(|c, r| cron::list(c, r)),
+    ),
+    m(
+        "cron.get",
+        Schema96("CronGetParams"),
+        now!(|c, r| cron::get(c, r)),
+    ),
+    m(
+        "cron.add",
+        Schema96("CronAddParams"),
+        waits!(Ordered, |c, r| cron::add(c, r)),
+    ),
+    m(
+        "cron.update",
+        Schema96("CronUpdateParams"),
+        waits!(Ordered, |c, r| cron::update(c, r)),
+    ),
+    m(
+        "cron.remove",
+        Schema96("CronRemoveParams"),
+        waits!(Ordered, |c, r| cron::remove(c, r)),
+    ),
+    m(
+        "cron.run",
+        Schema96("CronRunParams"),
+        waits!(Ordered, |c, r| async { cron::run(c, r) }),
+    ),
+    m(
+        "cron.runs",
+        Schema96("CronRunsParams"),
+        waits!(Waits, |c, r| cron::runs(c, r)),
+    ),
+];

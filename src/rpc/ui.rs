@@ -1,0 +1,241 @@
+//! What the stock Control UI asks for as it boots and on its chat page. Real where the
+//! gateway has the feature (`chat.startup` is the chat page's first history page with the
+//! session and its model, `sessions.describe` the session row, `environments.list` this
+//! host, `projects.list` the agent workspace); for features it lacks (session groups,
+//! boards, progress cards, task suggestions, discussions, companions, branches, UI plugins,
+//! questions, user profiles, external session catalogs) the Node gateway's answer when they
+//! are empty or unconfigured, as observed on the wire.
+
+use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::agent::{opt_str, req_str};
+use super::{params, Ctx};
+use crate::agents::canonical_key;
+
+/// Params checked against `keys` (the schema's properties) and `required`, every problem in
+/// one message as the Node gateway (ajv) words it.
+fn strict(req: &RequestFrame<'_>, keys: &[&str], required: &[&str]) -> Result<Value, ErrorShape> {
+    let p: Value = params(req)?;
+    let Some(o) = p.as_object() else {
+        return Err(ErrorShape::invalid_params(req.method(), "must be object"));
+    };
+    let mut problems: Vec<String> = required
+        .iter()
+        .filter(|k| !o.contains_key(**k))
+        .map(|k| format!("must have required property '{k}'"))
+        .collect();
+    problems.extend(
+        o.keys()
+            .filter(|k| !keys.contains(&k.as_str()))
+            .map(|k| format!("at root: unexpected property '{k}'")),
+    );
+    if problems.is_empty() {
+        Ok(p)
+    } else {
+        Err(ErrorShape::invalid_params(
+            req.method(),
+            &problems.join("; "),
+        ))
+    }
+}
+
+/// The empty answers: the method's params as the 2026.9.6 schema has them, and what the Node
+/// gateway answers with the feature empty.
+pub fn empty(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let session = &["sessionKey", "agentId"][..];
+    let (keys, required, answer): (&[&str], &[&str], Value) = match req.method() {
+        "plugins.controlUi.list" => (
+            &[],
+            &[],
+            // No UI plugins: the revision is that of the empty list.
+            json!({ "revision": hex::encode(Sha256::digest(b"[]")), "plugins": [], "diagnostics": [] }),
+        ),
+        "question.list" => (&[], &[], json!({ "questions": [] })),
+        "sessions.groups.list" => (&[], &[], json!({ "groups": [], "sectionOrder": [] })),
+        "sessions.groups.defaults" => (&[], &[], json!({ "defaults": [] })),
+        "progressCard.get" => (session, &["sessionKey"], json!({ "card": null })),
+        "taskSuggestions.list" => (session, &[], json!({ "suggestions": [] })),
+        "session.discussion.info" => (session, &["sessionKey"], json!({ "state": "none" })),
+        "sessions.companion.state" => (session, &["sessionKey"], json!({ "exchanges": [] })),
+        "sessions.branches.list" => (session, &["sessionKey"], json!({ "branches": [] })),
+        "sessions.observer.visibility" => (&["visible"], &["visible"], json!({ "ok": true })),
+        "sessions.catalog.list" => (&[], &[], json!({ "catalogs": [] })),
+        // A token or device caller has no durable user identity to keep preferences for.
+        "users.prefs.get" => (&["keys"], &[], json!({ "status": "no_durable_identity" })),
+        _ => return Err(ErrorShape::unknown_method(req.method())),
+    };
+    strict(req, keys, required)?;
+    Ok(answer)
+}
+
+/// `board.get {sessionKey, agentId?}`: a session board with no tabs or widgets.
+pub fn board(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p = strict(req, &["sessionKey", "agentId"], &["sessionKey"])?;
+    let key = req_str(&p, "sessionKey", req.method())?;
+    Ok(json!({ "sessionKey": key, "revision": 0, "tabs": [], "widgets": [] }))
+}
+
+/// `sessions.viewers.set {sessionKeys}`: which sessions this socket is looking at (nothing
+/// here depends on it; the Node gateway echoes the set).
+pub fn viewers(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p = strict(req, &["sessionKeys"], &["sessionKeys"])?;
+    if !p["sessionKeys"].is_array() {
+        return Err(ErrorShape::invalid_params(
+            req.method(),
+            "at /sessionKeys: must be array",
+        ));
+    }
+    Ok(json!({ "sessionKeys": p["sessionKeys"] }))
+}
+
+/// `mentions.list {}`: mentions address user profiles, which token and device callers lack.
+pub fn mentions(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    strict(req, &[], &[])?;
+    Err(ErrorShape::new(
+        ErrorCode::Forbidden,
+        "Human mentions require a verified user profile. Sign in to use mentions.",
+    ))
+}
+
+/// `update.status {refreshCheckout?}`: this gateway does not update itself; no update is
+/// known, automatic updates are off.
+pub fn update_status(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    strict(req, &["refreshCheckout"], &[])?;
+    Ok(json!({
+        "sentinel": null, "updateAvailable": null, "effectiveChannel": "stable",
+        "schedule": { "channel": "stable", "autoEnabled": false, "install": { "kind": "package" } },
+    }))
+}
+
+/// `environments.list {…}`: the one place sessions run here, this gateway's host.
+pub fn environments(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    strict(
+        req,
+        &["runtimeId", "projection", "includeDesktopSetup"],
+        &[],
+    )?;
+    Ok(json!({ "environments": [{
+        "id": "gateway", "type": "local", "label": "Gateway local", "status": "available",
+        "platform": std::env::consts::OS, "sessionHost": true, "trust": "persistent",
+        "capabilities": ["agent.run", "sessions", "tools"],
+    }] }))
+}
+
+/// `tasks.list {…}`: this gateway keeps no background-task registry (cron runs are in
+/// `cron.runs`).
+pub fn tasks(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    strict(
+        req,
+        &[
+            "status",
+            "agentId",
+            "sessionKey",
+            "limit",
+            "cursor",
+            "sortBy",
+        ],
+        &[],
+    )?;
+    Ok(json!({ "tasks": [] }))
+}
+
+/// `sessions.describe {key, agentId?, …}`: the session's row, or `null`.
+pub async fn describe(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let m = req.method();
+    // `includeDerivedTitles` / `includeLastMessage`: the row carries the stored title and
+    // preview either way.
+    let p = strict(
+        req,
+        &[
+            "key",
+            "agentId",
+            "includeDerivedTitles",
+            "includeLastMessage",
+        ],
+        &["key"],
+    )?;
+    let raw = req_str(&p, "key", m)?;
+    let agent =
+        c.gw.agents
+            .resolve_agent(opt_str(&p, "agentId", m)?, Some(raw))?;
+    let key = canonical_key(raw, &agent);
+    let row =
+        c.gw.agents
+            .runs
+            .store
+            .session(&key)
+            .await
+            .map_err(|e| crate::failure::store(m, e))?;
+    Ok(json!({ "session": row.map(|r| c.gw.agents.runs.row_json(&r, true)) }))
+}
+
+/// `chat.startup {sessionKey, …}`: the chat page's first history page (as `chat.history`)
+/// with the session, the model it will use, and the inputs waiting behind its active run.
+pub async fn chat_startup(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p: Value = params(req)?;
+    if p.get("shortId").is_some() || p.get("slugHint").is_some() {
+        // Share links (`{shortId, slugHint?}`) name sessions shared from a hosted gateway:
+        // none here.
+        let Some(id) = p["shortId"].as_str() else {
+            return Err(ErrorShape::invalid_params(
+                req.method(),
+                "must have required property 'shortId'",
+            ));
+        };
+        if !(8..=32).contains(&id.len()) || !id.chars().all(|ch| ch.is_ascii_hexdigit()) {
+            return Err(ErrorShape::new(
+                ErrorCode::InvalidRequest,
+                "shortId must be 8-32 hexadecimal characters",
+            ));
+        }
+        return Err(ErrorShape::new(
+            ErrorCode::InvalidRequest,
+            format!("shared session not found: {id}"),
+        ));
+    }
+    let mut v = super::chat::history(c, req).await?;
+    let gw = &c.gw;
+    let key = v["sessionKey"].as_str().unwrap_or("").to_string();
+    let agent = crate::agents::key_agent(&key).unwrap_or("main").to_string();
+    let queued: Vec<Value> = gw
+        .agents
+        .runs
+        .active_runs(&key, None)
+        .iter()
+        .filter(|r| !r.running.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|r| json!({ "runId": r.id, "acceptedAt": r.accepted_ms }))
+        .collect();
+    v["pendingInputs"] = json!({ "total": queued.len(), "items": queued });
+    let cat = gw.agents.catalog();
+    let model = cat
+        .agents
+        .iter()
+        .find(|a| a.id == agent)
+        .and_then(|a| a.models.first().cloned());
+    let target = model.as_deref().and_then(|m| cat.target(m).ok());
+    v["defaults"] = json!({
+        "agentId": agent,
+        "modelProvider": target.as_ref().map(|t| t.provider.id.clone()),
+        "model": target.as_ref().map(|t| t.model.clone()),
+        "contextTokens": target.as_ref().and_then(|t| t.context_window()),
+        "modelSelectionTarget": "session",
+    });
+    let row = gw
+        .agents
+        .runs
+        .store
+        .session(&key)
+        .await
+        .map_err(|e| crate::failure::store(req.method(), e))?;
+    let mut info = match row {
+        Some(r) => gw.agents.runs.row_json(&r, true),
+        None => json!({ "key": key, "agentId": agent, "updatedAt": null }),
+    };
+    for (k, x) in v["sessionInfo"].as_object().cloned().unwrap_or_default() {
+        info[k] = x;
+    }
+    v["sessionInfo"] = info;
+    Ok(v)
+}

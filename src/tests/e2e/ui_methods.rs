@@ -1,0 +1,156 @@
+//! The methods the stock Control UI calls as it boots and on its chat page: `chat.startup`
+//! and `sessions.describe` with real data, the rest with the Node gateway's answers for
+//! features we do not have (observed on the wire).
+
+use serde_json::{json, Value};
+
+use crate::agents::{setup, wait_chat_state};
+use crate::upstream::UpstreamOpts;
+use crate::util::*;
+
+#[tokio::test]
+async fn chat_startup_and_describe_show_the_session_and_its_model() {
+    let (_up, g) = setup(UpstreamOpts::default()).await;
+    let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
+    let empty = c.ok("chat.startup", json!({ "sessionKey": "main" })).await;
+    assert_eq!(empty["messages"], json!([]));
+    assert_eq!(empty["sessionInfo"]["key"], "agent:main:main");
+    assert_eq!(empty["sessionInfo"]["updatedAt"], Value::Null);
+    assert_eq!(
+        c.ok("sessions.describe", json!({ "key": "main" })).await,
+        json!({ "session": null })
+    );
+
+    c.ok(
+        "chat.send",
+        json!({ "sessionKey": "main", "message": "hi there", "idempotencyKey": "s-1" }),
+    )
+    .await;
+    wait_chat_state(&mut c, "s-1", &["final"]).await;
+    let st = c
+        .ok("chat.startup", json!({ "sessionKey": "main", "limit": 10 }))
+        .await;
+    assert_eq!(st["sessionKey"], "agent:main:main");
+    assert_eq!(st["totalMessages"], 2);
+    assert!(
+        st["messages"].to_string().contains("echo: hi there"),
+        "{st}"
+    );
+    assert_eq!(st["pendingInputs"], json!({ "total": 0, "items": [] }));
+    assert_eq!(
+        (
+            st["defaults"]["modelProvider"].as_str(),
+            st["defaults"]["model"].as_str()
+        ),
+        (Some("fake"), Some("echo-1"))
+    );
+    assert_eq!(st["defaults"]["contextTokens"], 128_000);
+    assert_eq!(st["sessionInfo"]["hasActiveRun"], false);
+    let d = c.ok("sessions.describe", json!({ "key": "main" })).await;
+    assert_eq!(d["session"]["key"], "agent:main:main");
+    let bad = c.call("chat.startup", json!({ "shortId": "xyz" })).await;
+    assert_eq!(
+        bad["error"]["message"],
+        "shortId must be 8-32 hexadecimal characters"
+    );
+    g.stop().await;
+}
+
+#[tokio::test]
+async fn features_we_lack_answer_as_the_node_gateway_does() {
+    let g = start().await;
+    let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
+    let key = json!({ "sessionKey": "agent:main:main" });
+    for (method, params, want) in [
+        ("question.list", json!({}), json!({ "questions": [] })),
+        (
+            "sessions.groups.list",
+            json!({}),
+            json!({ "groups": [], "sectionOrder": [] }),
+        ),
+        (
+            "sessions.groups.defaults",
+            json!({}),
+            json!({ "defaults": [] }),
+        ),
+        ("progressCard.get", key.clone(), json!({ "card": null })),
+        (
+            "taskSuggestions.list",
+            json!({}),
+            json!({ "suggestions": [] }),
+        ),
+        (
+            "session.discussion.info",
+            key.clone(),
+            json!({ "state": "none" }),
+        ),
+        (
+            "sessions.companion.state",
+            key.clone(),
+            json!({ "exchanges": [] }),
+        ),
+        (
+            "sessions.branches.list",
+            key.clone(),
+            json!({ "branches": [] }),
+        ),
+        (
+            "sessions.observer.visibility",
+            json!({ "visible": true }),
+            json!({ "ok": true }),
+        ),
+        (
+            "sessions.catalog.list",
+            json!({}),
+            json!({ "catalogs": [] }),
+        ),
+        (
+            "users.prefs.get",
+            json!({ "keys": ["theme"] }),
+            json!({ "status": "no_durable_identity" }),
+        ),
+        (
+            "tasks.list",
+            json!({ "status": "running" }),
+            json!({ "tasks": [] }),
+        ),
+        (
+            "board.get",
+            key.clone(),
+            json!({ "sessionKey": "agent:main:main", "revision": 0, "tabs": [], "widgets": [] }),
+        ),
+        (
+            "sessions.viewers.set",
+            json!({ "sessionKeys": ["agent:main:main"] }),
+            json!({ "sessionKeys": ["agent:main:main"] }),
+        ),
+    ] {
+        assert_eq!(c.ok(method, params).await, want, "{method}");
+    }
+    let plugins = c.ok("plugins.controlUi.list", json!({})).await;
+    assert_eq!(
+        (plugins["plugins"].clone(), plugins["diagnostics"].clone()),
+        (json!([]), json!([]))
+    );
+    let up = c.ok("update.status", json!({})).await;
+    assert_eq!(
+        (
+            up["updateAvailable"].clone(),
+            up["schedule"]["autoEnabled"].clone()
+        ),
+        (Value::Null, json!(false))
+    );
+    let env = c.ok("environments.list", json!({})).await;
+    assert_eq!(env["environments"][0]["id"], "gateway");
+    let m = c.call("mentions.list", json!({})).await;
+    assert_eq!(m["error"]["code"], "FORBIDDEN");
+    // Required properties and unknown ones are named together, as ajv words them.
+    let r = c
+        .call("sessions.branches.list", json!({ "key": "x" }))
+        .await;
+    assert_eq!(
+        r["error"]["message"],
+        "invalid sessions.branches.list params: must have required property 'sessionKey'; at root: unexpected property 'key'"
+    );
+    g.stop().await;
+}
