@@ -217,7 +217,12 @@ pub static SURFACE: &[Method] = &[
     ),
     m(
         "sessions.catalog.list",
-        Observed(&[]),
+        Observed(&[
+            "agentId",
+            "limitPerHost",
+            "progressId",
+            "allowPartialResults",
+        ]),
         now!(|c, r| ui::empty(c, r)),
     ),
     m(

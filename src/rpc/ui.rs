@@ -61,7 +61,17 @@ pub fn empty(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
         "sessions.companion.state" => (session, &["sessionKey"], json!({ "exchanges": [] })),
         "sessions.branches.list" => (session, &["sessionKey"], json!({ "branches": [] })),
         "sessions.observer.visibility" => (&["visible"], &["visible"], json!({ "ok": true })),
-        "sessions.catalog.list" => (&[], &[], json!({ "catalogs": [] })),
+        // The stock UI sends these (observed); no external session catalog is served here.
+        "sessions.catalog.list" => (
+            &[
+                "agentId",
+                "limitPerHost",
+                "progressId",
+                "allowPartialResults",
+            ],
+            &[],
+            json!({ "catalogs": [] }),
+        ),
         // A token or device caller has no durable user identity to keep preferences for.
         "users.prefs.get" => (&["keys"], &[], json!({ "status": "no_durable_identity" })),
         _ => return Err(ErrorShape::unknown_method(req.method())),
