@@ -226,6 +226,36 @@ pub static SURFACE: &[Method] = &[
         now!(|c, r| ui::empty(c, r)),
     ),
     m(
+        "plugins.list",
+        Schema96("PluginsListParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "node.list",
+        Schema96("NodeListParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "exec.approval.grants.list",
+        Observed(&[]),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "skills.library.list",
+        Schema96("SkillsLibraryListParams"),
+        now!(|c, r| ui::empty(c, r)),
+    ),
+    m(
+        "worktrees.list",
+        Schema96("WorktreesListParams"),
+        now!(|c, r| ui::worktrees(c, r)),
+    ),
+    m(
+        "artifacts.list",
+        Schema96("ArtifactsListParams"),
+        now!(|c, r| ui::artifacts(c, r)),
+    ),
+    m(
         "users.prefs.get",
         Schema96("UsersPrefsGetParams"),
         now!(|c, r| ui::empty(c, r)),

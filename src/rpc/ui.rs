@@ -1,4 +1,5 @@
-//! What the stock Control UI asks for as it boots and on its chat page. Real where the
+//! What the stock Control UI asks for as it boots, on its chat page and on its other pages
+//! (plugins, skills library, worktrees, artifacts, approvals, systems). Real where the
 //! gateway has the feature (`chat.startup` is the chat page's first history page with the
 //! session and its model, `sessions.describe` the session row, `environments.list` this
 //! host, `projects.list` the agent workspace); for features it lacks (session groups,
@@ -72,12 +73,71 @@ pub fn empty(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
             &[],
             json!({ "catalogs": [] }),
         ),
+        // No plugins run here, and none can be installed from the UI.
+        "plugins.list" => (
+            &[],
+            &[],
+            json!({ "plugins": [], "diagnostics": [], "mutationAllowed": false, "generation": 0 }),
+        ),
+        // Nodes do not connect to this gateway yet (the node role is its own issue).
+        "node.list" => (
+            &[],
+            &[],
+            json!({ "ts": crate::clock::now_ms(), "nodes": [] }),
+        ),
+        "exec.approval.grants.list" => (&[], &[], json!({ "grants": [] })),
+        // Skills are read from folders; there is no skill library to manage from the UI.
+        "skills.library.list" => (
+            &["sessionKey", "scope"],
+            &[],
+            json!({ "entries": [], "profileId": null, "multipleProfiles": false,
+                    "defaultTarget": "workspace", "canManageWorkspace": false,
+                    "defaultSelectionLimit": 64 }),
+        ),
         // A token or device caller has no durable user identity to keep preferences for.
         "users.prefs.get" => (&["keys"], &[], json!({ "status": "no_durable_identity" })),
         _ => return Err(ErrorShape::unknown_method(req.method())),
     };
     strict(req, keys, required)?;
     Ok(answer)
+}
+
+/// `worktrees.list {}`: no git worktrees are managed here (the Node gateway's wording for bad
+/// params carries no detail).
+pub fn worktrees(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    strict(req, &[], &[])
+        .map_err(|_| ErrorShape::new(ErrorCode::InvalidRequest, "invalid worktrees parameters"))?;
+    Ok(json!({ "worktrees": [] }))
+}
+
+/// `artifacts.list {sessionKey | runId | taskId, …}`: no run here produces artifacts (files,
+/// images) apart from its transcript.
+pub fn artifacts(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    let p = strict(
+        req,
+        &[
+            "sessionKey",
+            "runId",
+            "taskId",
+            "agentId",
+            "messageRole",
+            "type",
+            "limit",
+            "cursor",
+        ],
+        &[],
+    )?;
+    if ["sessionKey", "runId", "taskId"]
+        .iter()
+        .all(|k| p.get(*k).is_none())
+    {
+        return Err(ErrorShape::new(
+            ErrorCode::InvalidRequest,
+            "artifacts require one of sessionKey, runId, or taskId",
+        )
+        .with_details(json!({ "type": "artifact_query_unsupported" })));
+    }
+    Ok(json!({ "artifacts": [] }))
 }
 
 /// `board.get {sessionKey, agentId?}`: a session board with no tabs or widgets.

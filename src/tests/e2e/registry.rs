@@ -133,6 +133,7 @@ fn unknown_property(r: &Value, method: &str) -> bool {
     m.contains("unexpected property")
         || m.contains("unknown field")
         || (method == "approval.history" && m == "invalid approval.history params")
+        || (method == "worktrees.list" && m == "invalid worktrees parameters")
         || (BY_JOB_ID.contains(&method) && m.ends_with("must match a schema in anyOf"))
 }
 

@@ -124,6 +124,18 @@ async fn features_we_lack_answer_as_the_node_gateway_does() {
             json!({ "sessionKeys": ["agent:main:main"] }),
             json!({ "sessionKeys": ["agent:main:main"] }),
         ),
+        (
+            "plugins.list",
+            json!({}),
+            json!({ "plugins": [], "diagnostics": [], "mutationAllowed": false, "generation": 0 }),
+        ),
+        (
+            "exec.approval.grants.list",
+            json!({}),
+            json!({ "grants": [] }),
+        ),
+        ("worktrees.list", json!({}), json!({ "worktrees": [] })),
+        ("artifacts.list", key.clone(), json!({ "artifacts": [] })),
     ] {
         assert_eq!(c.ok(method, params).await, want, "{method}");
     }
@@ -142,6 +154,14 @@ async fn features_we_lack_answer_as_the_node_gateway_does() {
     );
     let env = c.ok("environments.list", json!({})).await;
     assert_eq!(env["environments"][0]["id"], "gateway");
+    assert_eq!(c.ok("node.list", json!({})).await["nodes"], json!([]));
+    let lib = c.ok("skills.library.list", json!({})).await;
+    assert_eq!(
+        (lib["entries"].clone(), lib["canManageWorkspace"].clone()),
+        (json!([]), json!(false))
+    );
+    let a = c.call("artifacts.list", json!({})).await;
+    assert_eq!(a["error"]["details"]["type"], "artifact_query_unsupported");
     let m = c.call("mentions.list", json!({})).await;
     assert_eq!(m["error"]["code"], "FORBIDDEN");
     // Required properties and unknown ones are named together, as ajv words them.
