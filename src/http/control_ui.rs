@@ -6,7 +6,7 @@ use hyper::header::{HeaderValue, CACHE_CONTROL};
 use hyper::{Response, StatusCode};
 use openclaw_net::HttpBody;
 
-use super::{not_found, respond};
+use super::{not_found, respond, JSON_UTF8};
 use crate::server::{Gateway, VERSION};
 
 /// CSP of a served UI bundle's HTML, as the Node gateway sends with its own Control UI:
@@ -196,6 +196,51 @@ async fn precompressed(file: &std::path::Path, accept: &str) -> Option<(Vec<u8>,
         }
     }
     None
+}
+
+/// Whether `path` is the UI's config document (`<basePath>/control-ui-config.json`) of an
+/// enabled Control UI.
+pub fn is_config(gw: &Gateway, path: &str) -> bool {
+    let cfg = gw.cfg.load();
+    cfg.control_ui_enabled
+        && path
+            .strip_prefix(cfg.control_ui_base_path.trim_end_matches('/'))
+            .is_some_and(|rest| rest == "/control-ui-config.json")
+}
+
+/// `<basePath>/control-ui-config.json` (authenticated like the HTTP API): what the stock UI
+/// reads at start besides hello-ok — the default agent's name and avatar, the server's
+/// version, and switches for features this gateway does not have (terminal, CLI agents,
+/// plugin frames), as the Node gateway serves it.
+pub fn config_json(gw: &Gateway, head: bool) -> Response<HttpBody> {
+    let cfg = gw.cfg.load();
+    let cat = gw.agents.catalog();
+    let agent = cat.default_agent();
+    let name = agent.name.clone().unwrap_or_else(|| "Assistant".into());
+    let identity = agent.identity.clone().unwrap_or(serde_json::Value::Null);
+    let avatar = identity["emoji"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            name.chars()
+                .next()
+                .map_or("A".into(), |c| c.to_uppercase().to_string())
+        });
+    let body = serde_json::json!({
+        "basePath": cfg.control_ui_base_path.trim_end_matches('/'),
+        "assistantName": name, "assistantAvatar": avatar, "assistantAvatarSource": null,
+        "assistantAvatarStatus": null, "assistantAvatarReason": null,
+        "assistantAgentId": agent.id,
+        "serverVersion": VERSION, "serverBuildId": gw.boot.build_id,
+        "embedSandbox": "scripts", "allowExternalEmbedUrls": false,
+        "automaticallyFetchFavicons": false, "communityInvite": false,
+        "terminalEnabled": false, "cliAgentsEnabled": false,
+        "pluginAssetsRequireAuth": true, "pluginFrameGrants": [],
+    });
+    let mut r = respond(StatusCode::OK, JSON_UTF8, body.to_string(), head);
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
 }
 
 /// Serve `path` of the Control UI (`accept`: the request's `Accept-Encoding`).

@@ -103,6 +103,12 @@ pub async fn route(
         (_, p) if hooks::matches(gw, p) => hooks::handle(gw, req, info, &path).await,
         (_, p) if p.starts_with("/tools/") => not_found(head),
         (true, "/ui") => not_found(head),
+        (true, p) if control_ui::is_config(gw, p) => {
+            match auth::authenticate(gw, req.headers(), info) {
+                Ok(_) => control_ui::config_json(gw, head),
+                Err(refused) => refused,
+            }
+        }
         (true, _) => {
             let accept = req
                 .headers()

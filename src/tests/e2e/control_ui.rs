@@ -109,3 +109,37 @@ async fn precompressed_assets_when_accepted_and_hello_names_the_ui_source() {
     );
     plain.stop().await;
 }
+
+#[tokio::test]
+async fn the_ui_config_document_needs_the_gateway_token() {
+    let g = gateway("/console").await;
+    let url = format!("{}/console/control-ui-config.json", g.http());
+    let r = bounded("config without a token", http_client().get(&url).send())
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let v: serde_json::Value = bounded("its body", r.json()).await.unwrap();
+    assert_eq!(v["error"]["type"], "unauthorized");
+    let r = bounded(
+        "config with the token",
+        http_client().get(&url).bearer_auth(TOKEN).send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = bounded("its body", r.json()).await.unwrap();
+    assert_eq!(v["basePath"], "/console");
+    assert_eq!(
+        (v["assistantAgentId"].as_str(), v["assistantName"].as_str()),
+        (Some("main"), Some("Assistant"))
+    );
+    assert_eq!(v["serverBuildId"], g.gw.boot.build_id);
+    assert_eq!(
+        (
+            v["terminalEnabled"].as_bool(),
+            v["cliAgentsEnabled"].as_bool()
+        ),
+        (Some(false), Some(false))
+    );
+    g.stop().await;
+}
