@@ -37,6 +37,14 @@ pub fn presence_entry(
     m.insert("reason".into(), json!("connect"));
     if let Some(d) = device_id {
         m.insert("deviceId".into(), json!(d));
+        // A paired device speaks for the gateway owner (`users.self`).
+        if role == "operator" {
+            let owner = crate::profile::OWNER_PROFILE_ID;
+            m.insert(
+                "user".into(),
+                json!({ "id": owner, "identity": { "type": "profile", "id": owner } }),
+            );
+        }
     }
     if let Some(i) = &c.instance_id {
         m.insert("instanceId".into(), json!(i));

@@ -42,6 +42,7 @@ pub mod lock;
 pub mod logging;
 pub mod presence;
 pub mod procnet;
+pub mod profile;
 pub mod provider;
 pub mod reload;
 pub mod responder;

@@ -239,6 +239,7 @@ async fn serve(
                 }
             },
             Some(reason) = restart_rx.recv() => break Some(reason),
+            reason = gw.restarts.wait() => break Some(reason),
         }
     };
     match restart {

@@ -97,6 +97,35 @@ pub struct Gateway {
     pub identity: ed25519_dalek::SigningKey,
     /// Automations (`cron.*`).
     pub cron: Arc<crate::cron::Cron>,
+    /// In-process restarts asked for by a handler (a config write that needs one).
+    pub restarts: RestartRequests,
+    /// The owner's profile and UI preferences.
+    pub profile: crate::profile::Profile,
+}
+
+/// A restart asked for from inside the gateway; the run loop waits on it beside signals.
+#[derive(Debug, Default)]
+pub struct RestartRequests {
+    reason: Mutex<Option<String>>,
+    notify: tokio::sync::Notify,
+}
+
+impl RestartRequests {
+    /// Ask for a restart (the first reason wins until it is taken).
+    pub fn request(&self, reason: String) {
+        self.reason.lock().get_or_insert(reason);
+        self.notify.notify_one();
+    }
+
+    /// The next requested restart's reason.
+    pub async fn wait(&self) -> String {
+        loop {
+            if let Some(r) = self.reason.lock().take() {
+                return r;
+            }
+            self.notify.notified().await;
+        }
+    }
 }
 
 impl std::fmt::Debug for Gateway {
@@ -159,6 +188,8 @@ impl Gateway {
             devices,
             boot,
             heartbeats_enabled: AtomicBool::new(true),
+            restarts: RestartRequests::default(),
+            profile: crate::profile::Profile::open(&state_dir, started_ms),
             last_heartbeat: Mutex::new(None),
             shutdown: Shutdown::new(),
             identity,

@@ -16,8 +16,10 @@ pub mod limits;
 mod paths;
 mod redact;
 mod resolve;
+pub mod schema;
 mod types;
 mod validate;
+pub mod write;
 
 #[cfg(test)]
 mod tests;
@@ -44,6 +46,7 @@ pub use paths::{
     rolling_log_file_name, ResolvedPaths, CONFIG_FILE_NAME, DEFAULT_LOG_DIR,
 };
 pub use redact::{redact_value, REDACTED_SENTINEL};
+pub use resolve::CONTROL_UI_DIR;
 pub use types::{
     BindMode, ConsoleStyle, HttpEndpoints, LogLevel, LoggingConfig, PortSource, ReloadMode,
 };
@@ -169,6 +172,9 @@ pub struct GatewayConfig {
     /// `http://127.0.0.1:<port>` for non-loopback binds when unset (as upstream does).
     pub control_ui_allowed_origins: Vec<String>,
     pub control_ui_host_header_fallback: bool,
+    /// The Control UI build served: `gateway.controlUi.root`, else `$STATE/control-ui` when
+    /// it holds an `index.html` (checked at load), else none (the built-in page).
+    pub control_ui_dir: Option<PathBuf>,
     pub default_agent_id: String,
     /// Providers and agents resolved from `models.providers` / `agents.*` (keys resolved).
     pub agents: std::sync::Arc<catalog::Catalog>,
@@ -210,13 +216,9 @@ impl std::fmt::Debug for GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// `gateway.controlUi.root`: the UI build directory, when one is configured.
+    /// The Control UI build directory served, if any (see [`GatewayConfig::control_ui_dir`]).
     pub fn control_ui_root(&self) -> Option<PathBuf> {
-        self.parsed
-            .pointer("/gateway/controlUi/root")
-            .and_then(Value::as_str)
-            .filter(|r| !r.trim().is_empty())
-            .map(PathBuf::from)
+        self.control_ui_dir.clone()
     }
 
     /// Directory containing the config file (anchor for relative paths in the config).

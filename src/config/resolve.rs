@@ -1,6 +1,7 @@
 //! Turn a validated config tree + CLI overrides + env into a [`GatewayConfig`].
 
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -17,6 +18,10 @@ use super::types::{
     BindMode, ConsoleStyle, HttpEndpoints, LogLevel, LoggingConfig, PortSource, ReloadMode,
 };
 use super::{ConfigError, GatewayConfig, LoadArgs};
+
+/// Where the stock Control UI build is looked for under the state dir when
+/// `gateway.controlUi.root` is not set (README: two commands put it there).
+pub const CONTROL_UI_DIR: &str = "control-ui";
 
 /// Default agent id when the config names none.
 pub const DEFAULT_AGENT_ID: &str = "main";
@@ -273,7 +278,13 @@ pub(super) fn build(
         }
     }
 
+    let control_ui_dir = match str_at(&parsed, &["gateway", "controlUi", "root"]) {
+        Some(r) if !r.trim().is_empty() => Some(PathBuf::from(r.trim())),
+        _ => Some(paths.state_dir.join(CONTROL_UI_DIR)).filter(|d| d.join("index.html").is_file()),
+    };
+
     Ok(GatewayConfig {
+        control_ui_dir,
         path: paths.config_path,
         exists,
         raw_sha256: raw_sha256(&raw),

@@ -17,12 +17,24 @@ const BUNDLE_CSP_TAIL: &str = " 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inl
 /// Strict CSP for the built-in page (no scripts at all).
 const BUILTIN_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
-fn builtin_page() -> String {
+/// The page served when no Control UI build is installed: what runs here, and the two
+/// commands that put the stock UI where the gateway looks for it (`dir`).
+fn builtin_page(dir: &std::path::Path) -> String {
+    let dir = html_escape(&dir.display().to_string());
     format!(
         "<!doctype html>\n<html data-openclaw-control-ui-base-path=\"\"><head><meta charset=\"utf-8\"><title>OpenClaw Gateway</title></head>\
 <body><h1>OpenClaw Gateway</h1><p>openclaw-rs {VERSION} is running. The WebSocket control plane is on this port.</p>\
-<p>Set <code>gateway.controlUi.root</code> to a built Control UI bundle to serve it here, or use <code>openclaw status</code>.</p></body></html>\n"
+<p>No Control UI build is installed. To serve the stock Control UI here, fetch it into <code>{dir}</code> and restart the gateway:</p>\
+<pre>npm pack openclaw@{VERSION}\nmkdir -p {dir} &amp;&amp; tar -xzf openclaw-{VERSION}.tgz -C {dir} --strip-components=3 package/dist/control-ui</pre>\
+<p>Or set <code>gateway.controlUi.root</code> to a Control UI build directory. <code>openclaw status</code> works without it.</p></body></html>\n"
     )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// `'sha256-…'` sources for the inline `<script>` elements (those without `src`) of `html`.
@@ -254,7 +266,8 @@ pub async fn serve(gw: &Gateway, path: &str, accept: &str, head: bool) -> Respon
         return not_found(head);
     };
     let Some(root) = cfg.control_ui_root() else {
-        return page(builtin_page(), "text/html; charset=utf-8", head, false);
+        let dir = cfg.state_dir.join(crate::config::CONTROL_UI_DIR);
+        return page(builtin_page(&dir), "text/html; charset=utf-8", head, false);
     };
     let rel = rel.trim_start_matches('/');
     if rel

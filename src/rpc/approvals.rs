@@ -1,7 +1,7 @@
 //! Approvals and users: this gateway executes no commands and runs no plugins, so nothing
 //! ever waits for approval, and it keeps no user profiles. These methods answer what the
 //! Node gateway answers when those features are unconfigured (observed): empty lists, the
-//! default exec-approval policy document, and `users.self` refused for a token caller.
+//! default exec-approval policy document.
 
 use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde_json::{json, Value};
@@ -59,15 +59,4 @@ pub fn users_list(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
     let p: Value = params(req)?;
     check_keys(&p, &[], req.method())?;
     Ok(json!({ "profiles": [] }))
-}
-
-/// `users.self {}`: callers here authenticate with a shared secret or a device, never as a
-/// user.
-pub fn users_self(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let p: Value = params(req)?;
-    check_keys(&p, &[], req.method())?;
-    Err(ErrorShape::new(
-        ErrorCode::Forbidden,
-        "users.self requires an authenticated user",
-    ))
 }

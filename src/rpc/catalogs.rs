@@ -20,7 +20,7 @@ pub const MAX_SKILLS_PER_DIR: usize = 500;
 const MAX_SKILL_FILE_BYTES: u64 = 256 * 1024;
 
 /// The agent workspace: `agents.defaults.workspace`, else `$STATE/workspace` (as OpenClaw).
-fn workspace(gw: &Gateway) -> PathBuf {
+pub(super) fn workspace(gw: &Gateway) -> PathBuf {
     let cfg = gw.cfg.load();
     match cfg
         .parsed

@@ -21,7 +21,7 @@ pub fn config_get(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
     } else {
         String::new()
     };
-    let hash = format!("sha256:{}", cfg.raw_sha256.trim_start_matches("sha256:"));
+    let hash = super::config_write::config_hash(&cfg);
     Ok(json!({
         "path": cfg.path.display().to_string(),
         "includedPaths": [],

@@ -4,7 +4,10 @@
 //! [`super::registry`], which serves both.
 
 use super::registry::{m, now, waits, Method, Params};
-use super::{approvals, catalogs, channels, cron, diagnostics, system, ui, usage};
+use super::{
+    approvals, catalogs, channels, config_write, cron, devices, diagnostics, models_auth, pages,
+    profile, settings, system, ui, usage,
+};
 use Params::{Observed, Schema96};
 
 /// The methods of this table.
@@ -67,7 +70,7 @@ pub static SURFACE: &[Method] = &[
     m(
         "users.self",
         Schema96("UsersSelfParams"),
-        now!(|c, r| approvals::users_self(c, r)),
+        now!(|c, r| profile::user_self(c, r)),
     ),
     m(
         "system.info",
@@ -258,7 +261,156 @@ pub static SURFACE: &[Method] = &[
     m(
         "users.prefs.get",
         Schema96("UsersPrefsGetParams"),
-        now!(|c, r| ui::empty(c, r)),
+        now!(|c, r| profile::prefs_get(c, r)),
+    ),
+    m(
+        "users.prefs.set",
+        Schema96("UsersPrefsSetParams"),
+        waits!(Ordered, |c, r| profile::prefs_set(c, r)),
+    ),
+    m(
+        "themes.list",
+        Schema96("ThemesListParams"),
+        now!(|c, r| profile::themes_list(c, r)),
+    ),
+    m(
+        "themes.get",
+        Schema96("ThemesGetParams"),
+        now!(|c, r| profile::themes_get(c, r)),
+    ),
+    m(
+        "themes.set",
+        Schema96("ThemesSetParams"),
+        waits!(Ordered, |c, r| profile::themes_set(c, r)),
+    ),
+    // Settings: the config schema.
+    m(
+        "config.schema",
+        Schema96("ConfigSchemaParams"),
+        now!(|c, r| settings::schema(c, r)),
+    ),
+    m(
+        "config.schema.lookup",
+        Schema96("ConfigSchemaLookupParams"),
+        now!(|c, r| settings::lookup(c, r)),
+    ),
+    m(
+        "config.set",
+        Schema96("ConfigSetParams"),
+        waits!(Ordered, |c, r| config_write::set(c, r)),
+    ),
+    m(
+        "config.apply",
+        Schema96("ConfigApplyParams"),
+        waits!(Ordered, |c, r| config_write::set(c, r)),
+    ),
+    m(
+        "config.patch",
+        Schema96("ConfigPatchParams"),
+        waits!(Ordered, |c, r| config_write::patch(c, r)),
+    ),
+    // Pages of features this gateway lacks: the Node gateway's empty answers.
+    m(
+        "talk.catalog",
+        Schema96("TalkCatalogParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "plugins.catalog.browse",
+        Schema96("PluginsCatalogBrowseParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "skills.search",
+        Schema96("SkillsSearchParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "tools.github.status",
+        Schema96("ToolsGitHubStatusParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "users.github.status",
+        Schema96("UsersGitHubStatusParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "users.listModelAccounts",
+        Schema96("UsersListModelAccountsParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "doctor.memory.status",
+        Observed(&["agentId", "probe"]),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "webSearch.status",
+        Schema96("WebSearchStatusParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "session.members.listEvidence",
+        Schema96("SessionMembersListParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "sessions.github.options",
+        Schema96("SessionGitHubOptionsParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "controlUi.sessionPullRequests.subscribe",
+        Observed(&["sessionKeys"]),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "voicewake.get",
+        Observed(&[]),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "secrets.store.list",
+        Schema96("SecretsStoreListParams"),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "plugin.surface.refresh",
+        Observed(&["surface", "observedUrl"]),
+        now!(|c, r| pages::empty(c, r)),
+    ),
+    m(
+        "models.authStatus",
+        Schema96("ModelsAuthStatusParams"),
+        now!(|c, r| models_auth::status(c, r)),
+    )
+    .loose(),
+    m(
+        "models.authSetApiKey",
+        Schema96("ModelsAuthSetApiKeyParams"),
+        waits!(Ordered, |c, r| models_auth::set_api_key(c, r)),
+    )
+    .loose(),
+    m(
+        "openclaw.setup.detect",
+        Schema96("SystemAgentSetupDetectParams"),
+        now!(|c, r| models_auth::setup_detect(c, r)),
+    ),
+    m(
+        "chat.metadata",
+        Schema96("ChatMetadataParams"),
+        now!(|c, r| models_auth::chat_metadata(c, r)),
+    ),
+    m(
+        "device.pair.list",
+        Observed(&[]),
+        now!(|c, r| devices::pair_list(c, r)),
+    ),
+    m(
+        "projects.list",
+        Schema96("ProjectsListParams"),
+        now!(|c, r| ui::projects(c, r)),
     ),
     // Automations.
     m(

@@ -17,7 +17,11 @@ use crate::agents::canonical_key;
 
 /// Params checked against `keys` (the schema's properties) and `required`, every problem in
 /// one message as the Node gateway (ajv) words it.
-fn strict(req: &RequestFrame<'_>, keys: &[&str], required: &[&str]) -> Result<Value, ErrorShape> {
+pub(super) fn strict(
+    req: &RequestFrame<'_>,
+    keys: &[&str],
+    required: &[&str],
+) -> Result<Value, ErrorShape> {
     let p: Value = params(req)?;
     let Some(o) = p.as_object() else {
         return Err(ErrorShape::invalid_params(req.method(), "must be object"));
@@ -94,8 +98,6 @@ pub fn empty(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
                     "defaultTarget": "workspace", "canManageWorkspace": false,
                     "defaultSelectionLimit": 64 }),
         ),
-        // A token or device caller has no durable user identity to keep preferences for.
-        "users.prefs.get" => (&["keys"], &[], json!({ "status": "no_durable_identity" })),
         _ => return Err(ErrorShape::unknown_method(req.method())),
     };
     strict(req, keys, required)?;
@@ -160,13 +162,17 @@ pub fn viewers(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     Ok(json!({ "sessionKeys": p["sessionKeys"] }))
 }
 
-/// `mentions.list {}`: mentions address user profiles, which token and device callers lack.
-pub fn mentions(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+/// `mentions.list {}`: the owner (a paired device) has none — there are no other people
+/// here to mention them; a token-only caller has no profile to be mentioned.
+pub fn mentions(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     strict(req, &[], &[])?;
-    Err(ErrorShape::new(
-        ErrorCode::Forbidden,
-        "Human mentions require a verified user profile. Sign in to use mentions.",
-    ))
+    if c.who.device_id.is_none() {
+        return Err(ErrorShape::new(
+            ErrorCode::Forbidden,
+            "Human mentions require a verified user profile. Sign in to use mentions.",
+        ));
+    }
+    Ok(json!({ "gatewayInstanceId": c.gw.boot.boot_id, "revision": 0, "items": [] }))
 }
 
 /// `update.status {refreshCheckout?}`: this gateway does not update itself; no update is
@@ -308,4 +314,29 @@ pub async fn chat_startup(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, Erro
     }
     v["sessionInfo"] = info;
     Ok(v)
+}
+
+/// `projects.list {includeObserved?}`: each agent's workspace is its project (the checkout
+/// path only for callers that may write, as the schema says); no recent folders are kept.
+pub fn projects(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    strict(req, &["includeObserved"], &[])?;
+    let ws = super::catalogs::workspace(&c.gw);
+    let name = ws
+        .file_name()
+        .map_or_else(|| "workspace".into(), |n| n.to_string_lossy().into_owned());
+    let can_write = openclaw_proto::scope::satisfies(&c.who.scopes, "operator.write");
+    let agents = c.gw.cfg.load().agents.clone();
+    let projects: Vec<Value> = agents
+        .agents
+        .iter()
+        .map(|a| {
+            let mut p = json!({ "id": format!("workspace:{}", a.id), "displayName": name,
+                                "source": "workspace", "agentId": a.id });
+            if can_write {
+                p["repoRoot"] = json!(ws.display().to_string());
+            }
+            p
+        })
+        .collect();
+    Ok(json!({ "projects": projects, "recents": [] }))
 }

@@ -218,6 +218,13 @@ impl DeviceStore {
         self.cache.read().get(device_id).cloned()
     }
 
+    /// Every paired device, oldest approval first.
+    pub fn list(&self) -> Vec<DeviceRecord> {
+        let mut v: Vec<DeviceRecord> = self.cache.read().values().cloned().collect();
+        v.sort_by(|a, b| (a.approved_ms, &a.device_id).cmp(&(b.approved_ms, &b.device_id)));
+        v
+    }
+
     /// Number of paired devices.
     pub fn len(&self) -> usize {
         self.cache.read().len()

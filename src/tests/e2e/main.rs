@@ -83,3 +83,6 @@ mod cron;
 mod control_ui;
 // What the Control UI calls at boot and on its chat page.
 mod ui_methods;
+// Settings and set-up from the Control UI: config schema and writes, pasted provider keys,
+// the owner's preferences and themes.
+mod settings;
