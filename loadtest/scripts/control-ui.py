@@ -9,14 +9,21 @@ ports, then drives Debian's chromium through Python playwright, as a user's brow
      the WS and the sidebar's live region ([role=status]) reads "Connected";
   3. types "hello from the browser" in textarea[aria-label="Chat composer"], presses Enter, waits for the
      upstream's fixed reply "t0 t1 t2 t3 t4" in the page ("chat reply shown");
-  4. visits every main route in-app (history.pushState + popstate; the WS stays up), 1.5-7.5 s each;
-  5. prints PASS/FAIL per check, each method answered ok:false (code, message, count, routes that sent it),
+  4. visits every main route in-app (history.pushState + popstate; the WS stays up), 1.5-7.5 s each, noting the
+     error banners each page shows ([role=alert], .callout.danger, elements with an "error" class, and text such
+     as "unknown method" / "Schema unavailable"), with a screenshot per page under --shots;
+  5. reloads the deep link /settings/about: 200, the page drawn, a new hello-ok ("deep link reload");
+  6. "no unknown method": no request answered `unknown method`; with --node-json (the --json of a --peer run of
+     this script, same pages): "no error banner the Node gateway does not show" on the same page (numbers and
+     ids masked);
+  7. prints PASS/FAIL per check, each method answered ok:false (code, message, count, routes that sent it),
      unanswered requests, methods the UI calls on the Node gateway but not here, console errors, page errors,
-     failed / >=400 HTTP requests, and error text shown in the pages.
-Exit 0 only if the three checks pass. ~55 s against ours on 2 cores (~90 s with --peer). Stops what it started.
+     failed / >=400 HTTP requests, the banners, and error text shown in the pages.
+Exit 0 only if every check passes. ~70 s against ours on 2 cores (~120 s with --peer). Stops what it started.
   setup: apt-get install -y chromium; pip install playwright; /work/shared/peer/setup.sh (the UI build)
   run:   python3 loadtest/scripts/control-ui.py [--gw BIN] [--lt BIN] [--ui-root DIR] [--pages agents,logs]
-             [--json OUT] [--keep] [--peer]     (--peer: the Node reference gateway instead, to check the script)
+             [--json OUT] [--keep] [--peer] [--node-json NODE.json] [--shots DIR]
+         (--peer: the Node reference gateway instead; CI runs it first and passes its --json as --node-json)
   The temp dir (gateway.log = the gateway's --verbose WS log; *.png on failure) is kept on FAIL or with --keep.
 """
 import argparse, collections, json, os, re, secrets, signal, socket, subprocess, sys, tempfile, time
@@ -88,12 +95,13 @@ def wait_for(pred, secs, pg=None):  # with a page, sleep via playwright so it ke
 class Recorder:
     """Every WS frame, each request attributed to the route that was current when the UI sent it."""
     def __init__(self):
-        self.page, self.hello = "boot", None
+        self.page, self.hello, self.hellos = "boot", None, 0
         self.reqs, self.answered = {}, {}       # id -> (method, page); id -> True | "CODE: message"
         self.fails = {}                         # (method, code, message) -> [count, pages]
         self.calls = collections.Counter()
         self.console, self.pageerrors, self.badreqs = (collections.Counter() for _ in range(3))
         self.visible, self.aborted = {}, 0      # error text in the page -> pages; requests cut by navigation
+        self.banners = {}                       # page -> error banners shown ([role=alert], .callout.danger)
 
     def on_ws(self, ws):
         ws.on("framesent", self.sent)
@@ -134,6 +142,7 @@ class Recorder:
         method, page = self.reqs.get(m.get("id"), ("?", self.page))
         if m.get("ok") and isinstance(m.get("payload"), dict) and m["payload"].get("type") == "hello-ok":
             self.hello = m["payload"]
+            self.hellos += 1
         if not m.get("ok"):
             v = self.fails.setdefault((method, e.get("code"), str(e.get("message"))[:300]), [0, []])
             v[0] += 1
@@ -146,7 +155,7 @@ class Recorder:
     def pending(self):
         return [i for i in self.reqs if i not in self.answered]
 
-def run_browser(br, base, token, rec, checks, notes, pages, d):
+def run_browser(br, base, token, rec, checks, notes, pages, d, shots):
     ctx = br.new_context(viewport={"width": 1400, "height": 900}, service_workers="block")
     pg = ctx.new_page()
     pg.set_default_timeout(15000)
@@ -205,16 +214,30 @@ def run_browser(br, base, token, rec, checks, notes, pages, d):
                 checks["chat reply shown"] = (False, f"chat.send -> {rec.res_for('chat.send')}; no reply in 60 s")
                 pg.screenshot(path=f"{d}/chat.png")
         settle(pg, rec, 1.0)
-        scan(pg, rec)
+        scan(pg, rec, shots)
 
         # 4. every main route, in-app
         for p in pages:
             rec.page = p
             goto(pg, "/" + p)
             settle(pg, rec, 1.5)
-            scan(pg, rec)
-        rec.page = "end"
+            scan(pg, rec, shots)
+
+        # 5. a reload on a deep link: the shell and its assets come back, the UI reconnects
+        rec.page = "reload"
+        before = rec.hellos
+        resp = pg.goto(f"{base}/settings/about", wait_until="domcontentloaded", timeout=30000)
+        try:
+            assert resp and resp.status == 200, f"document {resp and resp.status}"
+            pg.get_by_text("Connected Gateway version").first.wait_for(state="visible", timeout=30000)
+            again = wait_for(lambda: rec.hellos > before, 30, pg)
+            checks["deep link reload"] = (again, "/settings/about reloaded: 200, its page drawn, "
+                                          + ("reconnected (hello-ok)" if again else "NO new hello-ok in 30 s"))
+        except Exception as e:
+            checks["deep link reload"] = (False, f"/settings/about reload: {str(e).splitlines()[0][:120]}")
         settle(pg, rec, 1.0)
+        scan(pg, rec, shots)
+        rec.page = "end"
     except Exception as e:
         notes.append(f"browser step aborted on {rec.page}: {str(e)[:300]}")
         pg.screenshot(path=f"{d}/aborted.png")
@@ -228,7 +251,27 @@ def settle(pg, rec, minimum):  # at least `minimum` s, then until this route's r
     pg.wait_for_timeout(int(minimum * 1000))
     wait_for(lambda: not any(rec.reqs[i][1] == rec.page for i in rec.pending()), 6, pg)
 
-def scan(pg, rec):  # error text the page shows, e.g. "unknown method: x" or "Schema unavailable."
+# What the UI's pages use for error banners and inline errors (read from its build).
+BANNERS = ", ".join(f"openclaw-app-shell {sel}" for sel in ('[role=alert]', '.callout.danger', '[class*="error"]'))
+
+def norm(text):  # a banner's words without numbers, ports and ids, to compare across gateways
+    return re.sub(r"\s+", " ", re.sub(r"[0-9a-f]{8,}|\d+", "#", text)).strip()[:200]
+
+def scan(pg, rec, shots=None):  # error banners and error text the page shows; a screenshot
+    if shots:
+        try:
+            pg.screenshot(path=os.path.join(shots, rec.page.replace("/", "_") + ".png"))
+        except Exception:
+            pass
+    try:
+        loc = pg.locator(BANNERS)
+        for i in range(min(loc.count(), 50)):
+            el = loc.nth(i)
+            t = el.inner_text(timeout=1000).strip() if el.is_visible() else ""
+            if t:
+                rec.banners.setdefault(rec.page, set()).add(norm(t))
+    except Exception:
+        pass
     try:
         txt = pg.locator("openclaw-app-shell").first.inner_text(timeout=5000)
     except Exception:
@@ -237,8 +280,24 @@ def scan(pg, rec):  # error text the page shows, e.g. "unknown method: x" or "Sc
         if line and len(line) < 300 and FEATURE_HINT.search(line):
             pgs = rec.visible.setdefault(line, [])
             pgs += [] if rec.page in pgs else [rec.page]
+            rec.banners.setdefault(rec.page, set()).add(norm(line))
+
+def judge(rec, checks, a):  # the checks that read the whole run
+    unknown = sorted({m for (m, _c, msg) in rec.fails if str(msg).startswith("unknown method")})
+    checks["no unknown method"] = (not unknown, "every request answered by a served method" if not unknown
+                                   else f"unknown method: {', '.join(unknown)}")
+    if a.node_json:
+        with open(a.node_json) as f:
+            node = {p: set(v) for p, v in json.load(f).get("banners", {}).items()}
+        extra = {p: sorted(b - node.get(p, set())) for p, b in rec.banners.items()}
+        extra = {p: v for p, v in extra.items() if v}
+        checks["no error banner the Node gateway does not show"] = (
+            not extra, f"{sum(map(len, rec.banners.values()))} banners, all also shown by Node on the same page"
+            if not extra else "; ".join(f"[{p}] {' | '.join(v)}" for p, v in extra.items())[:600])
 
 def report(rec, checks, notes, d, secs, a):
+    if rec.hello:
+        judge(rec, checks, a)
     print(f"\n== checks ({secs:.0f} s)")
     for k, (ok, why) in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {k}: {why}")
@@ -262,6 +321,10 @@ def report(rec, checks, notes, d, secs, a):
         print(f"\n== {title}: {len(c)}")
         for k, n in sorted(c.items(), key=lambda kv: -kv[1]):
             print(f"  {n:3d}x {k}")
+    print(f"\n== error banners shown ([role=alert], .callout.danger): {sum(map(len, rec.banners.values()))}")
+    for p, texts in rec.banners.items():
+        for t in sorted(texts):
+            print(f"  [{p}] {t}")
     print(f"\n== error text shown in pages: {len(rec.visible)}")
     for k, pgs in rec.visible.items():
         print(f"  {k}   [{','.join(pgs)}]")
@@ -278,7 +341,8 @@ def report(rec, checks, notes, d, secs, a):
                        "advertised": sorted(advertised), "console": rec.console,
                        "failures": [{"method": m, "code": c, "message": g, "count": n, "pages": p}
                                     for (m, c, g), (n, p) in fails], "pageErrors": rec.pageerrors,
-                       "badRequests": rec.badreqs, "visible": rec.visible}, f, indent=1)
+                       "badRequests": rec.badreqs, "visible": rec.visible,
+                       "banners": {p: sorted(v) for p, v in rec.banners.items()}}, f, indent=1)
     print(f"\n{'PASS' if ok else 'FAIL'}: control-ui ({'kept ' + d if a.keep or not ok else 'temp dir removed'})")
     return ok
 
@@ -291,11 +355,13 @@ def main():
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--peer", action="store_true", help="run the Node reference gateway instead of ours")
+    ap.add_argument("--node-json", help="a --peer run's --json: fail on an error banner Node did not show there")
+    ap.add_argument("--shots", help="keep a screenshot of every page in this directory (CI artifacts)")
     a = ap.parse_args()
     d, t0 = tempfile.mkdtemp(prefix="control-ui."), time.monotonic()
     token, port = secrets.token_hex(12), free_port()
     rec, notes, up, gw = Recorder(), [], None, None
-    checks = {k: (False, "not reached") for k in ("UI loaded", "connected", "chat reply shown")}
+    checks = {k: (False, "not reached") for k in ("UI loaded", "connected", "chat reply shown", "deep link reload")}
     try:
         # 1. synthetic upstream + gateway
         up = spawn([a.lt, "upstream", "--port", "0", "--tokens", "5", "--tokens-per-sec", "0", "--max-secs", "600"],
@@ -332,7 +398,10 @@ def main():
             br = pw.chromium.launch(executable_path="/usr/bin/chromium",
                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
             try:
-                run_browser(br, base, token, rec, checks, notes, a.pages.split(",") if a.pages else PAGES, d)
+                if a.shots:
+                    os.makedirs(a.shots, exist_ok=True)
+                run_browser(br, base, token, rec, checks, notes, a.pages.split(",") if a.pages else PAGES, d,
+                            a.shots)
             finally:
                 br.close()
     except Exception as e:
