@@ -309,6 +309,7 @@ pub const EVENTS: &[&str] = &[
     "session.message",
     "sessions.changed",
     "cron",
+    "users.prefs.changed",
 ];
 
 /// Every method this gateway serves, in table order.
