@@ -19,6 +19,7 @@ fn hub_with(n: usize) -> (Hub, Vec<Outbound>) {
             out: out.clone(),
             scopes: GrantedScopes::new(vec!["operator.read".into()]),
             operator: true,
+            device: None,
         }));
         outs.push(out);
     }

@@ -3,6 +3,7 @@
 //! frame and close code the Node gateway sends.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use openclaw_net::{ConnInfo, Outbound};
 use openclaw_proto::close;
@@ -14,7 +15,7 @@ use openclaw_proto::{
 use serde_json::{json, Value};
 
 use crate::auth::ct_eq;
-use crate::auth::device::{self, b64url};
+use crate::auth::device::{self, b64url, new_device_token};
 use crate::auth::shared::{
     rate_limited, refuse, secret_failure, truncate_reason, ClientKind, ConnectFail, SecretFailure,
 };
@@ -253,10 +254,6 @@ pub(crate) fn trusted_proxy(gw: &Gateway, info: &ConnInfo) -> Result<String, Con
     Ok(user.to_string())
 }
 
-fn new_device_token() -> String {
-    b64url(&rand::random::<[u8; 32]>())
-}
-
 /// Handle `connect`: `Ok((authed, hello-ok payload))` or the refusal.
 pub async fn connect(
     gw: &Gateway,
@@ -395,19 +392,24 @@ pub async fn connect(
                 }
             }
             prev => {
-                let reason = if prev.is_none() {
-                    "not-paired"
-                } else {
-                    "scope-upgrade"
+                let reason = match &prev {
+                    None => "not-paired",
+                    Some(d) if !has_role(d) => "role-upgrade",
+                    Some(_) => "scope-upgrade",
                 };
-                let e = ErrorShape::new(ErrorCode::InvalidRequest, "pairing required")
-                    .with_details(json!({
-                        "code": "PAIRING_REQUIRED",
-                        "reason": reason,
-                        "requestId": uuid::Uuid::new_v4().to_string(),
-                        "recommendedNextStep": "wait_then_retry",
-                    }));
-                return Err(ConnectFail::new(e, close::POLICY_VIOLATION));
+                let ask = crate::rpc::devices::Ask {
+                    device_id: id,
+                    public_key: pk,
+                    display_name: p.client.display_name.as_deref(),
+                    platform: &p.client.platform,
+                    device_family: p.client.device_family.as_deref(),
+                    client_id: &client_id,
+                    client_mode: &mode,
+                    role: &role,
+                    scopes: &scopes,
+                    repair: prev.is_some(),
+                };
+                return Err(crate::rpc::devices::pairing_required(gw, ask, reason).await);
             }
         }
     } else if mode == "probe" {
@@ -455,7 +457,27 @@ pub async fn connect(
         device_token.as_ref(),
         newly_paired.is_some(),
     );
+    let node = (role == "node").then(|| {
+        std::sync::Arc::new(crate::nodes::NodeDecl {
+            node_id: verified
+                .as_ref()
+                .map_or_else(|| p.client.id.clone(), |(id, _)| id.clone()),
+            client_id: p.client.id.clone(),
+            client_mode: p.client.mode.clone(),
+            display_name: p.client.display_name.clone(),
+            platform: p.client.platform.clone(),
+            version: p.client.version.clone(),
+            device_family: p.client.device_family.clone(),
+            model_identifier: p.client.model_identifier.clone(),
+            caps: p.caps.clone(),
+            commands: p.commands.clone().unwrap_or_default(),
+            path_env: p.path_env.clone(),
+            permissions: p.permissions.as_ref().map(|m| json!(m)),
+            local,
+        })
+    });
     let authed = Authed {
+        node,
         conn: info.conn_id,
         conn_id,
         role: role.clone(),
@@ -493,14 +515,18 @@ pub fn joined(gw: &Gateway, a: &Authed, out: &Outbound) {
         out: out.clone(),
         scopes: a.scopes.clone(),
         operator: a.role == "operator",
+        device: a.device_id.clone(),
     }));
 }
 
 /// After `hello-ok` is queued and the socket joined: presence and pairing announcements, and the connect-time
 /// `health` event (the snapshot `hello-ok` carried, not a second copy).
-pub fn after_hello(gw: &Gateway, a: &Authed, out: &Outbound, health: &Value) {
+pub fn after_hello(gw: &Arc<Gateway>, a: &Authed, out: &Outbound, health: &Value) {
     if a.presence_key.is_some() {
         gw.publish_presence();
+    }
+    if let Some(d) = &a.node {
+        crate::rpc::nodes::connected(gw, d, a.conn, out);
     }
     if let Some(id) = &a.newly_paired {
         let payload = json!({
@@ -520,6 +546,9 @@ pub fn after_hello(gw: &Gateway, a: &Authed, out: &Outbound, health: &Value) {
 /// The socket is gone: leave the hub, mark presence.
 pub fn disconnected(gw: &Gateway, a: &Authed) {
     gw.hub.leave(a.conn);
+    if let Some(d) = &a.node {
+        gw.nodes.detach(&d.node_id, a.conn);
+    }
     if let Some(key) = &a.presence_key {
         if gw.presence.disconnect(key, now_ms()) {
             gw.publish_presence();

@@ -31,6 +31,9 @@ pub struct Subscriber {
     pub scopes: GrantedScopes,
     /// `true` for role `operator` (node sockets get only ungated events).
     pub operator: bool,
+    /// The paired device the socket authenticated as, if any (so its sockets can be closed
+    /// when its pairing or token goes).
+    pub device: Option<String>,
 }
 
 /// What a socket can subscribe to besides the broadcasts every socket gets.

@@ -40,6 +40,7 @@ pub mod hub;
 pub mod json;
 pub mod lock;
 pub mod logging;
+pub mod nodes;
 pub mod presence;
 pub mod procnet;
 pub mod profile;

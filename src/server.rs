@@ -85,6 +85,8 @@ pub struct Gateway {
     pub limiter: AuthLimiter,
     /// Paired devices (SQLite).
     pub devices: DeviceStore,
+    /// Connected nodes, node pairing, invocations in flight.
+    pub nodes: crate::nodes::Nodes,
     /// Start-up facts.
     pub boot: Boot,
     /// `set-heartbeats` switch.
@@ -143,6 +145,7 @@ impl Gateway {
     pub fn new(cfg: GatewayConfig) -> Result<Arc<Self>, GatewayError> {
         let opening = Instant::now();
         let devices = DeviceStore::open(&cfg.state_dir)?;
+        let nodes = crate::nodes::Nodes::new(crate::store::nodes::NodeStore::open(&cfg.state_dir)?);
         let sessions = crate::store::SessionStore::open(&sessions_path(&cfg))?;
         let store_ms = opening.elapsed().as_secs_f64() * 1000.0;
         let state_dir = cfg.state_dir.clone();
@@ -186,6 +189,7 @@ impl Gateway {
             monitor: Monitor::default(),
             limiter: AuthLimiter::default(),
             devices,
+            nodes,
             boot,
             heartbeats_enabled: AtomicBool::new(true),
             restarts: RestartRequests::default(),

@@ -159,3 +159,8 @@ pub fn verify(
     }
     Err(invalid)
 }
+
+/// A fresh device token (32 random bytes, base64url).
+pub fn new_device_token() -> String {
+    b64url(&rand::random::<[u8; 32]>())
+}

@@ -68,4 +68,6 @@ pub struct Authed {
     pub newly_paired: Option<String>,
     /// Advertised caps.
     pub caps: Vec<String>,
+    /// What a `role:"node"` socket declared (its surface, for the node registry).
+    pub node: Option<std::sync::Arc<crate::nodes::NodeDecl>>,
 }

@@ -57,6 +57,9 @@ pub const DEFAULT_MAX_INFLIGHT_PER_SOCKET: u64 = 64;
 /// Longest `agent.wait` (its `timeoutMs` is capped to this; the Node gateway's default wait is
 /// 30 s). `gateway.limits.agentWaitMaxMs`.
 pub const DEFAULT_AGENT_WAIT_MAX_MS: u64 = 10 * 60 * 1000;
+/// `node.invoke` calls that may wait for their nodes at once, gateway-wide; one more is
+/// refused `UNAVAILABLE` (retryable). `gateway.limits.maxPendingNodeInvokes`.
+pub const DEFAULT_MAX_PENDING_NODE_INVOKES: u64 = 4096;
 /// HTTP request head deadline (slow-header defence). `gateway.limits.httpHeaderTimeoutMs`.
 pub const DEFAULT_HTTP_HEADER_TIMEOUT_MS: u64 = net::DEFAULT_HTTP_HEADER_TIMEOUT.as_millis() as u64;
 /// How long a closing WebSocket waits for the peer's close frame. `gateway.limits.closeLingerMs`.
@@ -140,6 +143,7 @@ pub struct Limits {
     pub http_header_timeout_ms: u64,
     pub close_linger_ms: u64,
     pub sniff_max_bytes: u64,
+    pub max_pending_node_invokes: u64,
 }
 
 impl Default for Limits {
@@ -161,6 +165,7 @@ impl Default for Limits {
             http_header_timeout_ms: DEFAULT_HTTP_HEADER_TIMEOUT_MS,
             close_linger_ms: DEFAULT_CLOSE_LINGER_MS,
             sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
+            max_pending_node_invokes: DEFAULT_MAX_PENDING_NODE_INVOKES,
         }
     }
 }
@@ -183,6 +188,7 @@ pub const LIMIT_KEYS: &[&str] = &[
     "httpHeaderTimeoutMs",
     "closeLingerMs",
     "sniffMaxBytes",
+    "maxPendingNodeInvokes",
 ];
 
 impl Limits {
@@ -190,7 +196,7 @@ impl Limits {
     pub fn resolve(limits: Option<&Value>, env: &Env, warnings: &mut Vec<String>) -> Limits {
         let mut l = Limits::default();
         let get = |k: &str| limits.and_then(|v| v.get(k)).and_then(Value::as_u64);
-        let slots: [(&str, &mut u64); 16] = [
+        let slots: [(&str, &mut u64); 17] = [
             ("handshakeTimeoutMs", &mut l.handshake_timeout_ms),
             ("maxPreauthPerIp", &mut l.max_preauth_per_ip),
             ("maxPreauthGlobal", &mut l.max_preauth_global),
@@ -207,6 +213,7 @@ impl Limits {
             ("httpHeaderTimeoutMs", &mut l.http_header_timeout_ms),
             ("closeLingerMs", &mut l.close_linger_ms),
             ("sniffMaxBytes", &mut l.sniff_max_bytes),
+            ("maxPendingNodeInvokes", &mut l.max_pending_node_invokes),
         ];
         for (key, slot) in slots {
             if let Some(v) = get(key) {

@@ -249,6 +249,17 @@ pub struct Toggle {
 pub struct Nodes {
     /// Pairing.
     pub pairing: Option<Pairing>,
+    /// Which node commands operators may invoke, beyond the platform defaults.
+    pub commands: Option<NodeCommands>,
+}
+
+/// Node commands
+#[derive(JsonSchema)]
+pub struct NodeCommands {
+    /// Extra commands to allow (also the opt-in for dangerous ones such as `camera.snap`).
+    pub allow: Option<Vec<String>>,
+    /// Commands never invoked, whatever the node declares.
+    pub deny: Option<Vec<String>>,
 }
 
 /// Pairing
@@ -320,6 +331,9 @@ pub struct Limits {
     /// `sniffMaxBytes`.
     #[schemars(range(min = 1))]
     pub sniff_max_bytes: Option<u64>,
+    /// `maxPendingNodeInvokes`.
+    #[schemars(range(min = 1))]
+    pub max_pending_node_invokes: Option<u64>,
 }
 
 /// Logging

@@ -138,7 +138,7 @@ async fn start_agent(
     if !satisfies(&c.who.scopes, "operator.write") || c.who.role != "operator" {
         let e = if c.who.role != "operator" {
             ErrorShape::new(
-                ErrorCode::Forbidden,
+                ErrorCode::InvalidRequest,
                 format!("unauthorized role: {}", c.who.role),
             )
         } else {

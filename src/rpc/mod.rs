@@ -14,11 +14,13 @@ mod chat;
 mod config;
 mod config_write;
 mod cron;
-mod devices;
+pub mod devices;
 mod diagnostics;
 mod dispatch;
 mod logs;
 mod models_auth;
+mod node_table;
+pub mod nodes;
 mod pages;
 mod profile;
 pub mod registry;
@@ -92,7 +94,10 @@ pub(crate) fn gate(name: &str, g: Gate, who: &Authed) -> Result<(), ErrorShape> 
 }
 
 fn unauthorized_role(role: &str) -> ErrorShape {
-    ErrorShape::new(ErrorCode::Forbidden, format!("unauthorized role: {role}"))
+    ErrorShape::new(
+        ErrorCode::InvalidRequest,
+        format!("unauthorized role: {role}"),
+    )
 }
 
 /// Parse params (absent = `{}`) into `T`, mapping failures to `invalid <method> params`.

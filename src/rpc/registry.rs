@@ -310,11 +310,21 @@ pub const EVENTS: &[&str] = &[
     "sessions.changed",
     "cron",
     "users.prefs.changed",
+    "node.pair.requested",
+    "node.pair.resolved",
+    "node.invoke.request",
+    "node.invoke.cancel",
+    "node.hostStats",
+    "device.pair.requested",
+    "device.pair.changed",
 ];
 
 /// Every method this gateway serves, in table order.
 pub fn all() -> impl Iterator<Item = &'static Method> {
-    METHODS.iter().chain(super::surface::SURFACE.iter())
+    METHODS
+        .iter()
+        .chain(super::surface::SURFACE.iter())
+        .chain(super::node_table::NODES.iter())
 }
 
 /// The method named `name`, if we serve it.

@@ -234,11 +234,6 @@ pub static SURFACE: &[Method] = &[
         now!(|c, r| ui::empty(c, r)),
     ),
     m(
-        "node.list",
-        Schema96("NodeListParams"),
-        now!(|c, r| ui::empty(c, r)),
-    ),
-    m(
         "exec.approval.grants.list",
         Observed(&[]),
         now!(|c, r| ui::empty(c, r)),

@@ -83,12 +83,6 @@ pub fn empty(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
             &[],
             json!({ "plugins": [], "diagnostics": [], "mutationAllowed": false, "generation": 0 }),
         ),
-        // Nodes do not connect to this gateway yet (the node role is its own issue).
-        "node.list" => (
-            &[],
-            &[],
-            json!({ "ts": crate::clock::now_ms(), "nodes": [] }),
-        ),
         "exec.approval.grants.list" => (&[], &[], json!({ "grants": [] })),
         // Skills are read from folders; there is no skill library to manage from the UI.
         "skills.library.list" => (

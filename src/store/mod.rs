@@ -20,6 +20,7 @@ pub fn open_wal(path: &std::path::Path) -> Result<rusqlite::Connection, StoreErr
 pub mod devices;
 mod error;
 pub mod group;
+pub mod nodes;
 
 pub use devices::{DeviceRecord, DeviceStore};
 pub use error::StoreError;

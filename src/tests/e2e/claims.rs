@@ -393,11 +393,16 @@ async fn auto_approve_local_false_requires_pairing_on_loopback() {
     let mut p = connect_params("cli", "cli", ALL_SCOPES, Some(TOKEN));
     dev.attach(&mut p, &c);
     let (e, close, why) = refused(&mut c, p).await;
-    assert_eq!(e["code"], "INVALID_REQUEST", "{e}");
-    assert_eq!(e["message"], "pairing required", "{e}");
+    assert_eq!(e["code"], "NOT_PAIRED", "{e}");
+    assert_eq!(
+        e["message"], "pairing required: device is not approved yet",
+        "{e}"
+    );
     assert_eq!(e["details"]["code"], "PAIRING_REQUIRED", "{e}");
     assert_eq!(e["details"]["reason"], "not-paired", "{e}");
-    assert_eq!((close, why.as_str()), (1008, "pairing required"));
+    let rid = e["details"]["requestId"].as_str().unwrap();
+    let reason = format!("pairing required: device is not approved yet (requestId: {rid})");
+    assert_eq!((close, why.as_str()), (1008, reason.as_str()));
     assert!(g.gw.devices.get(&dev.id()).is_none(), "not silently paired");
     // A device-less token client still connects (pairing is about devices only).
     let (mut o, hello) = operator(g.addr, &["operator.read"]).await;

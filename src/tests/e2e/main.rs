@@ -86,3 +86,7 @@ mod ui_methods;
 // Settings and set-up from the Control UI: config schema and writes, pasted provider keys,
 // the owner's preferences and themes.
 mod settings;
+// Nodes: pairing of a node's surface, node.invoke and its error paths.
+mod nodes;
+// Device pairing that needs an operator: requests, approval, rename, tokens, removal.
+mod pairing;

@@ -1,0 +1,111 @@
+//! The method table of nodes and device pairing: what operators call to see, pair and invoke
+//! nodes and to approve devices, and what a node socket calls. Same entry format as the core
+//! table in [`super::registry`].
+
+use super::registry::{m, now, waits, Method, Params};
+use super::{devices, nodes};
+use Params::{Observed, Schema91, Schema96};
+
+/// The methods of this table.
+pub static NODES: &[Method] = &[
+    m(
+        "node.list",
+        Schema96("NodeListParams"),
+        now!(|c, r| nodes::list(c, r)),
+    ),
+    m(
+        "node.describe",
+        Schema96("NodeDescribeParams"),
+        now!(|c, r| nodes::describe(c, r)),
+    ),
+    m(
+        "node.rename",
+        Schema96("NodeRenameParams"),
+        waits!(Ordered, |c, r| nodes::rename(c, r)),
+    ),
+    m(
+        "node.pair.list",
+        Schema96("NodePairListParams"),
+        now!(|c, r| nodes::pair_list(c, r)),
+    ),
+    m(
+        "node.pair.approve",
+        Schema96("NodePairApproveParams"),
+        waits!(Ordered, |c, r| nodes::pair_approve(c, r)),
+    ),
+    m(
+        "node.pair.reject",
+        Schema96("NodePairRejectParams"),
+        waits!(Ordered, |c, r| nodes::pair_reject(c, r)),
+    ),
+    m(
+        "node.pair.remove",
+        Schema96("NodePairRemoveParams"),
+        waits!(Ordered, |c, r| nodes::pair_remove(c, r)),
+    ),
+    m(
+        "node.invoke",
+        Schema96("NodeInvokeParams"),
+        waits!(Waits, |c, r| nodes::invoke(c, r)),
+    ),
+    m(
+        "node.invoke.result",
+        Schema96("NodeInvokeResultParams"),
+        now!(|c, r| nodes::invoke_result(c, r)),
+    ),
+    m(
+        "node.invoke.progress",
+        Schema96("NodeInvokeProgressParams"),
+        now!(|c, r| nodes::invoke_progress(c, r)),
+    ),
+    m(
+        "node.event",
+        Schema96("NodeEventParams"),
+        now!(|c, r| nodes::event(c, r)),
+    ),
+    m(
+        "node.runnerInventory.update",
+        Observed(&["protocolFeatures", "workerHost", "runners"]),
+        now!(|c, r| nodes::runner_inventory(c, r)),
+    ),
+    m(
+        "node.skills.update",
+        Schema96("NodeSkillsUpdateParams"),
+        now!(|c, r| nodes::surface_update(c, r, "skills")),
+    ),
+    m(
+        "node.pluginTools.update",
+        Schema96("NodePluginToolsUpdateParams"),
+        now!(|c, r| nodes::surface_update(c, r, "tools")),
+    ),
+    m(
+        "device.pair.approve",
+        Schema91("DevicePairApproveParams"),
+        waits!(Ordered, |c, r| devices::pair_approve(c, r)),
+    ),
+    m(
+        "device.pair.reject",
+        Schema91("DevicePairRejectParams"),
+        waits!(Ordered, |c, r| devices::pair_reject(c, r)),
+    ),
+    m(
+        "device.pair.remove",
+        Schema91("DevicePairRemoveParams"),
+        waits!(Ordered, |c, r| devices::pair_remove(c, r)),
+    ),
+    m(
+        "device.pair.rename",
+        Schema91("DevicePairRenameParams"),
+        waits!(Ordered, |c, r| devices::pair_rename(c, r)),
+    ),
+    m(
+        "device.token.rotate",
+        Schema91("DeviceTokenRotateParams"),
+        waits!(Ordered, |c, r| devices::token_rotate(c, r)),
+    ),
+    m(
+        "device.token.revoke",
+        Schema91("DeviceTokenRevokeParams"),
+        waits!(Ordered, |c, r| devices::token_revoke(c, r)),
+    ),
+];
