@@ -96,6 +96,7 @@ pub fn start_many(gw: Arc<Gateway>, listeners: Vec<TcpListener>) -> Running {
     tokio::spawn(periodic(gw.clone()));
     tokio::spawn(gw.cron.clone().run_timer(gw.shutdown.clone()));
     tokio::spawn(monitor(gw.clone()));
+    tokio::spawn(crate::server::presence_flusher(gw.clone()));
     let g = gw.clone();
     let task = tokio::spawn(async move {
         let loops = listeners.into_iter().map(|l| {

@@ -75,6 +75,8 @@ pub struct Gateway {
     pub hub: Arc<Hub>,
     /// Presence list.
     pub presence: Presence,
+    /// Coalesces `presence` broadcasts (see [`Gateway::publish_presence`]).
+    pub presence_flush: PresenceFlush,
     /// `stateVersion` counters.
     pub versions: Versions,
     /// Cached health snapshot.
@@ -184,6 +186,7 @@ impl Gateway {
             agents,
             hub,
             presence,
+            presence_flush: PresenceFlush::default(),
             versions: Versions::default(),
             health: HealthCache::default(),
             monitor: Monitor::default(),
@@ -330,10 +333,63 @@ impl Gateway {
     }
 
     /// Broadcast the presence list with a bumped version.
+    ///
+    /// Coalesced: the first change after a quiet [`PRESENCE_COALESCE_MS`] is sent at once; changes
+    /// inside the window are folded into one broadcast of the latest list at its end (by
+    /// [`presence_flusher`]). A burst of N connects thus costs O(N) encodes and writes, not O(N²),
+    /// and every socket still ends on the current list.
     pub fn publish_presence(&self) {
+        use std::sync::atomic::Ordering;
+        let f = &self.presence_flush;
+        let now = self.boot.started.elapsed().as_millis() as u64;
+        let last = f.last_ms.load(Ordering::Acquire);
+        // `last_ms` 0: nothing was broadcast yet.
+        let quiet = last == 0 || now >= last.saturating_add(PRESENCE_COALESCE_MS);
+        if !f.dirty.load(Ordering::Acquire) && quiet {
+            f.last_ms.store(now.max(1), Ordering::Release);
+            self.broadcast_presence();
+        } else if !f.dirty.swap(true, Ordering::AcqRel) {
+            f.notify.notify_one();
+        }
+    }
+
+    fn broadcast_presence(&self) {
         let sv = self.versions.bump_presence();
         let payload = json!({ "presence": self.presence.list() });
         self.hub.publish("presence", &payload, Some(sv));
+    }
+}
+
+/// Presence changes closer together than this are broadcast together.
+pub const PRESENCE_COALESCE_MS: u64 = 50;
+
+/// State of the presence coalescer.
+#[derive(Debug, Default)]
+pub struct PresenceFlush {
+    last_ms: std::sync::atomic::AtomicU64,
+    dirty: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+/// Sends the trailing `presence` broadcast of each coalescing window (until shutdown; idle
+/// while nothing changes).
+pub async fn presence_flusher(gw: Arc<Gateway>) {
+    use std::sync::atomic::Ordering;
+    let f = &gw.presence_flush;
+    loop {
+        tokio::select! {
+            () = f.notify.notified() => {}
+            _ = gw.shutdown.wait() => return,
+        }
+        let due = f.last_ms.load(Ordering::Acquire) + PRESENCE_COALESCE_MS;
+        let now = gw.boot.started.elapsed().as_millis() as u64;
+        if due > now {
+            tokio::time::sleep(Duration::from_millis(due - now)).await;
+        }
+        let sent = gw.boot.started.elapsed().as_millis() as u64;
+        f.last_ms.store(sent.max(1), Ordering::Release);
+        f.dirty.store(false, Ordering::Release);
+        gw.broadcast_presence();
     }
 }
 

@@ -49,6 +49,7 @@ run connect-storm-workers connect-storm --workers 2 -n 100 --concurrency 4
 run slow-consumer slow-consumer --clients 60 --slow 10 --rounds 5 --warmup-rounds 1 --gap-ms 50
 run http http --path /healthz --conc 4 --secs 2
 run cron-burst cron-burst --jobs 200 --lead-ms 4000 --health-rate 50 --sessions 10
+run nodes nodes --nodes 20 -n 400 --rate 200
 
 echo "== limit-server + compare"
 "$LT" limit-server --port 0 --max-secs 120 2>"$OUT/limit.log" &

@@ -2,7 +2,7 @@
 //!
 //! Scenarios (all traffic to 127.0.0.1, each bounded in count and wall time): `connect-storm`
 //! (alias `handshake`), `rpc` (closed loop or `--rate`), `hold`, `fanout`, `slow-consumer`, `http`
-//! (incl. streamed chat completions), `agent-streams`. `compare` runs one scenario against two or
+//! (incl. streamed chat completions), `agent-streams`, `cron-burst`, `nodes`. `compare` runs one scenario against two or
 //! three targets interleaved and prints ratios; `limit-server` is a protocol-only floor target;
 //! `upstream` a synthetic streaming model server. See loadtest/README.md; `--help` on each.
 

@@ -19,6 +19,8 @@ use crate::store::StoreError;
 /// Pending node pairing requests expire this long after the node last asked (the Node
 /// gateway's 5 minutes), unless the node is still connected.
 pub const PENDING_TTL_MS: u64 = 5 * 60 * 1000;
+/// How often a node connect may sweep expired pending requests.
+pub const EXPIRE_EVERY_MS: u64 = 30_000;
 
 /// What a node declared at connect.
 #[derive(Clone, Debug, Default)]
@@ -67,6 +69,7 @@ pub struct Nodes {
     store: NodeStore,
     live: RwLock<HashMap<String, Arc<NodeConn>>>,
     host_stats: Mutex<HashMap<String, Value>>,
+    last_expire: Mutex<u64>,
     /// Invocations waiting for their node.
     pub invokes: invoke::Invokes,
 }
@@ -101,6 +104,7 @@ impl Nodes {
             store,
             live: RwLock::new(HashMap::new()),
             host_stats: Mutex::new(HashMap::new()),
+            last_expire: Mutex::new(0),
             invokes: invoke::Invokes::default(),
         }
     }
@@ -133,9 +137,7 @@ impl Nodes {
 
     fn pending_for(&self, node_id: &str) -> Option<String> {
         self.store
-            .all(Kind::Pending)
-            .into_iter()
-            .find(|(_, v)| v["nodeId"] == node_id)
+            .find(Kind::Pending, |v| v["nodeId"] == node_id)
             .map(|(id, _)| id)
     }
 
@@ -223,7 +225,15 @@ impl Nodes {
     }
 
     /// Pending requests older than [`PENDING_TTL_MS`] whose node is not connected.
+    /// Runs at most every [`EXPIRE_EVERY_MS`] (it walks every pending request).
     pub async fn expire(&self, now: u64) {
+        {
+            let mut last = self.last_expire.lock();
+            if now.saturating_sub(*last) < EXPIRE_EVERY_MS {
+                return;
+            }
+            *last = now;
+        }
         for (rid, v) in self.store.all(Kind::Pending) {
             let ts = v["ts"].as_u64().unwrap_or(0);
             let node = v["nodeId"].as_str().unwrap_or("");

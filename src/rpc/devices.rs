@@ -37,10 +37,7 @@ pub struct Ask<'a> {
 /// `device.pair.requested`. Returns its request id.
 pub async fn request_pairing(gw: &Gateway, ask: Ask<'_>) -> Result<String, StoreError> {
     let store = gw.nodes.records();
-    let existing = store
-        .all(Kind::DevicePending)
-        .into_iter()
-        .find(|(_, v)| v["deviceId"] == ask.device_id);
+    let existing = store.find(Kind::DevicePending, |v| v["deviceId"] == ask.device_id);
     let rid = existing
         .as_ref()
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), |(id, _)| id.clone());

@@ -162,6 +162,15 @@ impl NodeStore {
             .collect()
     }
 
+    /// The first record of `kind` matching `hit`, without copying the others.
+    pub fn find(&self, kind: Kind, hit: impl Fn(&Value) -> bool) -> Option<(String, Value)> {
+        self.cache
+            .read()
+            .iter()
+            .find(|((k, _), v)| *k == kind && hit(v))
+            .map(|((_, id), v)| (id.clone(), v.clone()))
+    }
+
     /// Insert or replace a record; resolves once committed.
     ///
     /// # Errors

@@ -7,6 +7,7 @@ pub mod fanout;
 pub mod handshake;
 pub mod hold;
 pub mod http;
+pub mod nodes;
 pub mod rpc;
 pub mod slow;
 
@@ -52,6 +53,9 @@ pub enum Scenario {
     /// `health` latency on another connection before and during the burst.
     #[command(name = "cron-burst")]
     CronBurst(cron::CronArgs),
+    /// N approved node sockets; `node.invoke` round trips through the gateway at a fixed rate:
+    /// latency and gateway CPU per invoke.
+    Nodes(nodes::NodesArgs),
 }
 
 impl Scenario {
@@ -65,6 +69,7 @@ impl Scenario {
             Scenario::Http(_) => "http",
             Scenario::AgentStreams(_) => "agent-streams",
             Scenario::CronBurst(_) => "cron-burst",
+            Scenario::Nodes(_) => "nodes",
         }
     }
 
@@ -78,6 +83,7 @@ impl Scenario {
             Scenario::Http(a) => &a.common,
             Scenario::AgentStreams(a) => &a.common,
             Scenario::CronBurst(a) => &a.common,
+            Scenario::Nodes(a) => &a.common,
         }
     }
 
@@ -94,6 +100,7 @@ impl Scenario {
             Scenario::Http(a) => http::run(a).await,
             Scenario::AgentStreams(a) => agent::run(a).await,
             Scenario::CronBurst(a) => cron::run(a).await,
+            Scenario::Nodes(a) => nodes::run(a).await,
         }
     }
 }
