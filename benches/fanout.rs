@@ -20,6 +20,7 @@ fn hub_with(n: usize) -> (Hub, Vec<Outbound>) {
             scopes: GrantedScopes::new(vec!["operator.read".into()]),
             operator: true,
             device: None,
+            approval_client: false,
         }));
         outs.push(out);
     }

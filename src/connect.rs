@@ -516,6 +516,15 @@ pub fn joined(gw: &Gateway, a: &Authed, out: &Outbound) {
         scopes: a.scopes.clone(),
         operator: a.role == "operator",
         device: a.device_id.clone(),
+        approval_client: a.role == "operator"
+            && openclaw_proto::scope::satisfies(&a.scopes, "operator.approvals")
+            && (matches!(
+                a.client_id.as_str(),
+                "openclaw-control-ui" | "openclaw-macos" | "openclaw-ios" | "openclaw-android"
+            ) || a
+                .caps
+                .iter()
+                .any(|c| c == "approvals" || c == "exec-approvals")),
     }));
 }
 

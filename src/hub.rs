@@ -34,6 +34,9 @@ pub struct Subscriber {
     /// The paired device the socket authenticated as, if any (so its sockets can be closed
     /// when its pairing or token goes).
     pub device: Option<String>,
+    /// An approval client: may decide approvals (`operator.approvals` or admin) and is the
+    /// Control UI or declares the `approvals` / `exec-approvals` cap.
+    pub approval_client: bool,
 }
 
 /// What a socket can subscribe to besides the broadcasts every socket gets.

@@ -21,6 +21,7 @@
 pub mod agents;
 pub mod alloc;
 pub mod app;
+pub mod approvals;
 pub mod auth;
 pub mod cli;
 pub mod client;

@@ -89,6 +89,8 @@ pub struct Gateway {
     pub devices: DeviceStore,
     /// Connected nodes, node pairing, invocations in flight.
     pub nodes: crate::nodes::Nodes,
+    /// Exec approvals waiting for an operator.
+    pub exec_approvals: crate::approvals::ExecApprovals,
     /// Start-up facts.
     pub boot: Boot,
     /// `set-heartbeats` switch.
@@ -193,6 +195,7 @@ impl Gateway {
             limiter: AuthLimiter::default(),
             devices,
             nodes,
+            exec_approvals: crate::approvals::ExecApprovals::default(),
             boot,
             heartbeats_enabled: AtomicBool::new(true),
             restarts: RestartRequests::default(),

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use super::agent::check_keys;
 use super::{params, Ctx};
 
-/// `exec.approval.list`, `plugin.approval.list`, `openclaw.approval.list`: nothing pending
-/// (params are not checked, as on the Node gateway).
+/// `plugin.approval.list`, `openclaw.approval.list`: nothing pending (no plugins run here;
+/// params are not checked, as on the Node gateway). Exec approvals are `exec_approvals.rs`'s.
 pub fn pending(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let _: Value = params(req)?;
     Ok(json!([]))

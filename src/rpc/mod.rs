@@ -17,6 +17,7 @@ mod cron;
 pub mod devices;
 mod diagnostics;
 mod dispatch;
+mod exec_approvals;
 mod logs;
 mod models_auth;
 mod node_table;

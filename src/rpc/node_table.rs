@@ -3,7 +3,7 @@
 //! table in [`super::registry`].
 
 use super::registry::{m, now, waits, Method, Params};
-use super::{devices, nodes};
+use super::{devices, exec_approvals, nodes};
 use Params::{Observed, Schema91, Schema96};
 
 /// The methods of this table.
@@ -107,5 +107,25 @@ pub static NODES: &[Method] = &[
         "device.token.revoke",
         Schema91("DeviceTokenRevokeParams"),
         waits!(Ordered, |c, r| devices::token_revoke(c, r)),
+    ),
+    m(
+        "exec.approval.request",
+        Schema96("ExecApprovalRequestParams"),
+        waits!(Waits, |c, r| exec_approvals::request(c, r)),
+    ),
+    m(
+        "exec.approval.get",
+        Schema96("ExecApprovalGetParams"),
+        now!(|c, r| exec_approvals::get(c, r)),
+    ),
+    m(
+        "exec.approval.resolve",
+        Schema96("ExecApprovalResolveParams"),
+        now!(|c, r| exec_approvals::resolve(c, r)),
+    ),
+    m(
+        "exec.approval.waitDecision",
+        Observed(&["id"]),
+        waits!(Waits, |c, r| exec_approvals::wait_decision(c, r)),
     ),
 ];

@@ -317,6 +317,8 @@ pub const EVENTS: &[&str] = &[
     "node.hostStats",
     "device.pair.requested",
     "device.pair.changed",
+    "exec.approval.requested",
+    "exec.approval.resolved",
 ];
 
 /// Every method this gateway serves, in table order.

@@ -37,7 +37,7 @@ pub static SURFACE: &[Method] = &[
     m(
         "exec.approval.list",
         Observed(&[]),
-        now!(|c, r| approvals::pending(c, r)),
+        now!(|c, r| super::exec_approvals::list(c, r)),
     )
     .loose(),
     m(

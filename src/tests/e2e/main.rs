@@ -90,3 +90,5 @@ mod settings;
 mod nodes;
 // Device pairing that needs an operator: requests, approval, rename, tokens, removal.
 mod pairing;
+// Exec approvals: approval clients, decisions, expiry.
+mod exec_approvals;
