@@ -491,12 +491,5 @@ impl Nodes {
 
 /// A JSON array of strings as a `Vec` (anything else is empty).
 pub fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::json::strings(Some(v))
 }
