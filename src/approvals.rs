@@ -88,14 +88,6 @@ impl ExecApprovals {
         Some(e.request.clone())
     }
 
-    /// `true` when `id` is known and still pending.
-    pub fn is_pending(&self, id: &str) -> bool {
-        self.map
-            .lock()
-            .get(id)
-            .is_some_and(|e| e.tx.borrow().is_none())
-    }
-
     /// `(request, createdAtMs, expiresAtMs, decision so far)` of `id`.
     pub fn get(&self, id: &str) -> Option<(Value, u64, u64, Option<Decision>)> {
         let m = self.map.lock();

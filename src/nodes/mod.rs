@@ -119,11 +119,6 @@ impl Nodes {
         self.live.read().get(node_id).cloned()
     }
 
-    /// Number of connected nodes.
-    pub fn connected(&self) -> usize {
-        self.live.read().len()
-    }
-
     /// Where `node_id`'s pairing stands.
     pub fn approval(&self, node_id: &str) -> Approval {
         if let Some(p) = self.store.get(Kind::Paired, node_id) {

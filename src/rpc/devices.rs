@@ -295,22 +295,30 @@ fn close_device(gw: &Gateway, id: &str) {
     }
 }
 
-fn holds_role(d: &DeviceRecord, role: &str) -> bool {
-    d.role.split(',').any(|r| r == role)
+/// The paired device `p.deviceId` when it holds role `p.role`, else `denied` (its
+/// `(id, role, record)`).
+fn device_role<'p>(
+    c: &Ctx,
+    p: &'p Value,
+    denied: &str,
+) -> Result<(&'p str, &'p str, DeviceRecord), ErrorShape> {
+    let id = p["deviceId"].as_str().unwrap_or("");
+    let role = p["role"].as_str().unwrap_or("");
+    let d =
+        c.gw.devices
+            .get(id)
+            .filter(|d| d.role.split(',').any(|r| r == role));
+    let d = d.ok_or_else(|| ErrorShape::new(ErrorCode::InvalidRequest, denied))?;
+    Ok((id, role, d))
 }
 
 /// `device.token.rotate {deviceId, role, scopes?}`: a new token (never wider than approved);
 /// the device's sockets are closed, and only the device itself is told the new token.
 pub async fn token_rotate(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p = strict(req, &["deviceId", "role", "scopes"], &["deviceId", "role"])?;
-    let denied = || ErrorShape::new(ErrorCode::InvalidRequest, "device token rotation denied");
-    let id = p["deviceId"].as_str().unwrap_or("");
-    let role = p["role"].as_str().unwrap_or("");
-    let mut d =
-        c.gw.devices
-            .get(id)
-            .filter(|d| holds_role(d, role))
-            .ok_or_else(denied)?;
+    const DENIED: &str = "device token rotation denied";
+    let denied = || ErrorShape::new(ErrorCode::InvalidRequest, DENIED);
+    let (id, role, mut d) = device_role(c, &p, DENIED)?;
     if let Some(want) = p.get("scopes").filter(|v| !v.is_null()) {
         let want = crate::nodes::strings(want);
         if want.iter().any(|s| !d.scopes.contains(s)) {
@@ -341,15 +349,7 @@ pub async fn token_rotate(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, Erro
 /// told to no one, replaces it); the device reconnects with the shared secret or re-pairs.
 pub async fn token_revoke(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p = strict(req, &["deviceId", "role"], &["deviceId", "role"])?;
-    let id = p["deviceId"].as_str().unwrap_or("");
-    let role = p["role"].as_str().unwrap_or("");
-    let mut d =
-        c.gw.devices
-            .get(id)
-            .filter(|d| holds_role(d, role))
-            .ok_or_else(|| {
-                ErrorShape::new(ErrorCode::InvalidRequest, "device token revocation denied")
-            })?;
+    let (id, role, mut d) = device_role(c, &p, "device token revocation denied")?;
     let now = now_ms();
     d.token = crate::auth::device::new_device_token();
     c.gw.devices.upsert(d).await?;
