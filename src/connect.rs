@@ -339,8 +339,11 @@ pub async fn connect(
     let mut newly_paired = None;
     if let Some((id, pk)) = verified.as_ref() {
         let existing = gw.devices.get(id);
-        // `role` is stored as the comma-separated set of roles the device was approved for.
-        let has_role = |d: &DeviceRecord| d.role.split(',').any(|r| r == role);
+        // `role` is stored as the comma-separated set of roles the device was approved for;
+        // a role whose token was revoked no longer counts until it is approved again.
+        let revoked = crate::rpc::devices::revoked_roles(gw, id);
+        let has_role =
+            |d: &DeviceRecord| d.role.split(',').any(|r| r == role) && !revoked.contains(&role);
         let covers = |d: &DeviceRecord| has_role(d) && scopes.iter().all(|s| d.scopes.contains(s));
         match existing {
             Some(d) if covers(&d) => device_token = Some((d.token.clone(), d.token_issued_ms)),
@@ -351,8 +354,10 @@ pub async fn connect(
             }
             prev if local && auto_approve_local(gw) => {
                 let (token, issued) = match &prev {
-                    Some(d) => (d.token.clone(), d.token_issued_ms),
-                    None => (new_device_token(), now),
+                    Some(d) if has_role(d) || d.role.split(',').all(|r| r != role) => {
+                        (d.token.clone(), d.token_issued_ms)
+                    }
+                    _ => (new_device_token(), now),
                 };
                 let mut all = prev.as_ref().map(|d| d.scopes.clone()).unwrap_or_default();
                 for s in &scopes {
@@ -387,7 +392,11 @@ pub async fn connect(
                     )
                 })?;
                 device_token = Some((token, issued));
-                if prev.is_none() {
+                let repaired = prev.as_ref().is_some_and(|d| !has_role(d));
+                if repaired {
+                    crate::rpc::devices::unrevoke(gw, id, &role).await;
+                }
+                if prev.is_none() || repaired {
                     newly_paired = Some(id.clone());
                 }
             }

@@ -18,6 +18,9 @@ pub fn presence_entry(
     now: u64,
 ) -> Map<String, Value> {
     let c = &p.client;
+    if role == "node" {
+        return node_presence_entry(p, info, device_id, now);
+    }
     let host = c.display_name.clone().unwrap_or_else(|| c.id.clone());
     let mut m = Map::new();
     m.insert("clientId".into(), json!(c.id));
@@ -57,6 +60,44 @@ pub fn presence_entry(
         json!(format!("Node: {host} · mode {}", c.mode)),
     );
     m.insert("ts".into(), json!(now));
+    m
+}
+
+/// A node's presence entry, in the Node gateway's shape and key order: the device id is its
+/// instance id, no scopes, no owner.
+fn node_presence_entry(
+    p: &ConnectParams,
+    info: &ConnInfo,
+    device_id: Option<&str>,
+    now: u64,
+) -> Map<String, Value> {
+    let c = &p.client;
+    let id = device_id.unwrap_or(&c.id);
+    let host = c.display_name.clone().unwrap_or_else(|| c.id.clone());
+    let mut m = Map::new();
+    m.insert("host".into(), json!(host));
+    if !info.peer.ip().is_loopback() {
+        m.insert("ip".into(), json!(info.peer.ip().to_string()));
+    }
+    m.insert("clientId".into(), json!(c.id));
+    m.insert("version".into(), json!(c.version));
+    m.insert("platform".into(), json!(c.platform));
+    if let Some(f) = &c.device_family {
+        m.insert("deviceFamily".into(), json!(f));
+    }
+    if let Some(mi) = &c.model_identifier {
+        m.insert("modelIdentifier".into(), json!(mi));
+    }
+    m.insert("mode".into(), json!(c.mode));
+    m.insert("deviceId".into(), json!(id));
+    m.insert("roles".into(), json!(["node"]));
+    m.insert("instanceId".into(), json!(id));
+    m.insert("reason".into(), json!("connect"));
+    m.insert("ts".into(), json!(now));
+    m.insert(
+        "text".into(),
+        json!(format!("Node: {host} · mode {}", c.mode)),
+    );
     m
 }
 

@@ -32,6 +32,7 @@ pub mod connect;
 pub mod cron;
 pub mod diagnostics;
 mod error;
+pub mod exec_policy;
 pub mod failure;
 pub mod force;
 pub mod health;

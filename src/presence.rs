@@ -88,7 +88,13 @@ impl Presence {
         let key = key.to_ascii_lowercase();
         let mut v = self.entries.lock();
         if let Some(e) = v.iter_mut().find(|e| e.key == key) {
+            // The text is written when the entry is first made and kept (as on the Node
+            // gateway: a reconnect under another name keeps the first line).
+            let text = e.value.remove("text");
             e.value = value;
+            if let Some(t) = text {
+                e.value.insert("text".into(), t);
+            }
             e.ts = now;
         } else {
             v.push(Entry {

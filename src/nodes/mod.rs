@@ -4,6 +4,7 @@
 //! allowlist is `policy.rs`'s; the wire handlers are `rpc/nodes.rs`'s.
 
 pub mod invoke;
+pub mod pending;
 pub mod policy;
 
 use std::collections::HashMap;
@@ -72,6 +73,8 @@ pub struct Nodes {
     last_expire: Mutex<u64>,
     /// Invocations waiting for their node.
     pub invokes: invoke::Invokes,
+    /// Work queued for nodes (`node.pending.*`).
+    pub pending: pending::PendingWork,
 }
 
 fn s(v: &Option<String>) -> Value {
@@ -106,6 +109,7 @@ impl Nodes {
             host_stats: Mutex::new(HashMap::new()),
             last_expire: Mutex::new(0),
             invokes: invoke::Invokes::default(),
+            pending: pending::PendingWork::default(),
         }
     }
 

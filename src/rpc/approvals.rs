@@ -5,7 +5,6 @@
 
 use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::agent::check_keys;
 use super::{params, Ctx};
@@ -28,30 +27,6 @@ pub fn history(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
         ));
     }
     Ok(json!({ "items": [] }))
-}
-
-/// `exec.approvals.get {}`: the default policy document, where the Node gateway keeps it
-/// (a row of the state database), with a hash of its content.
-pub fn exec_policy(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let p: Value = params(req)?;
-    check_keys(&p, &[], req.method())?;
-    let state = c.gw.cfg.load().state_dir.clone();
-    let file = json!({
-        "version": 1,
-        "socket": { "path": state.join("exec-approvals.sock") },
-        "defaults": {},
-        "agents": {},
-    });
-    let hash = hex::encode(Sha256::digest(file.to_string().as_bytes()));
-    Ok(json!({
-        "path": format!("{}#exec_approvals_config", c.gw.devices.path().display()),
-        "exists": true,
-        "file": file,
-        "hash": hash,
-        "resolvedDefaults": {
-            "security": "full", "ask": "off", "askFallback": "deny", "autoAllowSkills": false,
-        },
-    }))
 }
 
 /// `users.list {}`: no user profiles.

@@ -93,6 +93,14 @@ pub async fn pairing_required(gw: &Gateway, ask: Ask<'_>, reason: &str) -> Conne
     if role == "operator" {
         details["requestedScopes"] = json!(scopes);
     }
+    if let Some(d) = gw.devices.get(&device_id) {
+        details["approvedRoles"] = json!(d
+            .role
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .collect::<Vec<_>>());
+        details["approvedScopes"] = json!(d.scopes);
+    }
     let e = ErrorShape::new(ErrorCode::NotPaired, message.clone()).with_details(details);
     let mut fail = ConnectFail::new(e, close::POLICY_VIOLATION);
     fail.reason = truncate_reason(&format!("{message} (requestId: {rid})"));
@@ -112,6 +120,13 @@ fn paired_entry(gw: &Gateway, d: &DeviceRecord, connected: Option<bool>) -> Valu
             "createdAtMs": d.token_issued_ms,
         })).collect::<Vec<_>>(),
     });
+    if let Some(rv) = gw.nodes.records().get(Kind::DeviceRevoked, &d.device_id) {
+        for t in v["tokens"].as_array_mut().into_iter().flatten() {
+            if let Some(at) = t["role"].as_str().and_then(|r| rv.get(r)) {
+                t["revokedAtMs"] = at.clone();
+            }
+        }
+    }
     if let Some(l) = gw.nodes.records().get(Kind::DeviceLabel, &d.device_id) {
         v["label"] = l["label"].clone();
     }
@@ -219,6 +234,7 @@ pub async fn pair_approve(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, Erro
         .records()
         .delete(Kind::DevicePending, &rid)
         .await?;
+    unrevoke(&c.gw, &id, &role).await;
     resolved(c, &rid, &id, "approved");
     let mut device = paired_entry(&c.gw, &rec, None);
     for k in ["displayName", "deviceFamily", "clientMode"] {
@@ -285,6 +301,34 @@ pub async fn pair_rename(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, Error
     Ok(json!({ "deviceId": id, "label": label }))
 }
 
+/// The roles of device `id` whose tokens are revoked (they need approving again).
+pub fn revoked_roles(gw: &Gateway, id: &str) -> Vec<String> {
+    gw.nodes
+        .records()
+        .get(Kind::DeviceRevoked, id)
+        .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+        .unwrap_or_default()
+}
+
+/// Role `role` of device `id` is approved again: its revocation is forgotten.
+pub async fn unrevoke(gw: &Gateway, id: &str, role: &str) {
+    let store = gw.nodes.records();
+    let Some(mut v) = store.get(Kind::DeviceRevoked, id) else {
+        return;
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.remove(role);
+    }
+    let r = if v.as_object().is_some_and(|o| o.is_empty()) {
+        store.delete(Kind::DeviceRevoked, id).await
+    } else {
+        store.put(Kind::DeviceRevoked, id, v).await
+    };
+    if let Err(e) = r {
+        crate::failure::Failure::Store(e).log("pairing");
+    }
+}
+
 /// Close every socket of device `id` (its pairing or token changed under it).
 fn close_device(gw: &Gateway, id: &str) {
     for s in gw.hub.all().iter() {
@@ -346,12 +390,20 @@ pub async fn token_rotate(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, Erro
 }
 
 /// `device.token.revoke {deviceId, role}`: the device token stops working (a fresh one,
-/// told to no one, replaces it); the device reconnects with the shared secret or re-pairs.
+/// told to no one, replaces it), the device's sockets are closed, and the role must be
+/// approved again — silently on loopback, by an operator otherwise (`role-upgrade`).
 pub async fn token_revoke(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p = strict(req, &["deviceId", "role"], &["deviceId", "role"])?;
     let (id, role, mut d) = device_role(c, &p, "device token revocation denied")?;
     let now = now_ms();
     d.token = crate::auth::device::new_device_token();
     c.gw.devices.upsert(d).await?;
+    let store = c.gw.nodes.records();
+    let mut revoked = store
+        .get(Kind::DeviceRevoked, id)
+        .unwrap_or_else(|| json!({}));
+    revoked[role] = json!(now);
+    store.put(Kind::DeviceRevoked, id, revoked).await?;
+    close_device(&c.gw, id);
     Ok(json!({ "deviceId": id, "role": role, "revokedAtMs": now }))
 }

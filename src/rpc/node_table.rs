@@ -2,8 +2,8 @@
 //! nodes and to approve devices, and what a node socket calls. Same entry format as the core
 //! table in [`super::registry`].
 
-use super::registry::{m, now, waits, Method, Params};
-use super::{devices, exec_approvals, nodes};
+use super::registry::{m, now, waits, Gate, Method, Params};
+use super::{device_scopes, devices, exec_approvals, exec_policy, node_pending, nodes};
 use Params::{Observed, Schema91, Schema96};
 
 /// The methods of this table.
@@ -79,6 +79,26 @@ pub static NODES: &[Method] = &[
         now!(|c, r| nodes::surface_update(c, r, "tools")),
     ),
     m(
+        "node.pending.enqueue",
+        Schema96("NodePendingEnqueueParams"),
+        now!(|c, r| node_pending::enqueue(c, r)),
+    ),
+    m(
+        "node.pending.drain",
+        Schema96("NodePendingDrainParams"),
+        now!(|c, r| node_pending::drain(c, r)),
+    ),
+    m(
+        "node.pending.pull",
+        Observed(&[]),
+        now!(|c, r| node_pending::pull(c, r)),
+    ),
+    m(
+        "node.pending.ack",
+        Schema96("NodePendingAckParams"),
+        now!(|c, r| node_pending::ack(c, r)),
+    ),
+    m(
         "device.pair.approve",
         Schema91("DevicePairApproveParams"),
         waits!(Ordered, |c, r| devices::pair_approve(c, r)),
@@ -98,6 +118,23 @@ pub static NODES: &[Method] = &[
         Schema91("DevicePairRenameParams"),
         waits!(Ordered, |c, r| devices::pair_rename(c, r)),
     ),
+    // Any operator with a paired device may ask (the Node gateway skips the scope check).
+    Method {
+        gate: Gate::AnyAuthed,
+        ..m(
+            "device.scopes.requestUpgrade",
+            Observed(&["scopes"]),
+            waits!(Ordered, |c, r| device_scopes::request_upgrade(c, r)),
+        )
+    },
+    Method {
+        gate: Gate::AnyAuthed,
+        ..m(
+            "device.scopes.waitUpgrade",
+            Observed(&["requestId"]),
+            waits!(Waits, |c, r| device_scopes::wait_upgrade(c, r)),
+        )
+    },
     m(
         "device.token.rotate",
         Schema91("DeviceTokenRotateParams"),
@@ -107,6 +144,36 @@ pub static NODES: &[Method] = &[
         "device.token.revoke",
         Schema91("DeviceTokenRevokeParams"),
         waits!(Ordered, |c, r| devices::token_revoke(c, r)),
+    ),
+    m(
+        "exec.approvals.get",
+        Schema96("ExecApprovalsGetParams"),
+        waits!(Waits, |c, r| exec_policy::get(c, r)),
+    ),
+    m(
+        "exec.approvals.set",
+        Schema96("ExecApprovalsSetParams"),
+        waits!(Ordered, |c, r| exec_policy::set(c, r)),
+    ),
+    m(
+        "exec.approvals.node.get",
+        Schema91("ExecApprovalsNodeGetParams"),
+        waits!(Waits, |c, r| exec_policy::node_get(c, r)),
+    ),
+    m(
+        "exec.approvals.node.set",
+        Schema91("ExecApprovalsNodeSetParams"),
+        waits!(Waits, |c, r| exec_policy::node_set(c, r)),
+    ),
+    m(
+        "exec.approval.grants.list",
+        Observed(&["limit"]),
+        now!(|c, r| exec_policy::grants_list(c, r)),
+    ),
+    m(
+        "exec.approval.grants.revoke",
+        Observed(&["grantId"]),
+        now!(|c, r| exec_policy::grants_revoke(c, r)),
     ),
     m(
         "exec.approval.request",

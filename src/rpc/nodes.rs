@@ -5,7 +5,6 @@
 //! `node_table.rs`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use openclaw_net::Outbound;
 use openclaw_proto::scope::satisfies;
@@ -13,6 +12,7 @@ use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::node_call::{self, node_error, Call};
 use super::registry::Answer;
 use super::ui::strict;
 use super::{params, Ctx};
@@ -56,7 +56,7 @@ fn unknown_request() -> ErrorShape {
     ErrorShape::new(ErrorCode::InvalidRequest, "unknown requestId")
 }
 
-fn pairing_changed(msg: &str) -> ErrorShape {
+pub(super) fn pairing_changed(msg: &str) -> ErrorShape {
     ErrorShape::new(ErrorCode::Unavailable, msg)
         .retryable(true)
         .with_details(json!({ "code": "PAIRING_CHANGED" }))
@@ -190,6 +190,7 @@ pub async fn pair_remove(c: &Ctx, req: &RequestFrame<'_>) -> Answer {
     if c.gw.devices.get(&id).is_some() {
         c.gw.devices.remove(&id).await?;
     }
+    c.gw.nodes.pending.forget(&id);
     if let Some(live) = c.gw.nodes.live(&id) {
         live.out.close(DEVICE_REMOVED_CLOSE, "device removed");
     }
@@ -215,30 +216,6 @@ struct InvokeParams {
 }
 
 /// The caller's answer for a node-reported failure (`UNAVAILABLE`, the node's code first).
-fn node_error(code: &str, message: &str, dispatched: bool, with_code: bool) -> ErrorShape {
-    let mut details = json!({
-        "nodeError": { "code": code, "message": message },
-        "nodeCommandDispatched": dispatched,
-    });
-    let msg = if with_code {
-        details["code"] = json!(code);
-        message.to_string()
-    } else {
-        format!("{code}: {message}")
-    };
-    ErrorShape::new(ErrorCode::Unavailable, msg).with_details(details)
-}
-
-/// Drops the invocation's table entry however the call ends (answer, deadline, or the
-/// caller's socket closing and its task being aborted).
-struct Forget(Arc<Gateway>, String);
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        self.0.nodes.invokes.forget(&self.1);
-    }
-}
-
 /// `node.invoke`: check pairing, connection and policy, send `node.invoke.request` to the
 /// node, and wait (bounded) for its `node.invoke.result`.
 pub async fn invoke(c: &Ctx, req: &RequestFrame<'_>) -> Answer {
@@ -296,17 +273,7 @@ pub async fn invoke(c: &Ctx, req: &RequestFrame<'_>) -> Answer {
         .timeout_ms
         .filter(|t| *t > 0)
         .unwrap_or(DEFAULT_INVOKE_TIMEOUT_MS);
-    let max = cfg.limits.max_pending_node_invokes as usize;
     drop(cfg);
-    let id = uuid::Uuid::new_v4().to_string();
-    let Some(rx) = c.gw.nodes.invokes.begin(&id, live.conn, &node_id, max) else {
-        return Err(ErrorShape::new(
-            ErrorCode::Unavailable,
-            format!("too many node invocations in flight (limit {max})"),
-        )
-        .retryable(true));
-    };
-    let _forget = Forget(c.gw.clone(), id.clone());
     let mut fwd = p.params.clone();
     if command == "system.run" {
         if let Some(o) = fwd.as_mut().and_then(Value::as_object_mut) {
@@ -314,70 +281,34 @@ pub async fn invoke(c: &Ctx, req: &RequestFrame<'_>) -> Answer {
                 .or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
         }
     }
-    let mut ev = json!({
-        "id": id, "nodeId": node_id, "command": command,
-        "paramsJSON": fwd.map(|v| v.to_string()),
-        "timeoutMs": timeout_ms, "idempotencyKey": p.idempotency_key,
-    });
-    if let Some(k) = p
+    let session_key = p
         .session_key
         .as_deref()
         .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
-        ev["sessionKey"] = json!(k);
-    }
-    if !send_event(&live.out, "node.invoke.request", &ev) {
-        return Err(node_error(
-            "NOT_CONNECTED",
-            "node not connected",
-            false,
-            true,
-        ));
-    }
-    match tokio::time::timeout(Duration::from_millis(timeout_ms), rx).await {
-        Ok(Ok(Outcome::Done {
-            ok: true,
-            payload,
-            payload_json,
-            ..
-        })) => {
-            let (payload, payload_json) = match (payload, payload_json) {
-                (_, Some(j)) => (
-                    serde_json::from_str(&j).unwrap_or(Value::Null),
-                    Value::String(j),
-                ),
-                (Some(v), None) => (v, Value::Null),
-                (None, None) => (Value::Null, Value::Null),
-            };
-            Ok(json!({ "ok": true, "nodeId": node_id, "command": command,
-                "payload": payload, "payloadJSON": payload_json }))
-        }
-        Ok(Ok(Outcome::Done { error, .. })) => {
-            let e = error.unwrap_or(Value::Null);
-            let code = e["code"].as_str().unwrap_or("UNAVAILABLE");
-            let msg = e["message"].as_str().unwrap_or("node invoke failed");
-            Err(node_error(code, msg, true, false))
-        }
-        Ok(Ok(Outcome::Disconnected) | Err(_)) => {
-            let msg = format!("node disconnected ({command})");
-            Err(node_error("DISCONNECTED", &msg, true, false))
-        }
-        Err(_) => {
-            let cancel = json!({ "invokeId": id, "nodeId": node_id });
-            send_event(&live.out, "node.invoke.cancel", &cancel);
-            Err(node_error("TIMEOUT", "node invoke timed out", true, false))
-        }
-    }
+        .filter(|k| !k.is_empty());
+    let call = Call {
+        node_id: &node_id,
+        command: &command,
+        params: fwd,
+        timeout_ms,
+        idempotency_key: Some(&p.idempotency_key),
+        session_key,
+    };
+    let (payload, payload_json) = node_call::call(c, &live, call).await?;
+    Ok(json!({ "ok": true, "nodeId": node_id, "command": command,
+        "payload": payload, "payloadJSON": payload_json }))
 }
 
 /// The node id of a node socket (`device.id`, else `client.id`).
-fn caller_node(c: &Ctx) -> String {
+pub(super) fn caller_node(c: &Ctx) -> String {
     c.who
         .node
         .as_ref()
         .map_or_else(|| c.who.client_id.clone(), |d| d.node_id.clone())
 }
+
+/// Largest `node.invoke.progress` chunk, in UTF-8 bytes (the Node gateway's limit).
+pub const MAX_PROGRESS_CHUNK_BYTES: usize = 16_384;
 
 /// `node.invoke.result` (node role).
 pub fn invoke_result(c: &Ctx, req: &RequestFrame<'_>) -> Answer {
@@ -426,6 +357,14 @@ pub fn invoke_progress(c: &Ctx, req: &RequestFrame<'_>) -> Answer {
             "nodeId mismatch",
         ));
     }
+    if p["chunk"].as_str().map_or(0, str::len) > MAX_PROGRESS_CHUNK_BYTES {
+        return Err(ErrorShape::new(
+            ErrorCode::InvalidRequest,
+            "progress chunk too large",
+        ));
+    }
+    // The Node gateway streams progress only to in-process (plugin) callers; a WebSocket
+    // operator's invoke ignores it, and so does ours.
     Ok(json!({ "ok": true, "ignored": true }))
 }
 

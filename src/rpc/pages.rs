@@ -87,7 +87,7 @@ fn answer(req: &RequestFrame<'_>, agent: &str, model: Option<&str>) -> Res<Value
 
 type Res<T> = Result<T, ErrorShape>;
 
-fn bad(m: &str, key: &str, problem: &str) -> ErrorShape {
+pub(super) fn bad(m: &str, key: &str, problem: &str) -> ErrorShape {
     ErrorShape::invalid_params(m, &format!("at /{key}: {problem}"))
 }
 
@@ -118,7 +118,7 @@ fn search_text<'a>(p: &'a Value, key: &str, m: &str) -> Res<Option<&'a str>> {
 }
 
 /// An optional integer param in `min..=max`.
-fn int(p: &Value, key: &str, min: i64, max: i64, m: &str) -> Res<()> {
+pub(super) fn int(p: &Value, key: &str, min: i64, max: i64, m: &str) -> Res<()> {
     let Some(v) = p.get(key) else {
         return Ok(());
     };

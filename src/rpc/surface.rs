@@ -58,11 +58,6 @@ pub static SURFACE: &[Method] = &[
         now!(|c, r| approvals::history(c, r)),
     ),
     m(
-        "exec.approvals.get",
-        Schema96("ExecApprovalsGetParams"),
-        now!(|c, r| approvals::exec_policy(c, r)),
-    ),
-    m(
         "users.list",
         Schema96("UsersListParams"),
         now!(|c, r| approvals::users_list(c, r)),
@@ -231,11 +226,6 @@ pub static SURFACE: &[Method] = &[
     m(
         "plugins.list",
         Schema96("PluginsListParams"),
-        now!(|c, r| ui::empty(c, r)),
-    ),
-    m(
-        "exec.approval.grants.list",
-        Observed(&[]),
         now!(|c, r| ui::empty(c, r)),
     ),
     m(

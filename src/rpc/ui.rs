@@ -83,7 +83,6 @@ pub fn empty(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
             &[],
             json!({ "plugins": [], "diagnostics": [], "mutationAllowed": false, "generation": 0 }),
         ),
-        "exec.approval.grants.list" => (&[], &[], json!({ "grants": [] })),
         // Skills are read from folders; there is no skill library to manage from the UI.
         "skills.library.list" => (
             &["sessionKey", "scope"],

@@ -28,6 +28,10 @@ pub enum Kind {
     DevicePending,
     /// An operator's label for a paired device, keyed by device id.
     DeviceLabel,
+    /// Revoked device tokens, keyed by device id: `{role: revokedAtMs}`.
+    DeviceRevoked,
+    /// The gateway's exec-approvals policy document (`{raw}`), keyed `current`.
+    ExecPolicy,
 }
 
 impl Kind {
@@ -37,6 +41,8 @@ impl Kind {
             Kind::Pending => "pending",
             Kind::DevicePending => "device-pending",
             Kind::DeviceLabel => "device-label",
+            Kind::DeviceRevoked => "device-revoked",
+            Kind::ExecPolicy => "exec-policy",
         }
     }
 
@@ -46,6 +52,8 @@ impl Kind {
             Kind::Pending,
             Kind::DevicePending,
             Kind::DeviceLabel,
+            Kind::DeviceRevoked,
+            Kind::ExecPolicy,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -92,3 +92,7 @@ mod nodes;
 mod pairing;
 // Exec approvals: approval clients, decisions, expiry.
 mod exec_approvals;
+// Work queued for nodes, node presence, a node's exec approvals; the gateway's own policy.
+mod nodes_work;
+// Scope upgrades of a paired device, and revoked device tokens.
+mod device_upgrade;

@@ -18,7 +18,7 @@ const COMMANDS: &[&str] = &[
 ];
 
 /// Connect `dev` as a stock-like node host declaring `COMMANDS`.
-async fn node(addr: SocketAddr, dev: &Device) -> Client {
+pub(crate) async fn node(addr: SocketAddr, dev: &Device) -> Client {
     let mut c = Client::open(addr).await;
     let mut p = json!({
         "minProtocol": 3, "maxProtocol": 4,
@@ -42,13 +42,13 @@ fn invoke(node_id: &str, command: &str, extra: Value) -> Value {
     p
 }
 
-fn err(r: &Value) -> Value {
+pub(crate) fn err(r: &Value) -> Value {
     assert_eq!(r["ok"], false, "expected an error: {r}");
     r["error"].clone()
 }
 
 /// Pair and approve a node; returns (operator, node socket, node id).
-async fn approved(g: &TestGateway, dev: &Device) -> (Client, Client, String) {
+pub(crate) async fn approved(g: &TestGateway, dev: &Device) -> (Client, Client, String) {
     let (mut op, _) = operator(g.addr, ALL_SCOPES).await;
     let n = node(g.addr, dev).await;
     let req = op.event("node.pair.requested").await["payload"].clone();
