@@ -68,6 +68,8 @@ pub struct HubStats {
     pub published: AtomicU64,
     /// Frames dropped at full queues.
     pub dropped: AtomicU64,
+    /// Event frames queued to sockets.
+    pub delivered: AtomicU64,
 }
 
 /// The subscriber registry and publisher.
@@ -158,6 +160,7 @@ impl Hub {
                 PushResult::Closed => {}
             }
         }
+        self.stats.delivered.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
 
@@ -200,18 +203,28 @@ impl Hub {
         let drop = droppable(first);
         let required = openclaw_proto::events::event_required_scope(first);
         self.stats.published.fetch_add(1, Ordering::Relaxed);
+        let mut n = 0;
         if let Some((_, out)) = owner {
-            let _ = out.send_seq_batch(&refs, drop);
+            if out.send_seq_batch(&refs, drop) == PushResult::Queued {
+                n += 1;
+            }
         }
         let t = self.topics.lock();
         for s in t.get(topic).into_iter().flatten() {
             if owner.is_some_and(|o| o.0 == s.conn) || !allowed(s, required) {
                 continue;
             }
-            if let PushResult::Dropped = s.out.send_seq_batch(&refs, drop) {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            match s.out.send_seq_batch(&refs, drop) {
+                PushResult::Queued => n += 1,
+                PushResult::Dropped => {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                PushResult::Closed => {}
             }
         }
+        std::mem::drop(t);
+        let frames = n * refs.len() as u64;
+        self.stats.delivered.fetch_add(frames, Ordering::Relaxed);
     }
 }
 

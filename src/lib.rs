@@ -42,6 +42,7 @@ pub mod hub;
 pub mod json;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod nodes;
 pub mod presence;
 pub mod procnet;

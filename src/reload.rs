@@ -24,7 +24,7 @@ pub const RELOAD_POLL: Duration = Duration::from_millis(500);
 pub const RELOAD_SETTLE: Duration = Duration::from_millis(300);
 
 /// `gateway.*` keys that change without a restart.
-const GATEWAY_HOT_KEYS: &[&str] = &["reload", "remote"];
+const GATEWAY_HOT_KEYS: &[&str] = &["reload", "remote", "metrics"];
 /// Top-level keys (or `a.b` paths) whose change needs a full restart.
 const RESTART_PATHS: &[&str] = &["discovery", "browser", "plugins.load", "plugins.installs"];
 
@@ -137,6 +137,7 @@ pub fn apply(gw: &Gateway, next: GatewayConfig) -> Option<String> {
     });
     if restart.is_empty() {
         tracing::info!(target: "gateway/reload", "config reloaded (hot): {}", changed.join(", "));
+        gw.metrics.set(next.metrics_enabled);
         gw.cfg.store(Arc::new(next));
         gw.hub.publish("config.changed", &event, None);
         return None;

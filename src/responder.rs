@@ -23,6 +23,8 @@ pub struct Responder {
     conn: u64,
     t0: Instant,
     answered: bool,
+    /// The method's row in the metrics table (`None`: a method we do not serve).
+    slot: Option<usize>,
 }
 
 impl Responder {
@@ -35,7 +37,14 @@ impl Responder {
             conn,
             t0: Instant::now(),
             answered: false,
+            slot: None,
         }
+    }
+
+    /// Count this request under the served method at registry index `slot`.
+    pub fn with_slot(mut self, slot: usize) -> Self {
+        self.slot = Some(slot);
+        self
     }
 
     /// The request id.
@@ -81,7 +90,9 @@ impl Responder {
     fn finish(&mut self, frame: Bytes, code: Option<&str>) {
         self.answered = true;
         self.out.send_text(frame);
-        let ms = self.t0.elapsed().as_millis();
+        let took = self.t0.elapsed();
+        crate::metrics::rpc(self.slot, code, took);
+        let ms = took.as_millis();
         let (m, conn) = (&self.method, self.conn);
         // Like the Node gateway's WS log: errors and slow calls always, everything with
         // --verbose. Method names and codes only, never params or payloads.

@@ -107,6 +107,8 @@ pub struct Gateway {
     pub restarts: RestartRequests,
     /// The owner's profile and UI preferences.
     pub profile: crate::profile::Profile,
+    /// `gateway.metrics.enabled`.
+    pub metrics: crate::metrics::Switch,
 }
 
 /// A restart asked for from inside the gateway; the run loop waits on it beside signals.
@@ -148,6 +150,7 @@ impl Gateway {
     /// The state store cannot be opened.
     pub fn new(cfg: GatewayConfig) -> Result<Arc<Self>, GatewayError> {
         let opening = Instant::now();
+        let metrics_on = cfg.metrics_enabled;
         let devices = DeviceStore::open(&cfg.state_dir)?;
         let nodes = crate::nodes::Nodes::new(crate::store::nodes::NodeStore::open(&cfg.state_dir)?);
         let sessions = crate::store::SessionStore::open(&sessions_path(&cfg))?;
@@ -200,6 +203,7 @@ impl Gateway {
             heartbeats_enabled: AtomicBool::new(true),
             restarts: RestartRequests::default(),
             profile: crate::profile::Profile::open(&state_dir, started_ms),
+            metrics: crate::metrics::Switch::new(metrics_on),
             last_heartbeat: Mutex::new(None),
             shutdown: Shutdown::new(),
             identity,

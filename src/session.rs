@@ -32,6 +32,8 @@ pub struct Session {
     /// Set once `connect` succeeded: what every handler is given.
     ctx: Option<Ctx>,
     lane: Lane,
+    /// When the socket opened (the handshake latency metric).
+    opened: std::time::Instant,
 }
 
 impl std::fmt::Debug for Session {
@@ -58,6 +60,7 @@ impl Session {
             nonce,
             ctx: None,
             lane: Lane::default(),
+            opened: std::time::Instant::now(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Session {
         }
         match connect::connect(&self.gw, &self.info, &self.nonce, &req).await {
             Ok((authed, hello)) => {
+                crate::metrics::handshake(true, self.opened.elapsed());
                 // The handshake answer is the socket's first `res`; nothing else can be
                 // queued before it, since the socket joins the hub only now.
                 self.out.send_text(res_ok(req.id(), &hello));
@@ -100,6 +104,7 @@ impl Session {
                 Flow::Continue
             }
             Err(fail) => {
+                crate::metrics::handshake(false, self.opened.elapsed());
                 self.out.send_text(res_err(req.id(), &fail.error));
                 Flow::Close(fail.close, fail.reason)
             }

@@ -13,6 +13,7 @@
 //! - [`outbound`]: the byte-budgeted per-socket queue that fan-out pushes into.
 //! - [`http`]: hyper's HTTP/1.1 connection with header timeout and graceful shutdown.
 //! - [`shutdown`]: one watch signal plus a drain counter with a deadline.
+//! - [`stats`]: process-wide socket counts by state, accepts and slow-consumer closes.
 #![deny(missing_docs)]
 
 mod app;
@@ -24,6 +25,7 @@ pub mod outbound;
 pub mod rewind;
 pub mod shutdown;
 pub mod sniff;
+pub mod stats;
 pub mod ws;
 
 pub use app::{App, ConnInfo, Flow, Message, WsSession};

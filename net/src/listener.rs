@@ -18,6 +18,7 @@ use crate::error::NetError;
 use crate::limits::{NetLimits, DEFAULT_LISTEN_BACKLOG};
 use crate::shutdown::Shutdown;
 use crate::sniff::{sniff, Sniffed};
+use crate::stats::{ConnState, StateGuard};
 use crate::ws::handshake::error_response;
 
 /// Longest pause after an accept error such as EMFILE.
@@ -146,6 +147,7 @@ pub async fn serve<A: App>(
             path: "/".into(),
             headers: Vec::new(),
         };
+        crate::stats::count_accept();
         let token = shutdown.track();
         let permit = preauth.acquire(peer.ip(), &limits);
         tokio::spawn(handle(
@@ -169,6 +171,7 @@ async fn handle<A: App>(
     shutdown: Shutdown,
     _token: crate::shutdown::ConnToken,
 ) {
+    let mut state = StateGuard::enter(ConnState::Sniffing);
     let sniffed = tokio::select! {
         r = tokio::time::timeout(limits.handshake_timeout, sniff(&mut stream, limits.sniff_max_bytes)) => r,
         _ = shutdown.wait() => return,
@@ -184,13 +187,16 @@ async fn handle<A: App>(
             }
             // A task of its own: this sniffing task's future (~2.6 KB: the sniff and the
             // HTTP branch) would otherwise stay allocated for the socket's whole life.
+            state.set(ConnState::WsHandshake);
             tokio::spawn(async move {
-                crate::ws::run_ws(&*app, stream, head, info, &limits, permit, shutdown).await;
+                let conn = crate::ws::Admitted { permit, state };
+                crate::ws::run_ws(&*app, stream, head, info, &limits, conn, shutdown).await;
                 drop(_token);
             });
         }
         Ok(Ok(Sniffed::Http(prefix))) => {
             drop(permit);
+            state.set(ConnState::Http);
             Box::pin(crate::http::serve_http(
                 app, stream, prefix, info, &limits, shutdown,
             ))

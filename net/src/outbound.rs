@@ -243,6 +243,7 @@ impl Outbound {
             }
             // Slow consumer: discard what is queued and close.
             self.0.slow.store(true, Ordering::Relaxed);
+            crate::stats::count_slow_close();
             q.items.clear();
             q.bytes = 0;
             q.closing = true;

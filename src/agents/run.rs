@@ -255,7 +255,11 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
         };
         let mut text = String::new();
         let mut last_persist = Instant::now();
+        let called = Instant::now();
         let mut on_delta = |d: &str| {
+            if text.is_empty() {
+                crate::metrics::provider_ttft(called.elapsed());
+            }
             text.push_str(d);
             run.text.lock().push_str(d);
             let ts = now_ms();
@@ -291,6 +295,7 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
             &mut on_delta,
         )
         .await;
+        crate::metrics::provider_call(r.is_ok(), called.elapsed());
         let streamed = !text.is_empty();
         match r {
             Ok(c) => return Ended::Done(c, pm.0, pm.1),
@@ -376,6 +381,7 @@ async fn finish(
             o.stop_reason = "timeout".into();
         }
     }
+    crate::metrics::run_ended(o.status, took);
     // Persist what the assistant said (complete, or partial when aborted/failed mid-stream).
     if !o.text.is_empty() {
         let body = json!({

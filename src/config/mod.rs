@@ -38,7 +38,7 @@ pub use auth::{
 };
 pub use duration::{parse_duration_ms, parse_duration_ms_with_default, DurationUnit};
 pub use env::Env;
-pub use file::{parse_json5, raw_sha256, substitute_string};
+pub use file::{parse_json5, raw_sha256, substitute_env, substitute_string};
 pub use guard::startup_guard;
 pub use limits::{Limits, RateLimitConfig};
 pub use paths::{
@@ -166,6 +166,8 @@ pub struct GatewayConfig {
     pub heartbeat_every_ms: u64,
     pub http: HttpEndpoints,
     pub control_ui_enabled: bool,
+    /// `gateway.metrics.enabled`: `/metrics` served and its counters kept (default off).
+    pub metrics_enabled: bool,
     /// Normalised `gateway.controlUi.basePath` (`""` or `/x`, no trailing slash).
     pub control_ui_base_path: String,
     /// `gateway.controlUi.allowedOrigins`, seeded with `http://localhost:<port>` and

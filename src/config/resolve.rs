@@ -309,6 +309,7 @@ pub(super) fn build(
         heartbeat_every_ms,
         http,
         control_ui_enabled: bool_at(&parsed, &["gateway", "controlUi", "enabled"]).unwrap_or(true),
+        metrics_enabled: bool_at(&parsed, &["gateway", "metrics", "enabled"]).unwrap_or(false),
         control_ui_base_path: normalize_base_path(str_at(
             &parsed,
             &["gateway", "controlUi", "basePath"],

@@ -119,6 +119,16 @@ pub struct Gateway {
     pub tools: Option<ToolsPolicy>,
     /// Every limit of this gateway (an openclaw-rs extension).
     pub limits: Option<Limits>,
+    /// Prometheus metrics at `/metrics` (an openclaw-rs extension).
+    pub metrics: Option<Metrics>,
+}
+
+/// Prometheus metrics
+#[derive(JsonSchema)]
+pub struct Metrics {
+    /// Serve `/metrics` (token-protected like the other HTTP surfaces) and count what it
+    /// shows (default off).
+    pub enabled: Option<bool>,
 }
 
 /// Authentication

@@ -291,6 +291,9 @@ fn validate_gateway(c: &mut Checker, g: &Map<String, Value>) {
             }
         }
     }
+    if let Some(m) = c.obj(g, p, "metrics") {
+        c.boolean(m, "gateway.metrics", "enabled");
+    }
     if let Some(l) = c.obj(g, p, "limits") {
         for (k, _) in l.iter() {
             if !LIMIT_KEYS.contains(&k.as_str()) {

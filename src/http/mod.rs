@@ -8,6 +8,7 @@ mod control_ui;
 pub mod failure;
 pub mod hooks;
 mod hooks_actions;
+pub mod metrics;
 
 pub mod openai;
 pub mod openai_input;
@@ -18,6 +19,8 @@ pub mod tools;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use openclaw_net::{full_body, ConnInfo, HttpBody};
+
+use std::sync::Arc;
 
 use crate::server::Gateway;
 
@@ -70,14 +73,36 @@ pub fn not_found(head: bool) -> Response<HttpBody> {
 
 /// Route one request.
 pub async fn route(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     req: Request<hyper::body::Incoming>,
     info: &ConnInfo,
 ) -> Response<HttpBody> {
+    let t0 = std::time::Instant::now();
     let head = req.method() == Method::HEAD;
     let get = req.method() == Method::GET || head;
     let path = req.uri().path().to_string();
-    let r = match (get, path.as_str()) {
+    let r = routed(gw, req, info, head, get, &path).await;
+    if crate::metrics::enabled() {
+        let label = if hooks::matches(gw, &path) {
+            crate::metrics::route_index("hooks")
+        } else {
+            crate::metrics::route_of(&path)
+        };
+        crate::metrics::http(label, r.status().as_u16(), t0.elapsed());
+    }
+    secure(r)
+}
+
+async fn routed(
+    gw: &Arc<Gateway>,
+    req: Request<hyper::body::Incoming>,
+    info: &ConnInfo,
+    head: bool,
+    get: bool,
+    path: &str,
+) -> Response<HttpBody> {
+    let path = path.to_string();
+    match (get, path.as_str()) {
         (true, "/health" | "/healthz") => {
             let mut r = respond(
                 StatusCode::OK,
@@ -103,6 +128,9 @@ pub async fn route(
         (_, p) if hooks::matches(gw, p) => hooks::handle(gw, req, info, &path).await,
         (_, p) if p.starts_with("/tools/") => not_found(head),
         (true, "/ui") => not_found(head),
+        (true, "/metrics") if gw.cfg.load().metrics_enabled => {
+            metrics::serve(gw, req.headers(), info, head).await
+        }
         (true, p) if control_ui::is_config(gw, p) => {
             match auth::authenticate(gw, req.headers(), info) {
                 Ok(_) => control_ui::config_json(gw, head),
@@ -118,8 +146,7 @@ pub async fn route(
             control_ui::serve(gw, &path, accept, head).await
         }
         (false, _) => not_found(head),
-    };
-    secure(r)
+    }
 }
 
 /// The OpenAI-compatible routes (surface enabled): auth, then method + path.

@@ -118,6 +118,11 @@ impl Nodes {
         &self.store
     }
 
+    /// How many node sockets are connected.
+    pub fn live_count(&self) -> usize {
+        self.live.read().len()
+    }
+
     /// The live socket of `node_id`.
     pub fn live(&self, node_id: &str) -> Option<Arc<NodeConn>> {
         self.live.read().get(node_id).cloned()

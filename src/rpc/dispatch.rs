@@ -47,8 +47,12 @@ impl Lane {
     /// Answer `req` from `ctx`'s socket. `limit` is the socket's in-flight budget.
     pub fn dispatch(&mut self, ctx: &Ctx, req: RequestFrame<'_>, limit: usize) {
         let name = req.method();
-        let resp = Responder::new(req.id(), name, ctx.sock.out.clone(), ctx.sock.conn);
-        let m = registry::lookup(name);
+        let found = registry::lookup_indexed(name);
+        let mut resp = Responder::new(req.id(), name, ctx.sock.out.clone(), ctx.sock.conn);
+        if let Some((i, _)) = found {
+            resp = resp.with_slot(i);
+        }
+        let m = found.map(|(_, m)| m);
         let g = m.map_or(Gate::Table, |m| m.gate);
         if let Err(e) = gate(name, g, &ctx.who) {
             return resp.reply(Err(e));

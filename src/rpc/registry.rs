@@ -331,9 +331,18 @@ pub fn all() -> impl Iterator<Item = &'static Method> {
 
 /// The method named `name`, if we serve it.
 pub fn lookup(name: &str) -> Option<&'static Method> {
-    static BY_NAME: OnceLock<HashMap<&'static str, &'static Method>> = OnceLock::new();
+    lookup_indexed(name).map(|(_, m)| m)
+}
+
+/// The method named `name` and its index in [`all`]'s order, if we serve it.
+pub fn lookup_indexed(name: &str) -> Option<(usize, &'static Method)> {
+    type ByName = HashMap<&'static str, (usize, &'static Method)>;
+    static BY_NAME: OnceLock<ByName> = OnceLock::new();
     BY_NAME
-        .get_or_init(|| all().map(|m| (m.name, m)).collect())
+        .get_or_init(|| {
+            crate::metrics::init_rpc(all().map(|m| m.name));
+            all().enumerate().map(|(i, m)| (m.name, (i, m))).collect()
+        })
         .get(name)
         .copied()
 }

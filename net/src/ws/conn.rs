@@ -17,6 +17,7 @@ use crate::listener::PreauthPermit;
 use crate::outbound::Outbound;
 use crate::shutdown::Shutdown;
 use crate::sniff::UpgradeHead;
+use crate::stats::{ConnState, StateGuard};
 use crate::ws::frame::FrameReader;
 use crate::ws::handshake;
 use crate::ws::reader::{code, ReadEnd, Reader};
@@ -25,6 +26,16 @@ use crate::ws::writer::run_writer;
 /// Close code sent to every socket when the server shuts down or restarts (RFC 6455 1012).
 pub const SERVICE_RESTART: u16 = 1012;
 
+/// What the accept loop hands a WebSocket connection: its pre-auth slot (released once the
+/// application's handshake ends) and its place in the socket-state gauges.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The pre-auth slot, if one was free.
+    pub permit: Option<PreauthPermit>,
+    /// The socket's state in [`crate::stats`].
+    pub state: StateGuard,
+}
+
 /// Complete the upgrade on `stream` and run the connection to its end.
 pub async fn run_ws<A: App>(
     app: &A,
@@ -32,9 +43,10 @@ pub async fn run_ws<A: App>(
     head: UpgradeHead,
     info: ConnInfo,
     limits: &NetLimits,
-    permit: Option<PreauthPermit>,
+    conn: Admitted,
     shutdown: Shutdown,
 ) {
+    let Admitted { permit, mut state } = conn;
     let Some((stream, rest, info)) = Box::pin(upgrade(app, stream, head, info)).await else {
         return;
     };
@@ -48,6 +60,7 @@ pub async fn run_ws<A: App>(
     let end = match pre {
         Some(end) => end,
         None => {
+            state.set(ConnState::WsEstablished);
             established(
                 &mut session,
                 &mut reader,

@@ -11,5 +11,5 @@ pub mod handshake;
 mod reader;
 mod writer;
 
-pub use conn::run_ws;
+pub use conn::{run_ws, Admitted};
 pub use writer::{frame_header, run_writer};

@@ -92,6 +92,8 @@ mod nodes;
 mod pairing;
 // Exec approvals: approval clients, decisions, expiry.
 mod exec_approvals;
+// Prometheus metrics: the switch, auth, and what is counted.
+mod metrics;
 // Work queued for nodes, node presence, a node's exec approvals; the gateway's own policy.
 mod nodes_work;
 // Scope upgrades of a paired device, and revoked device tokens.
