@@ -1,11 +1,15 @@
-//! Durability of the session store under `kill -9` of the real binary in the middle of busy
-//! runs: no acknowledged user message is lost, streamed progress (persisted at least every
-//! second) survives, and the store opens cleanly and passes an integrity check.
+//! Durability under `kill -9` of the real binary in the middle of busy runs, while
+//! `chat.send` requests are still arriving: no acknowledged user message is lost, streamed
+//! progress (persisted at least every second) survives, both SQLite stores open cleanly and
+//! pass an integrity check, and a paired device's token still admits it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde_json::json;
 
+use crate::devices::{device_token_params, pair};
 use crate::lifecycle::Proc;
 use crate::upstream::{Upstream, UpstreamOpts};
 use crate::util::*;
@@ -26,6 +30,11 @@ async fn kill_9_mid_run_loses_no_acknowledged_message() {
         base = up.openai_base()
     );
     let (p, addr) = Proc::start(&dir, &cfg).await;
+    let dev = Device::new();
+    let device_token = pair(addr, &dev).await["auth"]["deviceToken"]
+        .as_str()
+        .expect("paired device gets a token")
+        .to_string();
     let (mut c, _) = operator(addr, &["operator.write", "operator.read"]).await;
     // A long streaming run on one session …
     let words: Vec<String> = (1..=40).map(|i| format!("w{i}")).collect();
@@ -50,18 +59,38 @@ async fn kill_9_mid_run_loses_no_acknowledged_message() {
     // streamed text at least every second), then kill: what is on disk must survive.
     let db = dir.join("state/agents/main/agent/openclaw-agent.sqlite");
     let persisted = persisted_progress(&db).await;
+    // A sender that keeps going until the process dies under it.
+    let live = Arc::new(Mutex::new(Vec::new()));
+    let (sender, _) = operator(addr, &["operator.write"]).await;
+    let sending = tokio::spawn(send_until_closed(sender, live.clone()));
+    let deadline = std::time::Instant::now() + WAIT;
+    while live.lock().len() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "live sends not acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     p.signal(libc::SIGKILL);
     let (code, _) = p.finish().await;
     assert_eq!(code, -1, "killed by a signal");
+    bounded("the live sender to see the socket close", sending)
+        .await
+        .unwrap();
+    acked.extend(live.lock().drain(..));
 
-    {
-        let conn = rusqlite::Connection::open(&db).expect("store opens after kill -9");
+    for file in [db.clone(), dir.join("state/state/openclaw.sqlite")] {
+        let conn = rusqlite::Connection::open(&file).expect("store opens after kill -9");
         let ok: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(ok, "ok");
+        assert_eq!(ok, "ok", "{}", file.display());
     }
     let (p2, addr) = Proc::start(&dir, &cfg).await;
+    let mut d = Client::open(addr).await;
+    let params = device_token_params(&d, &dev, &device_token);
+    let r = d.call("connect", params).await;
+    assert_eq!(r["ok"], true, "device token lost in the kill: {r}");
     let (mut c, _) = operator(addr, &["operator.read"]).await;
     for (key, msg) in &acked {
         let h = c.ok("chat.history", json!({ "sessionKey": key })).await;
@@ -86,6 +115,31 @@ async fn kill_9_mid_run_loses_no_acknowledged_message() {
     );
     p2.signal(libc::SIGTERM);
     assert_eq!(p2.finish().await.0, 0);
+}
+
+/// Send `chat.send` after `chat.send` (each waiting for its ack) until the socket closes,
+/// recording every acknowledged one; bounded in count.
+async fn send_until_closed(mut c: Client, acked: Arc<Mutex<Vec<(String, String)>>>) {
+    for i in 0..100_000 {
+        let (key, msg) = (format!("live{}", i % 4), format!("live message {i}"));
+        let params =
+            json!({ "sessionKey": key, "message": msg, "idempotencyKey": format!("l-{i}") });
+        let Some(id) = c.try_send_req("chat.send", params).await else {
+            return;
+        };
+        loop {
+            match c.recv().await {
+                Ok(v) if v["type"] == "res" && v["id"] == id.as_str() => {
+                    if v["ok"] == true {
+                        acked.lock().push((key, msg));
+                    }
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 /// Poll the store file (read-only, bounded by `util::WAIT`) until the assistant row of

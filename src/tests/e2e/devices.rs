@@ -28,7 +28,7 @@ fn device_params(c: &Client, dev: &Device) -> Value {
 }
 
 /// Params that authenticate with the device token only (signed over that token).
-fn device_token_params(c: &Client, dev: &Device, device_token: &str) -> Value {
+pub(crate) fn device_token_params(c: &Client, dev: &Device, device_token: &str) -> Value {
     let mut p = connect_params("cli", "cli", ALL_SCOPES, None);
     p["auth"] = json!({ "deviceToken": device_token });
     dev.attach(&mut p, c);
@@ -36,7 +36,7 @@ fn device_token_params(c: &Client, dev: &Device, device_token: &str) -> Value {
 }
 
 /// Pair `dev` (loopback auto-approval); returns the hello payload.
-async fn pair(addr: SocketAddr, dev: &Device) -> Value {
+pub(crate) async fn pair(addr: SocketAddr, dev: &Device) -> Value {
     let mut c = Client::open(addr).await;
     let p = device_params(&c, dev);
     let r = c.call("connect", p).await;

@@ -353,6 +353,19 @@ impl Client {
         id
     }
 
+    /// Send a request unless the socket is gone; its id.
+    pub async fn try_send_req(&mut self, method: &str, params: Value) -> Option<String> {
+        let id = format!("{}:{}", self.next_id, uuid::Uuid::new_v4());
+        self.next_id += 1;
+        self.pending.insert(id.clone(), method.to_string());
+        let frame = json!({ "type": "req", "id": id, "method": method, "params": params });
+        let sent = bounded(
+            "a send to complete",
+            self.ws.send(Message::Text(frame.to_string())),
+        );
+        sent.await.ok().map(|_| id)
+    }
+
     /// The `res` for `id`, from the backlog first (frames that arrive first are kept in `events`).
     pub async fn response(&mut self, id: &str) -> Value {
         if let Some(i) = self
