@@ -63,6 +63,8 @@ struct Queue {
     next_seq: u64,
     /// A close frame has been queued: nothing else is accepted.
     closing: bool,
+    /// A pong is queued and not yet taken by the writer (there is never more than one).
+    pong_queued: bool,
 }
 
 struct Shared {
@@ -101,6 +103,7 @@ impl Outbound {
                 bytes: 0,
                 next_seq: 1,
                 closing: false,
+                pong_queued: false,
             }),
             wake: Notify::new(),
             close_wake: Notify::new(),
@@ -215,6 +218,25 @@ impl Outbound {
         if q.closing {
             return;
         }
+        if let Item::Pong(payload) = &item {
+            // RFC 6455 §5.5.3: a pong may answer only the latest ping. A client that pings
+            // faster than it reads gets one pong, not an unbounded queue of them.
+            if q.pong_queued {
+                let new_len = payload.len();
+                if let Some(Item::Pong(old)) = q
+                    .items
+                    .iter_mut()
+                    .rev()
+                    .find(|i| matches!(i, Item::Pong(_)))
+                {
+                    let old_len = old.len();
+                    *old = payload.clone();
+                    q.bytes = q.bytes + new_len - old_len;
+                    return;
+                }
+            }
+            q.pong_queued = true;
+        }
         let closing = matches!(item, Item::CloseRaw(_) | Item::Close { .. });
         q.closing |= closing;
         q.bytes += item.len();
@@ -284,7 +306,11 @@ impl Outbound {
                 let mut q = self.0.queue.lock();
                 if !q.items.is_empty() {
                     let n = q.items.len().min(max);
+                    let from = batch.len();
                     batch.extend(q.items.drain(..n));
+                    if q.pong_queued && batch[from..].iter().any(|i| matches!(i, Item::Pong(_))) {
+                        q.pong_queued = false;
+                    }
                     if q.items.is_empty() && q.items.capacity() > IDLE_QUEUE_CAPACITY {
                         // An idle socket keeps no queue storage (a burst at connect time
                         // would otherwise pin its peak for the socket's life).
@@ -337,6 +363,26 @@ impl Outbound {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_ping_flood_leaves_one_pong_queued_answering_the_latest_ping() {
+        let out = Outbound::new(1024);
+        out.send_text(Bytes::from_static(b"event"));
+        for i in 0..10_000u32 {
+            out.push_control(Item::Pong(Bytes::from(i.to_string())));
+        }
+        {
+            let q = out.0.queue.lock();
+            assert_eq!(q.items.len(), 2, "the text and one pong");
+            assert_eq!(q.bytes, 5 + 4, "bytes follow the replaced payload");
+        }
+        let mut batch = Vec::new();
+        assert!(out.next_batch(&mut batch, 16).await);
+        assert!(matches!(&batch[1], Item::Pong(p) if &p[..] == b"9999"));
+        // Taken by the writer: the next ping gets a pong of its own.
+        out.push_control(Item::Pong(Bytes::from_static(b"next")));
+        assert_eq!(out.0.queue.lock().items.len(), 1);
+    }
 
     #[test]
     fn droppable_events_are_dropped_over_budget_and_seq_advances() {
