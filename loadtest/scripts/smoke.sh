@@ -50,6 +50,8 @@ run slow-consumer slow-consumer --clients 60 --slow 10 --rounds 5 --warmup-round
 run http http --path /healthz --conc 4 --secs 2
 run cron-burst cron-burst --jobs 200 --lead-ms 4000 --health-rate 50 --sessions 10
 run nodes nodes --nodes 20 -n 400 --rate 200
+run hostile hostile --good 4 --health-rate 50 --subscribers 10 --phase-secs 1 --ramp-secs 1 \
+  --sockets 20 --flood 200 --subscriptions 50
 
 echo "== limit-server + compare"
 "$LT" limit-server --port 0 --max-secs 120 2>"$OUT/limit.log" &

@@ -1,11 +1,13 @@
 //! Scenarios and what they share: common CLI options and bounded-concurrency connection opening.
 
 pub mod agent;
+pub mod attacks;
 pub mod chat_stream;
 pub mod cron;
 pub mod fanout;
 pub mod handshake;
 pub mod hold;
+pub mod hostile;
 pub mod http;
 pub mod nodes;
 pub mod rpc;
@@ -56,6 +58,10 @@ pub enum Scenario {
     /// N approved node sockets; `node.invoke` round trips through the gateway at a fixed rate:
     /// latency and gateway CPU per invoke.
     Nodes(nodes::NodesArgs),
+    /// Good clients' `health` and broadcast latency with no attack, then during each hostile
+    /// client kind in turn (slowloris, half-open, unauthenticated flood, oversized input,
+    /// garbage, ping flood, 1000 subscriptions, wrong tokens): p99 ratios and gateway RSS.
+    Hostile(hostile::HostileArgs),
 }
 
 impl Scenario {
@@ -70,6 +76,7 @@ impl Scenario {
             Scenario::AgentStreams(_) => "agent-streams",
             Scenario::CronBurst(_) => "cron-burst",
             Scenario::Nodes(_) => "nodes",
+            Scenario::Hostile(_) => "hostile",
         }
     }
 
@@ -84,6 +91,7 @@ impl Scenario {
             Scenario::AgentStreams(a) => &a.common,
             Scenario::CronBurst(a) => &a.common,
             Scenario::Nodes(a) => &a.common,
+            Scenario::Hostile(a) => &a.common,
         }
     }
 
@@ -101,6 +109,7 @@ impl Scenario {
             Scenario::AgentStreams(a) => agent::run(a).await,
             Scenario::CronBurst(a) => cron::run(a).await,
             Scenario::Nodes(a) => nodes::run(a).await,
+            Scenario::Hostile(a) => hostile::run(a).await,
         }
     }
 }
