@@ -63,9 +63,14 @@ struct Queue {
     next_seq: u64,
     /// A close frame has been queued: nothing else is accepted.
     closing: bool,
-    /// A pong is queued and not yet taken by the writer (there is never more than one).
-    pong_queued: bool,
+    /// Pongs queued and not yet taken by the writer (at most [`MAX_QUEUED_PONGS`]).
+    pongs: usize,
 }
+
+/// Pongs a socket may have waiting; a ping beyond them replaces the last pong's payload
+/// (RFC 6455 §5.5.3 allows answering only the latest ping), so a client that pings faster
+/// than it reads cannot grow the queue. Autobahn 2.10 sends 10 and wants 10 answers.
+pub const MAX_QUEUED_PONGS: usize = 16;
 
 struct Shared {
     queue: Mutex<Queue>,
@@ -103,7 +108,7 @@ impl Outbound {
                 bytes: 0,
                 next_seq: 1,
                 closing: false,
-                pong_queued: false,
+                pongs: 0,
             }),
             wake: Notify::new(),
             close_wake: Notify::new(),
@@ -219,9 +224,7 @@ impl Outbound {
             return;
         }
         if let Item::Pong(payload) = &item {
-            // RFC 6455 §5.5.3: a pong may answer only the latest ping. A client that pings
-            // faster than it reads gets one pong, not an unbounded queue of them.
-            if q.pong_queued {
+            if q.pongs >= MAX_QUEUED_PONGS {
                 let new_len = payload.len();
                 if let Some(Item::Pong(old)) = q
                     .items
@@ -235,7 +238,7 @@ impl Outbound {
                     return;
                 }
             }
-            q.pong_queued = true;
+            q.pongs += 1;
         }
         let closing = matches!(item, Item::CloseRaw(_) | Item::Close { .. });
         q.closing |= closing;
@@ -268,6 +271,7 @@ impl Outbound {
             crate::stats::count_slow_close();
             q.items.clear();
             q.bytes = 0;
+            q.pongs = 0;
             q.closing = true;
             q.items.push_back(Item::Close {
                 code: SLOW_CONSUMER_CLOSE,
@@ -308,8 +312,9 @@ impl Outbound {
                     let n = q.items.len().min(max);
                     let from = batch.len();
                     batch.extend(q.items.drain(..n));
-                    if q.pong_queued && batch[from..].iter().any(|i| matches!(i, Item::Pong(_))) {
-                        q.pong_queued = false;
+                    if q.pongs > 0 {
+                        let taken = batch[from..].iter().filter(|i| matches!(i, Item::Pong(_)));
+                        q.pongs = q.pongs.saturating_sub(taken.count());
                     }
                     if q.items.is_empty() && q.items.capacity() > IDLE_QUEUE_CAPACITY {
                         // An idle socket keeps no queue storage (a burst at connect time
@@ -365,23 +370,39 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_ping_flood_leaves_one_pong_queued_answering_the_latest_ping() {
-        let out = Outbound::new(1024);
+    async fn a_ping_flood_leaves_a_bounded_number_of_pongs_the_last_answering_the_latest() {
+        let out = Outbound::new(1 << 20);
         out.send_text(Bytes::from_static(b"event"));
         for i in 0..10_000u32 {
-            out.push_control(Item::Pong(Bytes::from(i.to_string())));
+            out.push_control(Item::Pong(Bytes::from(format!("{i:05}"))));
         }
         {
             let q = out.0.queue.lock();
-            assert_eq!(q.items.len(), 2, "the text and one pong");
-            assert_eq!(q.bytes, 5 + 4, "bytes follow the replaced payload");
+            assert_eq!(
+                q.items.len(),
+                1 + MAX_QUEUED_PONGS,
+                "the text and the capped pongs"
+            );
+            assert_eq!(
+                q.bytes,
+                5 + 5 * MAX_QUEUED_PONGS,
+                "bytes follow the replaced payload"
+            );
         }
         let mut batch = Vec::new();
-        assert!(out.next_batch(&mut batch, 16).await);
-        assert!(matches!(&batch[1], Item::Pong(p) if &p[..] == b"9999"));
-        // Taken by the writer: the next ping gets a pong of its own.
+        assert!(out.next_batch(&mut batch, 64).await);
+        assert!(
+            matches!(&batch[1], Item::Pong(p) if &p[..] == b"00000"),
+            "the first pings answered in order"
+        );
+        assert!(
+            matches!(batch.last(), Some(Item::Pong(p)) if &p[..] == b"09999"),
+            "the last answers the latest"
+        );
+        // Taken by the writer: new pings get pongs of their own again.
         out.push_control(Item::Pong(Bytes::from_static(b"next")));
-        assert_eq!(out.0.queue.lock().items.len(), 1);
+        out.push_control(Item::Pong(Bytes::from_static(b"more")));
+        assert_eq!(out.0.queue.lock().items.len(), 2);
     }
 
     #[test]
