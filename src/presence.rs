@@ -83,18 +83,36 @@ impl Presence {
         }
     }
 
-    /// Insert or replace the entry under `key` (case-insensitive).
+    /// A connection's entry under `key` (case-insensitive): replaces the fields, but the text
+    /// written when the entry was first made is kept (as on the Node gateway, whose connect
+    /// path sends no text: a reconnect under another name keeps the first line).
     pub fn upsert(&self, key: &str, value: Map<String, Value>, now: u64) {
+        self.put(key, value, now, |old, new| {
+            let text = old.remove("text");
+            *old = new;
+            if let Some(t) = text {
+                old.insert("text".into(), t);
+            }
+        });
+    }
+
+    /// A `system-event` entry under `key`: merged over the existing one, new fields (the text
+    /// included) winning, as the Node gateway's system presence update does.
+    pub fn merge(&self, key: &str, value: Map<String, Value>, now: u64) {
+        self.put(key, value, now, |old, new| old.extend(new));
+    }
+
+    fn put(
+        &self,
+        key: &str,
+        value: Map<String, Value>,
+        now: u64,
+        apply: impl FnOnce(&mut Map<String, Value>, Map<String, Value>),
+    ) {
         let key = key.to_ascii_lowercase();
         let mut v = self.entries.lock();
         if let Some(e) = v.iter_mut().find(|e| e.key == key) {
-            // The text is written when the entry is first made and kept (as on the Node
-            // gateway: a reconnect under another name keeps the first line).
-            let text = e.value.remove("text");
-            e.value = value;
-            if let Some(t) = text {
-                e.value.insert("text".into(), t);
-            }
+            apply(&mut e.value, value);
             e.ts = now;
         } else {
             v.push(Entry {

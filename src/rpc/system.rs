@@ -290,7 +290,7 @@ pub fn system_event(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
         .device_id
         .or(p.instance_id)
         .unwrap_or_else(|| format!("event:{text}"));
-    gw.presence.upsert(&key, m, now);
+    gw.presence.merge(&key, m, now);
     gw.publish_presence();
     if mode == "now" || p.session_key.is_some() {
         gw.scheduled_heartbeat();

@@ -95,6 +95,31 @@ async fn presence_events_carry_increasing_state_versions() {
     g.stop().await;
 }
 
+/// A `system-event` under the same instance id updates that entry: the new text replaces the
+/// old one and fields it does not send are kept (the load harness's broadcast rounds rely on it).
+#[tokio::test]
+async fn system_event_updates_its_instance_entry() {
+    let g = start().await;
+    let (mut a, _) = operator(g.addr, ALL_SCOPES).await;
+    let first = json!({ "text": "round one", "instanceId": "lt-1", "host": "h1" });
+    a.ok("system-event", first).await;
+    let ev = a.event("presence").await;
+    let list = ev["payload"]["presence"].as_array().unwrap();
+    assert!(list.iter().any(|e| e["text"] == "round one"), "{ev}");
+    let second = json!({ "text": "round two", "instanceId": "LT-1" });
+    a.ok("system-event", second).await;
+    let ev = a.event("presence").await;
+    let list = ev["payload"]["presence"].as_array().unwrap();
+    let mine: Vec<_> = list
+        .iter()
+        .filter(|e| e["text"].as_str().is_some_and(|t| t.starts_with("round")))
+        .collect();
+    assert_eq!(mine.len(), 1, "one entry per instance id: {ev}");
+    assert_eq!(mine[0]["text"], "round two", "{ev}");
+    assert_eq!(mine[0]["host"], "h1", "fields not sent are kept: {ev}");
+    g.stop().await;
+}
+
 #[tokio::test]
 async fn webchat_connect_and_disconnect_are_broadcast_as_presence() {
     let g = start().await;
