@@ -417,6 +417,7 @@ pub async fn connect(
                     role: &role,
                     scopes: &scopes,
                     repair: prev.is_some(),
+                    remote_ip: (!info.peer.ip().is_loopback()).then(|| info.peer.ip().to_string()),
                 };
                 return Err(crate::rpc::devices::pairing_required(gw, ask, reason).await);
             }

@@ -60,6 +60,9 @@ pub const DEFAULT_AGENT_WAIT_MAX_MS: u64 = 10 * 60 * 1000;
 /// `node.invoke` calls that may wait for their nodes at once, gateway-wide; one more is
 /// refused `UNAVAILABLE` (retryable). `gateway.limits.maxPendingNodeInvokes`.
 pub const DEFAULT_MAX_PENDING_NODE_INVOKES: u64 = 4096;
+/// A device pairing request nobody decided on is dropped this long after the device last asked
+/// (the Node gateway's 5 minutes). `gateway.limits.pairingPendingTtlMs`.
+pub const DEFAULT_PAIRING_PENDING_TTL_MS: u64 = 5 * 60 * 1000;
 /// HTTP request head deadline (slow-header defence). `gateway.limits.httpHeaderTimeoutMs`.
 pub const DEFAULT_HTTP_HEADER_TIMEOUT_MS: u64 = net::DEFAULT_HTTP_HEADER_TIMEOUT.as_millis() as u64;
 /// How long a closing WebSocket waits for the peer's close frame. `gateway.limits.closeLingerMs`.
@@ -144,6 +147,7 @@ pub struct Limits {
     pub close_linger_ms: u64,
     pub sniff_max_bytes: u64,
     pub max_pending_node_invokes: u64,
+    pub pairing_pending_ttl_ms: u64,
 }
 
 impl Default for Limits {
@@ -166,6 +170,7 @@ impl Default for Limits {
             close_linger_ms: DEFAULT_CLOSE_LINGER_MS,
             sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
             max_pending_node_invokes: DEFAULT_MAX_PENDING_NODE_INVOKES,
+            pairing_pending_ttl_ms: DEFAULT_PAIRING_PENDING_TTL_MS,
         }
     }
 }
@@ -189,6 +194,7 @@ pub const LIMIT_KEYS: &[&str] = &[
     "closeLingerMs",
     "sniffMaxBytes",
     "maxPendingNodeInvokes",
+    "pairingPendingTtlMs",
 ];
 
 impl Limits {
@@ -196,7 +202,7 @@ impl Limits {
     pub fn resolve(limits: Option<&Value>, env: &Env, warnings: &mut Vec<String>) -> Limits {
         let mut l = Limits::default();
         let get = |k: &str| limits.and_then(|v| v.get(k)).and_then(Value::as_u64);
-        let slots: [(&str, &mut u64); 17] = [
+        let slots: [(&str, &mut u64); 18] = [
             ("handshakeTimeoutMs", &mut l.handshake_timeout_ms),
             ("maxPreauthPerIp", &mut l.max_preauth_per_ip),
             ("maxPreauthGlobal", &mut l.max_preauth_global),
@@ -214,6 +220,7 @@ impl Limits {
             ("closeLingerMs", &mut l.close_linger_ms),
             ("sniffMaxBytes", &mut l.sniff_max_bytes),
             ("maxPendingNodeInvokes", &mut l.max_pending_node_invokes),
+            ("pairingPendingTtlMs", &mut l.pairing_pending_ttl_ms),
         ];
         for (key, slot) in slots {
             if let Some(v) = get(key) {

@@ -344,6 +344,9 @@ pub struct Limits {
     /// `maxPendingNodeInvokes`.
     #[schemars(range(min = 1))]
     pub max_pending_node_invokes: Option<u64>,
+    /// `pairingPendingTtlMs`.
+    #[schemars(range(min = 1))]
+    pub pairing_pending_ttl_ms: Option<u64>,
 }
 
 /// Logging

@@ -111,7 +111,10 @@ pub async fn request_upgrade(c: &Ctx, req: &RequestFrame<'_>) -> Answer {
         return invalid("requested scopes must include the connection's current scopes");
     }
     let store = c.gw.nodes.records();
-    let pending = store.find(Kind::DevicePending, |v| v["deviceId"] == id.as_str());
+    let now = now_ms();
+    let pending = store.find(Kind::DevicePending, |v| {
+        v["deviceId"] == id.as_str() && super::devices::pending_live(&c.gw, v, now)
+    });
     if let Some((rid, rec)) = &pending {
         let had = crate::nodes::strings(&rec["scopes"]);
         if normalize(&had) == want {
@@ -140,6 +143,7 @@ pub async fn request_upgrade(c: &Ctx, req: &RequestFrame<'_>) -> Answer {
         role: "operator",
         scopes: &want,
         repair: true,
+        remote_ip: None,
     };
     let rid = request_pairing(&c.gw, ask).await?;
     Ok(json!({ "requestId": rid }))

@@ -31,22 +31,58 @@ pub struct Ask<'a> {
     pub scopes: &'a [String],
     /// The device is already paired (this asks for an upgrade).
     pub repair: bool,
+    /// Where it connects from, when that is not this host.
+    pub remote_ip: Option<String>,
 }
 
-/// Record (or find) the pending request for `ask`; a new one is announced with
-/// `device.pair.requested`. Returns its request id.
+/// Whether pending request `v` is still open at `now`: nobody decided on it within the
+/// pending TTL (`gateway.limits.pairingPendingTtlMs`) since the device last asked.
+pub fn pending_live(gw: &Gateway, v: &Value, now: u64) -> bool {
+    let ttl = gw.cfg.load().limits.pairing_pending_ttl_ms;
+    let asked = v["refreshedAtMs"]
+        .as_u64()
+        .or(v["ts"].as_u64())
+        .unwrap_or(0);
+    now.saturating_sub(asked) <= ttl
+}
+
+/// A pending request as the wire shows it (when it was last refreshed is the store's).
+fn public_pending(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("refreshedAtMs");
+    }
+    v
+}
+
+/// Record (or refresh) the pending request for `ask`; a new one is announced with
+/// `device.pair.requested`. A request of this device that expired is dropped and a new one
+/// made. Returns its request id.
 pub async fn request_pairing(gw: &Gateway, ask: Ask<'_>) -> Result<String, StoreError> {
     let store = gw.nodes.records();
-    let existing = store.find(Kind::DevicePending, |v| v["deviceId"] == ask.device_id);
+    let now = now_ms();
+    let mine = store.all(Kind::DevicePending);
+    let mine = mine.iter().filter(|(_, v)| v["deviceId"] == ask.device_id);
+    let mut existing = None;
+    for (rid, v) in mine {
+        if pending_live(gw, v, now) {
+            existing.get_or_insert((rid.clone(), v.clone()));
+        } else {
+            store.delete(Kind::DevicePending, rid).await?;
+        }
+    }
     let rid = existing
         .as_ref()
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), |(id, _)| id.clone());
+    let first = existing.as_ref().map(|(_, v)| v);
     let mut rec = json!({
         "requestId": rid, "deviceId": ask.device_id, "publicKey": b64url(ask.public_key),
         "displayName": ask.display_name, "platform": ask.platform,
         "deviceFamily": ask.device_family, "clientId": ask.client_id,
         "clientMode": ask.client_mode, "role": ask.role, "roles": [ask.role],
-        "scopes": ask.scopes, "silent": false, "isRepair": ask.repair, "ts": now_ms(),
+        "scopes": ask.scopes, "remoteIp": ask.remote_ip, "silent": false,
+        "isRepair": ask.repair || first.is_some_and(|v| v["isRepair"] == true),
+        "ts": first.and_then(|v| v["ts"].as_u64()).unwrap_or(now),
+        "refreshedAtMs": first.map(|_| now),
     });
     if let Some(o) = rec.as_object_mut() {
         o.retain(|_, v| !v.is_null());
@@ -152,12 +188,14 @@ pub fn pair_list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
             .iter()
             .map(|d| paired_entry(&c.gw, d, Some(connected(&d.device_id))))
             .collect();
+    let now = now_ms();
     let mut pending: Vec<Value> =
         c.gw.nodes
             .records()
             .all(Kind::DevicePending)
             .into_iter()
-            .map(|(_, v)| v)
+            .filter(|(_, v)| pending_live(&c.gw, v, now))
+            .map(|(_, v)| public_pending(v))
             .collect();
     pending.sort_by_key(|v| v["ts"].as_u64().unwrap_or(0));
     Ok(json!({ "pending": pending, "paired": paired }))
@@ -174,8 +212,9 @@ fn request(c: &Ctx, req: &RequestFrame<'_>) -> Result<(String, Value), ErrorShap
         c.gw.nodes
             .records()
             .get(Kind::DevicePending, &rid)
+            .filter(|v| pending_live(&c.gw, v, now_ms()))
             .ok_or_else(unknown_request)?;
-    Ok((rid, rec))
+    Ok((rid, public_pending(rec)))
 }
 
 fn resolved(c: &Ctx, rid: &str, device_id: &str, decision: &str) {

@@ -83,6 +83,12 @@ async fn a_device_waits_for_an_operator_and_is_then_managed() {
     assert_eq!(err(&r)["details"]["requestId"], rid.as_str());
     let list = admin.ok("device.pair.list", json!({})).await;
     assert_eq!(list["pending"].as_array().unwrap().len(), 1, "{list}");
+    let p0 = &list["pending"][0];
+    assert_eq!(
+        p0["ts"], ev["ts"],
+        "a refresh keeps when it was first asked: {list}"
+    );
+    assert!(p0.get("refreshedAtMs").is_none(), "{list}");
     // A read-only approver cannot grant write.
     let (mut reader, _) = operator(g.addr, &["operator.read", "operator.pairing"]).await;
     let e = err(&reader
@@ -229,5 +235,51 @@ async fn a_pending_request_survives_a_restart_and_can_be_rejected() {
         rid.as_str(),
         "a new request after a rejection"
     );
+    g.stop().await;
+}
+
+/// A request nobody decides on expires (the Node gateway's 5 minutes; 1 ms here): it leaves
+/// the list, approving it is "unknown requestId", and the device asking again gets a new
+/// request, announced again. Asking again before that refreshes it without changing `ts`.
+#[tokio::test]
+async fn an_undecided_request_expires() {
+    let cfg = r#"{ gateway: { mode: "local", auth: { mode: "token" },
+                   nodes: { pairing: { autoApproveLocal: false } },
+                   limits: { pairingPendingTtlMs: 1 } } }"#;
+    let g = start_with(Setup::config(cfg)).await;
+    let (mut admin, _) = operator(g.addr, ALL_SCOPES).await;
+    let dev = Device::new();
+    let token = json!({ "token": TOKEN });
+    let (_, r) = try_connect(g.addr, &dev, "operator", &["operator.read"], token.clone()).await;
+    let rid = err(&r)["details"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin.event("device.pair.requested").await;
+    // Polled, not slept: the list drops it once a millisecond has passed (5 s deadline).
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let list = admin.ok("device.pair.list", json!({})).await;
+        if list["pending"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(!list.to_string().contains("refreshedAtMs"), "{list}");
+        assert!(std::time::Instant::now() < end, "never expired: {list}");
+    }
+    let e = err(&admin
+        .call("device.pair.approve", json!({ "requestId": rid }))
+        .await);
+    assert_eq!(
+        (e["code"].as_str(), e["message"].as_str()),
+        (Some("INVALID_REQUEST"), Some("unknown requestId"))
+    );
+    let (_, r) = try_connect(g.addr, &dev, "operator", &["operator.read"], token).await;
+    let rid2 = err(&r)["details"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(rid2, rid, "an expired request is not reused");
+    let ev = admin.event("device.pair.requested").await["payload"].clone();
+    assert_eq!(ev["requestId"], rid2.as_str());
     g.stop().await;
 }
