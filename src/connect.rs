@@ -484,6 +484,7 @@ pub async fn connect(
             path_env: p.path_env.clone(),
             permissions: p.permissions.as_ref().map(|m| json!(m)),
             local,
+            remote_ip: (!info.peer.ip().is_loopback()).then(|| info.peer.ip().to_string()),
         })
     });
     let authed = Authed {

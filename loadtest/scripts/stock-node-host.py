@@ -13,8 +13,22 @@ both:
   5. the node host is stopped: `nodes status --json` shows it disconnected; an invoke to it
      fails with "node not connected".
 
-Each gateway and node host gets its own temp state; every wait has a deadline; loopback only.
-  usage: stock-node-host.py [--gw BIN] [--only ours|node] [--out DIR]
+With --remote the node host is not local: the script re-runs itself in a network namespace it
+creates (`unshare -rn`: a user + network namespace holding only its own loopback device, with
+10.77.0.1 added to it), both gateways listen on all addresses, the operator CLI connects to
+127.0.0.1 and the node host to 10.77.0.1, so its connect is not local-direct:
+
+  1. `devices list --json` shows the node host's device pairing request (role node, remoteIp
+     10.77.0.1) and `nodes pending` nothing yet; the node host pauses, waiting for an operator;
+  2. `devices approve <requestId>` pairs the device; the node host is restarted (it does not
+     resume by itself on either gateway) and connects;
+  3. `nodes pending` lists its command surface (remoteIp 10.77.0.1), `nodes approve` admits it,
+     `nodes status` shows it connected from 10.77.0.1, `nodes invoke system.which` works, and
+     `devices list` shows the paired device with its remoteIp.
+
+Each gateway and node host gets its own temp state; every wait has a deadline; traffic stays on
+loopback (or inside the namespace).
+  usage: stock-node-host.py [--gw BIN] [--only ours|node] [--out DIR] [--remote]
   env:   PEER_DIR (/tmp/peer: the Node gateway and the stock CLI from ../shared/peer/setup.sh)
 Last line: `stock-node-host: N/M passed`; exit 0 iff all pass on both gateways.
 """
@@ -37,6 +51,7 @@ NODE = os.path.join(PEER, "node26", "package", "bin", "node")
 OCJS = os.path.join(PEER, "oc", "node_modules", "openclaw", "openclaw.mjs")
 TOKEN = f"snh-token-{os.getpid()}"
 CLI_TIMEOUT = 60
+REMOTE_IP = "10.77.0.1"
 
 
 def free_port():
@@ -77,13 +92,26 @@ def iso_env(base, port):
 
 
 class Gateway:
-    def __init__(self, kind, out, gw_bin):
+    def __init__(self, kind, out, gw_bin, remote=False):
         self.kind, self.out, self.port, self.proc = kind, out, free_port(), None
-        self.gw_bin = gw_bin
+        self.gw_bin, self.remote = gw_bin, remote
+
+    def start_node_lan(self, log):
+        """The Node gateway as ../shared/peer/start.sh runs it, but listening on all addresses."""
+        run = os.path.join(self.out, "node-gw")
+        env = iso_env(run, self.port)
+        with open(env["OPENCLAW_CONFIG_PATH"], "w") as f:
+            json.dump({"gateway": {"mode": "local"},
+                       "logging": {"file": os.path.join(run, "openclaw.log")}}, f)
+        self.proc = subprocess.Popen([NODE, OCJS, "gateway", "run", "--port", str(self.port), "--bind", "lan",
+                                      "--auth", "token", "--allow-unconfigured"],
+                                     stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def start(self):
         log = open(os.path.join(self.out, "gateway.log"), "w")
-        if self.kind == "node":
+        if self.kind == "node" and self.remote:
+            self.start_node_lan(log)
+        elif self.kind == "node":
             env = dict(os.environ, PEER_RESET="1", PEER_TOKEN=TOKEN, PEER_DIR=PEER)
             self.proc = subprocess.Popen(["bash", os.path.join(SHARED, "start.sh"), str(self.port)],
                                          stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -93,8 +121,10 @@ class Gateway:
             os.makedirs(st, exist_ok=True)
             cfg = os.path.join(st, "openclaw.json")
             with open(cfg, "w") as f:
-                json.dump({"gateway": {"mode": "local", "port": self.port,
-                                       "auth": {"mode": "token", "token": TOKEN}}}, f)
+                gw = {"mode": "local", "port": self.port, "auth": {"mode": "token", "token": TOKEN}}
+                if self.remote:
+                    gw["bind"] = "lan"
+                json.dump({"gateway": gw}, f)
             env = dict(os.environ, OPENCLAW_STATE_DIR=st, OPENCLAW_CONFIG_PATH=cfg)
             self.proc = subprocess.Popen([self.gw_bin, "gateway", "run", "--verbose"], stdout=log,
                                          stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -151,11 +181,7 @@ def until(what, fn, deadline_s=45, every=0.5):
 
 def scenario(gw, check):
     """Run the node-host story against `gw`; `check(name, ok, detail)` records each verdict."""
-    nh_base = os.path.join(gw.out, "node-host")
-    env = iso_env(nh_base, gw.port)
-    nh_log = open(os.path.join(gw.out, "node-host.log"), "w")
-    nh = subprocess.Popen([NODE, OCJS, "node", "run", "--host", "127.0.0.1", "--port", str(gw.port)],
-                          env=env, stdout=nh_log, stderr=subprocess.STDOUT, start_new_session=True)
+    nh = node_host(gw, "127.0.0.1", "node-host.log")
     try:
         def pending():
             rc, so, _ = cli(gw, "nodes-pending", "nodes", "pending", "--json")
@@ -198,12 +224,7 @@ def scenario(gw, check):
         rc, so, _ = cli(gw, "approvals-pending", "approvals", "pending")
         check("approvals pending", rc == 0 and "No pending approvals." in so, f"rc={rc}: {so.strip()[:60]}")
     finally:
-        if nh.poll() is None:
-            os.killpg(nh.pid, signal.SIGTERM)
-            try:
-                nh.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(nh.pid, signal.SIGKILL)
+        stop(nh)
     row = until("nodes status shows it disconnected", lambda: status_row(False))
     check("nodes status after stop", row.get("connected") is False, "disconnected")
     rc, so, se = cli(gw, "nodes-invoke-stopped", "nodes", "invoke", "--node", node_id, "--command",
@@ -211,17 +232,102 @@ def scenario(gw, check):
     check("nodes invoke after stop", rc != 0 and "node not connected" in so + se, f"rc={rc}")
 
 
-def run(kind, out, gw_bin):
+def node_host(gw, host, log_name):
+    """Start the stock node host against `host`:gw.port with its own (kept) state."""
+    env = iso_env(os.path.join(gw.out, "node-host"), gw.port)
+    log = open(os.path.join(gw.out, log_name), "w")
+    return subprocess.Popen([NODE, OCJS, "node", "run", "--host", host, "--port", str(gw.port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def remote_scenario(gw, check):
+    """The node host connecting from 10.77.0.1 (not local-direct) against `gw`."""
+    nh = node_host(gw, REMOTE_IP, "node-host.log")
+    try:
+        def device_request():
+            rc, so, _ = cli(gw, "devices-list-pending", "devices", "list", "--json")
+            pend = ((as_json(so) or {}).get("pending") or []) if rc == 0 else []
+            return next((p for p in pend if p.get("clientId") == "node-host"), None)
+        req = until("devices list shows the node host's pairing request", device_request)
+        check("devices list: remote pairing request",
+              req.get("role") == "node" and req.get("remoteIp") == REMOTE_IP and not req.get("silent"),
+              f"role {req.get('role')}, remoteIp {req.get('remoteIp')}, silent {req.get('silent')}")
+        rc, so, _ = cli(gw, "nodes-pending-before", "nodes", "pending", "--json")
+        check("nodes pending before the device is paired", rc == 0 and (as_json(so) == []),
+              f"rc={rc}: {so.strip()[:40]}")
+        rc, so, se = cli(gw, "devices-approve", "devices", "approve", req["requestId"])
+        check("devices approve", rc == 0 and "Approved" in so, f"rc={rc}: {(so + se).strip()[:80]}")
+        stop(nh)  # it pauses "waiting for operator action" on both gateways: restart it
+        nh = node_host(gw, REMOTE_IP, "node-host-2.log")
+
+        def surface():
+            rc, so, _ = cli(gw, "nodes-pending", "nodes", "pending", "--json")
+            j = as_json(so) if rc == 0 else None
+            return (j or [None])[0] if isinstance(j, list) else None
+        sreq = until("nodes pending lists the node's surface", surface)
+        check("nodes pending: remote surface",
+              sreq.get("remoteIp") == REMOTE_IP and "system.which" in sreq.get("commands", [])
+              and "silent" not in sreq, f"remoteIp {sreq.get('remoteIp')}, silent {sreq.get('silent')}")
+        rc, so, _ = cli(gw, "nodes-approve", "nodes", "approve", sreq["requestId"])
+        node = (as_json(so) or {}).get("node") or {}
+        node_id = node.get("nodeId", "")
+        check("nodes approve", rc == 0 and node.get("remoteIp") == REMOTE_IP,
+              f"rc={rc}, remoteIp {node.get('remoteIp')}")
+
+        def connected():
+            rc, so, _ = cli(gw, "nodes-status", "nodes", "status", "--json")
+            rows = ((as_json(so) or {}).get("nodes") or []) if rc == 0 else []
+            row = next((r for r in rows if r.get("nodeId") == node_id), None)
+            return row if row and row.get("connected") and row.get("approvalState") == "approved" else None
+        row = until("nodes status shows it connected and approved", connected)
+        check("nodes status: remote node", row.get("remoteIp") == REMOTE_IP,
+              f"connected from {row.get('remoteIp')}")
+        rc, so, _ = cli(gw, "nodes-invoke", "nodes", "invoke", "--node", node_id, "--command",
+                        "system.which", "--params", '{"bins":["uname"]}')
+        path = (((as_json(so) or {}).get("payload") or {}).get("bins") or {}).get("uname", "")
+        check("nodes invoke system.which (remote)", rc == 0 and path.endswith("/uname"), f"uname at {path!r}")
+        rc, so, _ = cli(gw, "devices-list", "devices", "list", "--json")
+        paired = ((as_json(so) or {}).get("paired") or []) if rc == 0 else []
+        dev = next((d for d in paired if d.get("deviceId") == node_id), {})
+        check("devices list: paired remote device", dev.get("remoteIp") == REMOTE_IP
+              and dev.get("role") == "node" and dev.get("clientMode") == "node",
+              f"role {dev.get('role')}, remoteIp {dev.get('remoteIp')}")
+    finally:
+        stop(nh)
+
+
+def enter_netns():
+    """Re-run this script in a new user + network namespace with REMOTE_IP on its loopback."""
+    if os.environ.get("SNH_NETNS") == "1":
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", f"{REMOTE_IP}/32", "dev", "lo"]):
+            subprocess.run(cmd, check=True)
+        return
+    env = dict(os.environ, SNH_NETNS="1")
+    p = subprocess.run(["unshare", "--user", "--map-root-user", "--net", sys.executable, *sys.argv], env=env)
+    sys.exit(p.returncode)
+
+
+def run(kind, out, gw_bin, remote=False):
     os.makedirs(out, exist_ok=True)
     results = []
 
     def check(name, ok, detail):
         results.append((name, bool(ok), detail))
         print(f"{'PASS' if ok else 'FAIL'}  [{kind}] {name}: {detail}", flush=True)
-    gw = Gateway(kind, out, gw_bin)
+    gw = Gateway(kind, out, gw_bin, remote)
     try:
         gw.start()
-        scenario(gw, check)
+        (remote_scenario if remote else scenario)(gw, check)
     except (AssertionError, RuntimeError, OSError) as e:
         check("scenario", False, str(e))
     finally:
@@ -235,12 +341,15 @@ def main():
                                                  "debug", "openclaw"))
     ap.add_argument("--only", choices=["ours", "node"])
     ap.add_argument("--out", default=None)
+    ap.add_argument("--remote", action="store_true", help="the node host connects from 10.77.0.1")
     a = ap.parse_args()
     if not (os.path.exists(NODE) and os.path.exists(OCJS)):
         subprocess.run(["bash", os.path.join(SHARED, "setup.sh")], check=True, timeout=900)
+    if a.remote:
+        enter_netns()
     out = a.out or tempfile.mkdtemp(prefix="stock-node-host.")
     kinds = [a.only] if a.only else ["node", "ours"]
-    res = {k: run(k, os.path.join(out, k), a.gw) for k in kinds}
+    res = {k: run(k, os.path.join(out, k), a.gw, a.remote) for k in kinds}
     passed = total = 0
     for k in kinds:
         for name, ok, _ in res[k]:

@@ -41,6 +41,8 @@ pub struct NodeDecl {
     pub permissions: Option<Value>,
     /// Connected direct from loopback.
     pub local: bool,
+    /// The peer address, when it is not this host.
+    pub remote_ip: Option<String>,
 }
 
 /// One connected node socket.
@@ -180,6 +182,9 @@ impl Nodes {
             let approved = strings(&p["commands"]);
             p["lastSeenAtMs"] = json!(now);
             p["lastSeenReason"] = json!("connect");
+            if let Some(ip) = &d.remote_ip {
+                p["remoteIp"] = json!(ip);
+            }
             self.store.put(Kind::Paired, &d.node_id, p).await?;
             if admitted.iter().all(|c| approved.contains(c)) {
                 return Ok(None);
@@ -206,7 +211,8 @@ impl Nodes {
             "caps": caps,
             "commands": admitted,
             "requiredApproveScopes": approve_scopes(&admitted),
-            "silent": d.local,
+            "remoteIp": s(&d.remote_ip),
+            "silent": d.local.then_some(true),
             "ts": now,
         }));
         self.store.put(Kind::Pending, &rid, req.clone()).await?;
@@ -289,6 +295,7 @@ impl Nodes {
             "modelIdentifier",
             "caps",
             "commands",
+            "remoteIp",
         ] {
             if let Some(v) = req.get(k) {
                 rec.insert(k.into(), v.clone());
@@ -408,6 +415,7 @@ impl Nodes {
                 "clientMode" => json!(d.client_mode),
                 "deviceFamily" => s(&d.device_family),
                 "modelIdentifier" => s(&d.model_identifier),
+                "remoteIp" => s(&d.remote_ip),
                 _ => Value::Null,
             });
             match (k, &paired) {
@@ -429,6 +437,7 @@ impl Nodes {
             "clientMode",
             "deviceFamily",
             "modelIdentifier",
+            "remoteIp",
         ] {
             row.insert(k.into(), pick(k));
         }

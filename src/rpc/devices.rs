@@ -166,6 +166,11 @@ fn paired_entry(gw: &Gateway, d: &DeviceRecord, connected: Option<bool>) -> Valu
     if let Some(l) = gw.nodes.records().get(Kind::DeviceLabel, &d.device_id) {
         v["label"] = l["label"].clone();
     }
+    if let Some(Value::Object(m)) = gw.nodes.records().get(Kind::DeviceMeta, &d.device_id) {
+        for (k, x) in m {
+            v[k] = x;
+        }
+    }
     if let Some(c) = connected {
         v["connected"] = json!(c);
     }
@@ -269,18 +274,20 @@ pub async fn pair_approve(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, Erro
         provenance: "owner".into(),
     };
     c.gw.devices.upsert(rec.clone()).await?;
-    c.gw.nodes
-        .records()
-        .delete(Kind::DevicePending, &rid)
-        .await?;
-    unrevoke(&c.gw, &id, &role).await;
-    resolved(c, &rid, &id, "approved");
-    let mut device = paired_entry(&c.gw, &rec, None);
-    for k in ["displayName", "deviceFamily", "clientMode"] {
+    let store = c.gw.nodes.records();
+    let mut meta = serde_json::Map::new();
+    for k in ["displayName", "deviceFamily", "clientMode", "remoteIp"] {
         if let Some(v) = r.get(k) {
-            device[k] = v.clone();
+            meta.insert(k.into(), v.clone());
         }
     }
+    store
+        .put(Kind::DeviceMeta, &id, Value::Object(meta))
+        .await?;
+    store.delete(Kind::DevicePending, &rid).await?;
+    unrevoke(&c.gw, &id, &role).await;
+    resolved(c, &rid, &id, "approved");
+    let device = paired_entry(&c.gw, &rec, None);
     Ok(json!({ "requestId": rid, "device": device }))
 }
 
@@ -318,8 +325,10 @@ fn device_param(
 pub async fn pair_remove(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let (_, id) = device_param(c, req, &[])?;
     c.gw.devices.remove(&id).await?;
-    if c.gw.nodes.records().get(Kind::DeviceLabel, &id).is_some() {
-        c.gw.nodes.records().delete(Kind::DeviceLabel, &id).await?;
+    for kind in [Kind::DeviceLabel, Kind::DeviceMeta] {
+        if c.gw.nodes.records().get(kind, &id).is_some() {
+            c.gw.nodes.records().delete(kind, &id).await?;
+        }
     }
     Ok(json!({ "deviceId": id }))
 }

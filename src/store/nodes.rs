@@ -28,6 +28,9 @@ pub enum Kind {
     DevicePending,
     /// An operator's label for a paired device, keyed by device id.
     DeviceLabel,
+    /// What a paired device said of itself when it asked (`displayName`, `deviceFamily`,
+    /// `clientMode`, `remoteIp`), keyed by device id.
+    DeviceMeta,
     /// Revoked device tokens, keyed by device id: `{role: revokedAtMs}`.
     DeviceRevoked,
     /// The gateway's exec-approvals policy document (`{raw}`), keyed `current`.
@@ -41,6 +44,7 @@ impl Kind {
             Kind::Pending => "pending",
             Kind::DevicePending => "device-pending",
             Kind::DeviceLabel => "device-label",
+            Kind::DeviceMeta => "device-meta",
             Kind::DeviceRevoked => "device-revoked",
             Kind::ExecPolicy => "exec-policy",
         }
@@ -52,6 +56,7 @@ impl Kind {
             Kind::Pending,
             Kind::DevicePending,
             Kind::DeviceLabel,
+            Kind::DeviceMeta,
             Kind::DeviceRevoked,
             Kind::ExecPolicy,
         ]
