@@ -230,6 +230,7 @@ impl Gateway {
             http_header_timeout: Duration::from_millis(l.http_header_timeout_ms),
             close_linger: Duration::from_millis(l.close_linger_ms),
             sniff_max_bytes: l.sniff_max_bytes as usize,
+            max_control_frames_per_sec: l.max_control_frames_per_sec as u32,
             seq_splice_prefix: openclaw_proto::SEQ_SPLICE_PREFIX,
         }
     }

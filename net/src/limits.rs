@@ -29,6 +29,11 @@ pub const DEFAULT_CLOSE_LINGER: Duration = Duration::from_millis(1_000);
 /// HTTP header read timeout (slow-header protection).
 pub const DEFAULT_HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Pings and pongs one socket may send per second; one more closes it 1008 (a ping flood
+/// otherwise costs a decode and a pong write each, as fast as the peer can send them).
+/// Clients ping every few seconds; Autobahn's bursts are ten. 0 turns the limit off.
+pub const DEFAULT_MAX_CONTROL_FRAMES_PER_SEC: u32 = 100;
+
 /// The limits the transport enforces, filled from config by the gateway.
 #[derive(Clone, Debug)]
 pub struct NetLimits {
@@ -50,6 +55,8 @@ pub struct NetLimits {
     pub close_linger: Duration,
     /// See [`DEFAULT_SNIFF_MAX_BYTES`].
     pub sniff_max_bytes: usize,
+    /// See [`DEFAULT_MAX_CONTROL_FRAMES_PER_SEC`].
+    pub max_control_frames_per_sec: u32,
     /// Bytes inserted before the decimal per-socket sequence number when an event is
     /// spliced at write time (the gateway passes `,"seq":`; the transport stays JSON-free).
     pub seq_splice_prefix: &'static [u8],
@@ -67,6 +74,7 @@ impl Default for NetLimits {
             http_header_timeout: DEFAULT_HTTP_HEADER_TIMEOUT,
             close_linger: DEFAULT_CLOSE_LINGER,
             sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
+            max_control_frames_per_sec: DEFAULT_MAX_CONTROL_FRAMES_PER_SEC,
             seq_splice_prefix: b"",
         }
     }

@@ -347,6 +347,8 @@ pub struct Limits {
     /// `pairingPendingTtlMs`.
     #[schemars(range(min = 1))]
     pub pairing_pending_ttl_ms: Option<u64>,
+    /// `maxControlFramesPerSec` (0: no limit).
+    pub max_control_frames_per_sec: Option<u64>,
 }
 
 /// Logging

@@ -304,7 +304,9 @@ fn validate_gateway(c: &mut Checker, g: &Map<String, Value>) {
             }
         }
         for k in LIMIT_KEYS {
-            c.int_range(l, "gateway.limits", k, 1, u64::MAX);
+            // A zero control-frame budget means no limit; every other limit is at least 1.
+            let min = u64::from(*k != "maxControlFramesPerSec");
+            c.int_range(l, "gateway.limits", k, min, u64::MAX);
         }
     }
 }

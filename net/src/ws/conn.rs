@@ -54,7 +54,10 @@ pub async fn run_ws<A: App>(
     let out = Outbound::new(limits.max_buffered_bytes);
     let mut session = app.ws_open(out.clone(), info);
     let writer = tokio::spawn(run_writer(wr, out.clone(), limits.seq_splice_prefix));
-    let mut reader = Reader::new(FrameReader::new(rd, rest));
+    let mut reader = Reader::new(
+        FrameReader::new(rd, rest),
+        limits.max_control_frames_per_sec,
+    );
     let pre = Box::pin(preauth(&mut session, &mut reader, &out, limits, &shutdown)).await;
     drop(permit);
     let end = match pre {

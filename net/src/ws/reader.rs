@@ -20,6 +20,8 @@ pub(crate) mod code {
     pub const PROTOCOL: u16 = 1002;
     /// Invalid payload data (bad UTF-8).
     pub const INVALID_DATA: u16 = 1007;
+    /// Policy violation (too many control frames).
+    pub const POLICY: u16 = 1008;
     /// Message too big.
     pub const TOO_BIG: u16 = 1009;
 }
@@ -39,6 +41,38 @@ pub(crate) enum ReadEnd {
 pub(crate) struct Reader {
     ws: FrameReader,
     partial: Option<(bool, BytesMut)>,
+    control: ControlBudget,
+}
+
+/// Control frames (pings, pongs) allowed per one-second window; 0 is unlimited.
+struct ControlBudget {
+    per_sec: u32,
+    used: u32,
+    window_end: tokio::time::Instant,
+}
+
+impl ControlBudget {
+    fn new(per_sec: u32) -> Self {
+        Self {
+            per_sec,
+            used: 0,
+            window_end: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Count one control frame; `false` once the window's budget is spent.
+    fn take(&mut self) -> bool {
+        if self.per_sec == 0 {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= self.window_end {
+            self.window_end = now + std::time::Duration::from_secs(1);
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= self.per_sec
+    }
 }
 
 fn legal_close_code(c: u16) -> bool {
@@ -46,8 +80,12 @@ fn legal_close_code(c: u16) -> bool {
 }
 
 impl Reader {
-    pub(crate) fn new(ws: FrameReader) -> Self {
-        Self { ws, partial: None }
+    pub(crate) fn new(ws: FrameReader, max_control_per_sec: u32) -> Self {
+        Self {
+            ws,
+            partial: None,
+            control: ControlBudget::new(max_control_per_sec),
+        }
     }
 
     /// Read the next complete message under `limit` bytes. Control frames are handled here:
@@ -87,6 +125,10 @@ impl Reader {
                         let (_, buf) = self.partial.take().expect("partial");
                         return finish(out, text, buf.freeze());
                     }
+                }
+                OpCode::Ping | OpCode::Pong if !self.control.take() => {
+                    out.close(code::POLICY, "too many control frames");
+                    return Err(ReadEnd::Violation);
                 }
                 OpCode::Ping => {
                     out.push_control(Item::Pong(frame.payload));

@@ -13,6 +13,8 @@ mod util;
 mod smoke;
 // Pre-auth refusals, protocol negotiation, handshake deadline, raw close frames, pipelining.
 mod handshake;
+// Control frames under a per-socket budget (ping floods).
+mod control_frames;
 // The method registry: advertised = served, the 9.6 param walk, hello-ok ordering under a
 // broadcast storm, waiting requests beside the read loop, the in-flight limit.
 mod registry;

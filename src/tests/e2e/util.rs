@@ -334,6 +334,28 @@ impl Client {
             .expect("send");
     }
 
+    /// Send a ping frame.
+    pub async fn send_ping(&mut self, payload: &[u8]) {
+        bounded(
+            "a ping to be sent",
+            self.ws.send(Message::Ping(payload.to_vec())),
+        )
+        .await
+        .expect("send");
+    }
+
+    /// The next pong's payload (frames other than pongs are kept as events or skipped).
+    pub async fn pong(&mut self) -> Vec<u8> {
+        let until = tokio::time::Instant::now() + self.wait;
+        loop {
+            match tokio::time::timeout_at(until, self.ws.next()).await {
+                Ok(Some(Ok(Message::Pong(p)))) => return p,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("waiting for a pong: {other:?}"),
+            }
+        }
+    }
+
     /// Send a close frame.
     pub async fn send_close(&mut self, code: u16, reason: &str) {
         let close = Message::Close(Some(CloseFrame {
