@@ -217,6 +217,8 @@ async fn teardown(
         // We sent (or are sending) a close: give the peer a moment to answer it.
         let _ = tokio::time::timeout(linger, reader.linger()).await;
     }
+    // A flooding peer is not read while the close frame goes out: its writes back up on its
+    // side instead of costing us a decode each.
     out.mark_closed();
     // A peer that stopped reading leaves the writer blocked in write(2) forever: give it
     // the linger to flush the close frame, then abort it so the socket is released.

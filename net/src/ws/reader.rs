@@ -35,6 +35,8 @@ pub(crate) enum ReadEnd {
     Gone,
     /// A protocol violation: close with this code (already queued).
     Violation,
+    /// A peer over its control-frame budget (close 1008 queued): not read any further.
+    Flood,
 }
 
 /// Joins fragments into messages.
@@ -128,7 +130,7 @@ impl Reader {
                 }
                 OpCode::Ping | OpCode::Pong if !self.control.take() => {
                     out.close(code::POLICY, "too many control frames");
-                    return Err(ReadEnd::Violation);
+                    return Err(ReadEnd::Flood);
                 }
                 OpCode::Ping => {
                     out.push_control(Item::Pong(frame.payload));

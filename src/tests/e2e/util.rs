@@ -344,6 +344,19 @@ impl Client {
         .expect("send");
     }
 
+    /// Send `n` pings in one write (fed, then flushed together).
+    pub async fn send_pings_at_once(&mut self, n: u32) {
+        for i in 0..n {
+            self.ws
+                .feed(Message::Ping(i.to_be_bytes().to_vec()))
+                .await
+                .expect("feed");
+        }
+        bounded("the pings to be sent", self.ws.flush())
+            .await
+            .expect("flush");
+    }
+
     /// The next pong's payload (frames other than pongs are kept as events or skipped).
     pub async fn pong(&mut self) -> Vec<u8> {
         let until = tokio::time::Instant::now() + self.wait;
