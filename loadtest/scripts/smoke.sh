@@ -121,6 +121,9 @@ JSON
   arun agent-streams agent-streams --runs 40 --conns 8 --tokens 10 --tokens-per-sec 50 --jitter-ms 2 \
     --svg "$OUT/agent-streams.svg"
   arun http-chat-stream http --chat-stream --conc 2 --secs 2 --tokens 5 --tokens-per-sec 100
+  arun chat-rate chat-rate --rate 100 --secs 1 --warmup-secs 0 --conns 8 --tokens 5 --tokens-per-sec 0
+  arun chat-rate-stream chat-rate --stream --rate 100 --secs 1 --warmup-secs 0 --conns 8 --tokens 5 \
+    --tokens-per-sec 0
   kill -TERM $APID 2>/dev/null || true
 fi
 

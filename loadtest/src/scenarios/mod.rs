@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod attacks;
+pub mod chat_rate;
 pub mod chat_stream;
 pub mod cron;
 pub mod fanout;
@@ -62,6 +63,11 @@ pub enum Scenario {
     /// client kind in turn (slowloris, half-open, unauthenticated flood, oversized input,
     /// garbage, ping flood, 1000 subscriptions, wrong tokens): p99 ratios and gateway RSS.
     Hostile(hostile::HostileArgs),
+    /// `POST /v1/chat/completions` open loop at a fixed rate (`--stream` for SSE), straight to
+    /// the synthetic upstream and then through the gateway: the gateway's added latency per
+    /// quantile and its CPU per request.
+    #[command(name = "chat-rate")]
+    ChatRate(chat_rate::ChatRateArgs),
 }
 
 impl Scenario {
@@ -77,6 +83,7 @@ impl Scenario {
             Scenario::CronBurst(_) => "cron-burst",
             Scenario::Nodes(_) => "nodes",
             Scenario::Hostile(_) => "hostile",
+            Scenario::ChatRate(_) => "chat-rate",
         }
     }
 
@@ -92,6 +99,7 @@ impl Scenario {
             Scenario::CronBurst(a) => &a.common,
             Scenario::Nodes(a) => &a.common,
             Scenario::Hostile(a) => &a.common,
+            Scenario::ChatRate(a) => &a.common,
         }
     }
 
@@ -110,6 +118,7 @@ impl Scenario {
             Scenario::CronBurst(a) => cron::run(a).await,
             Scenario::Nodes(a) => nodes::run(a).await,
             Scenario::Hostile(a) => hostile::run(a).await,
+            Scenario::ChatRate(a) => chat_rate::run(a).await,
         }
     }
 }
