@@ -80,6 +80,20 @@ struct Phase {
     cpu_s: Option<f64>,
 }
 
+impl Phase {
+    fn new() -> Self {
+        Phase {
+            hist: new_hist(),
+            ok: 0,
+            non200: 0,
+            failed: 0,
+            errors: Vec::new(),
+            wall: 0.0,
+            cpu_s: None,
+        }
+    }
+}
+
 /// One request: `Ok(status)` once the whole body (or the stream to `[DONE]`) arrived.
 async fn one(
     sender: &mut http1::SendRequest<Full<Bytes>>,
@@ -121,15 +135,7 @@ async fn worker(
     limit: Duration,
     rx: Arc<Mutex<mpsc::UnboundedReceiver<(Instant, bool)>>>,
 ) -> Phase {
-    let mut p = Phase {
-        hist: new_hist(),
-        ok: 0,
-        non200: 0,
-        failed: 0,
-        errors: Vec::new(),
-        wall: 0.0,
-        cpu_s: None,
-    };
+    let mut p = Phase::new();
     let mut sender: Option<http1::SendRequest<Full<Bytes>>> = None;
     loop {
         let Some((at, measured)) = rx.lock().await.recv().await else {
@@ -206,15 +212,7 @@ async fn phase(a: &ChatRateArgs, t: Target, pid: Option<u32>) -> Result<Phase> {
         }
     }
     drop(tx);
-    let mut all = Phase {
-        hist: new_hist(),
-        ok: 0,
-        non200: 0,
-        failed: 0,
-        errors: Vec::new(),
-        wall: 0.0,
-        cpu_s: None,
-    };
+    let mut all = Phase::new();
     while let Some(r) = set.join_next().await {
         let w = r?;
         all.hist.add(&w.hist)?;
