@@ -230,7 +230,8 @@ impl Gateway {
             http_header_timeout: Duration::from_millis(l.http_header_timeout_ms),
             close_linger: Duration::from_millis(l.close_linger_ms),
             sniff_max_bytes: l.sniff_max_bytes as usize,
-            max_control_frames_per_sec: l.max_control_frames_per_sec as u32,
+            max_control_frames_per_sec: u32::try_from(l.max_control_frames_per_sec)
+                .unwrap_or(u32::MAX),
             seq_splice_prefix: openclaw_proto::SEQ_SPLICE_PREFIX,
         }
     }

@@ -72,7 +72,7 @@ impl ControlBudget {
             self.window_end = now + std::time::Duration::from_secs(1);
             self.used = 0;
         }
-        self.used += 1;
+        self.used = self.used.saturating_add(1);
         self.used <= self.per_sec
     }
 }
