@@ -41,6 +41,12 @@ pub fn is_local_direct(info: &ConnInfo) -> bool {
     info.peer.ip().is_loopback() && !FORWARDING_HEADERS.iter().any(|h| info.header(h).is_some())
 }
 
+/// The peer's address as pairing records show it (`remoteIp`), when it is not this host.
+fn remote_ip(info: &ConnInfo) -> Option<String> {
+    let ip = info.peer.ip();
+    (!ip.is_loopback()).then(|| ip.to_string())
+}
+
 fn negotiate(p: &ConnectParams) -> Option<u32> {
     let (min, max) = (p.min_protocol, p.max_protocol);
     let has = |v: u32| min <= v as i64 && v as i64 <= max;
@@ -417,7 +423,7 @@ pub async fn connect(
                     role: &role,
                     scopes: &scopes,
                     repair: prev.is_some(),
-                    remote_ip: (!info.peer.ip().is_loopback()).then(|| info.peer.ip().to_string()),
+                    remote_ip: remote_ip(info),
                 };
                 return Err(crate::rpc::devices::pairing_required(gw, ask, reason).await);
             }
@@ -484,7 +490,7 @@ pub async fn connect(
             path_env: p.path_env.clone(),
             permissions: p.permissions.as_ref().map(|m| json!(m)),
             local,
-            remote_ip: (!info.peer.ip().is_loopback()).then(|| info.peer.ip().to_string()),
+            remote_ip: remote_ip(info),
         })
     });
     let authed = Authed {
