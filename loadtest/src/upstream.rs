@@ -312,7 +312,11 @@ async fn chat(req: Request<Incoming>, sh: &Shared) -> Response<UpBody> {
     let model = r.model.unwrap_or_else(|| MODEL_ID.to_string());
     let p = &sh.pacing;
     if !r.stream {
-        tokio::time::sleep(p.interval() * p.tokens).await;
+        let think = p.interval() * p.tokens;
+        // A zero sleep still waits for the timer's next 1 ms tick: answer at once instead.
+        if !think.is_zero() {
+            tokio::time::sleep(think).await;
+        }
         let text: String = (0..p.tokens).map(token_text).collect();
         let at = Instant::now();
         if let Some(s) = &sends {
@@ -425,7 +429,10 @@ impl TokenStream {
                 Poll::Ready(Some(Bytes::from(s)))
             }
             Phase::Tokens => {
-                ready!(self.sleep.as_mut().poll(cx));
+                // A deadline already past would still wait for the timer's next 1 ms tick.
+                if self.sleep.deadline() > tokio::time::Instant::now() {
+                    ready!(self.sleep.as_mut().poll(cx));
+                }
                 let i = self.next;
                 let s = format!(
                     "{}{{\"content\":\"{}\"}},\"finish_reason\":null}}]}}\n\n",

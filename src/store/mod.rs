@@ -17,6 +17,7 @@ pub fn open_wal(path: &std::path::Path) -> Result<rusqlite::Connection, StoreErr
     Ok(c)
 }
 
+pub mod checkpoint;
 pub mod devices;
 mod error;
 pub mod group;

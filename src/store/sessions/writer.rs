@@ -34,7 +34,7 @@ fn ensure(
     if let Some(h) = head(c, key)? {
         return Ok((h, false));
     }
-    let sid = uuid::Uuid::new_v4().to_string();
+    let sid = crate::clock::ordered_uuid();
     c.prepare_cached(
         "INSERT INTO sessions (key, session_id, agent_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
     )?
@@ -196,7 +196,7 @@ fn apply(c: &Connection, op: Op) -> (Reply, i64) {
                 let Some(_) = head(c, &key)? else {
                     return Ok(None);
                 };
-                let sid = uuid::Uuid::new_v4().to_string();
+                let sid = crate::clock::ordered_uuid();
                 c.execute(
                     "UPDATE sessions SET session_id = ?2, next_seq = 1, message_count = 0,
                      input_tokens = 0, output_tokens = 0, last_preview = NULL, updated_ms = ?3
