@@ -188,9 +188,20 @@ impl Hub {
         }
     }
 
+    /// Whether any socket subscribes to `topic` now (a publisher with no owner may skip
+    /// building what nobody would receive).
+    pub fn listening(&self, topic: &Topic) -> bool {
+        self.topics.lock().get(topic).is_some_and(|v| !v.is_empty())
+    }
+
     /// Publish `events` (each encoded once) to `topic`'s subscribers and to `owner`, queued
-    /// together on each socket (one writer wake-up, usually one write).
+    /// together on each socket (one writer wake-up, usually one write). Nothing is encoded
+    /// when nobody would receive it.
     pub fn publish_topic(&self, topic: &Topic, owner: Option<&Owner>, events: &[(&str, &Value)]) {
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
+        if owner.is_none() && !self.listening(topic) {
+            return;
+        }
         let parts: Vec<_> = events
             .iter()
             .map(|(name, payload)| event_parts(name, *payload, None))
@@ -202,7 +213,6 @@ impl Hub {
         let first = events.first().map_or("", |(n, _)| *n);
         let drop = droppable(first);
         let required = openclaw_proto::events::event_required_scope(first);
-        self.stats.published.fetch_add(1, Ordering::Relaxed);
         let mut n = 0;
         if let Some((_, out)) = owner {
             if out.send_seq_batch(&refs, drop) == PushResult::Queued {

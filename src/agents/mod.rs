@@ -63,6 +63,16 @@ pub struct Submit {
     pub tap: Option<tokio::sync::mpsc::UnboundedSender<Tap>>,
     /// Images sent upstream with this message (not stored in the transcript).
     pub images: Vec<provider::ImagePart>,
+    /// The caller made `session_key` up just now (an HTTP request without a session): no
+    /// transcript exists, and since the caller's only answer is the run's outcome, the run
+    /// starts while the user message commits instead of after.
+    pub new_session: bool,
+}
+
+/// The user message of an accepted run: committed, or still committing (`new_session`).
+enum Appending {
+    Done(crate::store::sessions::Appended),
+    Later(crate::store::group::Pending<crate::store::sessions::Appended>),
 }
 
 /// An accepted run, not started yet (the caller sends its ack first).
@@ -147,7 +157,8 @@ impl Agents {
         Ok(id.to_string())
     }
 
-    /// Persist the user message (durable before this returns) and register the run.
+    /// Persist the user message (durable before this returns, except for a `new_session`,
+    /// whose run awaits it before answering) and register the run.
     ///
     /// # Errors
     /// `UNAVAILABLE` when the store cannot write; `INVALID_REQUEST` for a duplicate id.
@@ -180,12 +191,19 @@ impl Agents {
             ));
         }
         let body = json!({ "role": "user", "content": s.message, "timestamp": run.accepted_ms });
-        let appended = match self
-            .runs
-            .store
-            .append(&s.session_key, &s.agent_id, Some(&s.run_id), &body, queued)
-            .await
+        let store = &self.runs.store;
+        let key = &s.session_key;
+        let appended = match (s.new_session && !queued)
+            .then(|| store.append_later(key, &s.agent_id, Some(&s.run_id), &body, false))
         {
+            Some(Ok(pending)) => Ok(Appending::Later(pending)),
+            Some(Err(e)) => Err(e),
+            None => store
+                .append(key, &s.agent_id, Some(&s.run_id), &body, queued)
+                .await
+                .map(Appending::Done),
+        };
+        let appended = match appended {
             Ok(a) => a,
             Err(e) => {
                 self.runs.retire(&run);
@@ -204,7 +222,11 @@ impl Agents {
             &json!({ "sessionKey": s.session_key, "runId": s.run_id, "message": body }),
             true,
         );
-        if appended.created {
+        let (user_row, fresh_session, queued, user_pending) = match appended {
+            Appending::Done(a) => (a.id, a.created, a.seq.is_none(), None),
+            Appending::Later(p) => (0, true, false, Some(p)),
+        };
+        if fresh_session {
             self.session_changed(&s.session_key);
         }
         let timeout = s
@@ -214,10 +236,11 @@ impl Agents {
             run: run.clone(),
             input: run::Input {
                 run,
-                user_row: appended.id,
+                user_row,
+                user_pending,
                 message: s.message,
-                fresh_session: appended.created,
-                queued: appended.seq.is_none(),
+                fresh_session,
+                queued,
                 models,
                 system_prompt,
                 timeout,
@@ -230,6 +253,9 @@ impl Agents {
 
     /// Publish `sessions.changed` for `key` with its current run state.
     pub fn session_changed(&self, key: &str) {
+        if !self.runs.list_watched() {
+            return;
+        }
         let ids = self.runs.active_ids(key);
         let payload: Value = json!({
             "sessionKey": key,

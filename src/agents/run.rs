@@ -1,7 +1,8 @@
 //! Driving one run: wait for the session's lane, build the context from the transcript,
 //! stream the model (fallbacks in order), forward every delta as `agent` + `chat` events,
-//! persist the reply (progress at least every second, final before the final reply), and
-//! finish with the final response on the caller's request id.
+//! persist the reply (progress at least every second; the final row queued before the final
+//! reply, which transcript reads wait for), and finish with the final response on the
+//! caller's request id.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,8 +27,12 @@ pub const PERSIST_INTERVAL: Duration = Duration::from_secs(1);
 /// Everything a run needs once accepted.
 pub struct Input {
     pub run: Arc<Run>,
-    /// The user message row (queued rows are activated when the run starts).
+    /// The user message row (queued rows are activated when the run starts); 0 while
+    /// `user_pending` commits.
     pub user_row: i64,
+    /// The user message's commit, awaited before the run answers (a fresh session's run
+    /// does not wait for it to start).
+    pub user_pending: Option<crate::store::group::Pending<crate::store::sessions::Appended>>,
     /// The user message (the whole context when the session was created by this run).
     pub message: String,
     /// The session was created by this run's message: no transcript to read.
@@ -63,7 +68,17 @@ fn chat_payload(run: &Run, mut fields: Value) -> Value {
     fields
 }
 
+/// Whether the run's events reach anyone now; when not, only their `seq` advances (a
+/// subscriber joining mid-run sees the run's own numbering).
+fn watched(agents: &Agents, run: &Run) -> bool {
+    agents.runs.watched(&run.session_key, run.owner.as_ref())
+}
+
 fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
+    if !watched(agents, run) {
+        run.agent_seq.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let payload = agent_payload(run, stream, data);
     agents.runs.emit(
         &run.session_key,
@@ -75,6 +90,10 @@ fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
 }
 
 fn chat_event(agents: &Agents, run: &Run, fields: Value) {
+    if !watched(agents, run) {
+        run.chat_seq.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let payload = chat_payload(run, fields);
     agents
         .runs
@@ -110,6 +129,7 @@ enum Ended {
 /// Run to completion (spawned by [`super::Accepted::start`]).
 pub async fn drive(agents: Arc<Agents>, mut input: Input) {
     let responder = input.responder.take();
+    let user_pending = input.user_pending.take();
     let run = input.run.clone();
     let mut cancel = run.cancelled();
     let lane = agents.runs.lane(&run.session_key);
@@ -160,6 +180,12 @@ pub async fn drive(agents: Arc<Agents>, mut input: Input) {
         },
     };
     let took = started.elapsed();
+    if let Some(p) = user_pending {
+        // Committed long before the model answered, as a rule: the wait is for the record.
+        if let Err(e) = p.wait().await {
+            tracing::error!(target: "agents", "run {}: storing the user message failed: {e}", run.id);
+        }
+    }
     finish(&agents, &input, ended, started_ms, took, responder).await;
 }
 
@@ -263,17 +289,22 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
             text.push_str(d);
             run.text.lock().push_str(d);
             let ts = now_ms();
-            // Both events of a delta go out together: one writer wake-up per socket.
-            let a = agent_payload(run, "assistant", json!({ "text": text, "delta": d }));
-            let c = chat_payload(
-                run,
-                json!({ "state": "delta", "deltaText": d, "message": assistant_body(&text, ts) }),
-            );
-            agents.runs.emit_many(
-                &run.session_key,
-                run.owner.as_ref(),
-                &[("agent", &a), ("chat", &c)],
-            );
+            if watched(agents, run) {
+                // Both events of a delta go out together: one writer wake-up per socket.
+                let a = agent_payload(run, "assistant", json!({ "text": text, "delta": d }));
+                let c = chat_payload(
+                    run,
+                    json!({ "state": "delta", "deltaText": d, "message": assistant_body(&text, ts) }),
+                );
+                agents.runs.emit_many(
+                    &run.session_key,
+                    run.owner.as_ref(),
+                    &[("agent", &a), ("chat", &c)],
+                );
+            } else {
+                run.agent_seq.fetch_add(1, Ordering::Relaxed);
+                run.chat_seq.fetch_add(1, Ordering::Relaxed);
+            }
             if let Some(tap) = &input.tap {
                 let _ = tap.send(Tap::Delta(d.to_string()));
             }
@@ -399,6 +430,8 @@ async fn finish(
             input_tokens: o.input_tokens,
             output_tokens: o.output_tokens,
         };
+        // Queued, not awaited: the caller is answered while it commits, and every transcript
+        // read waits for writes queued before it (`SessionStore::read`).
         if let Err(e) = agents
             .runs
             .store
@@ -408,7 +441,7 @@ async fn finish(
                 &run.id,
                 &body,
                 Some(totals),
-                true,
+                false,
             )
             .await
         {

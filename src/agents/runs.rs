@@ -470,6 +470,17 @@ impl Runs {
             .publish_topic(&Topic::Session(key.to_string()), owner, events);
     }
 
+    /// Whether anyone would receive an event of session `key` (its owner, or a subscriber
+    /// of the session): a run builds its event payloads only then.
+    pub fn watched(&self, key: &str, owner: Option<&Owner>) -> bool {
+        owner.is_some() || self.hub.listening(&Topic::Session(key.to_string()))
+    }
+
+    /// Whether anyone subscribes to the session list.
+    pub fn list_watched(&self) -> bool {
+        self.hub.listening(&Topic::SessionList)
+    }
+
     /// `sessions.changed` to list subscribers.
     pub fn emit_changed(&self, payload: &Value) {
         self.hub

@@ -125,6 +125,17 @@ pub struct RunSpec {
     pub message: String,
     pub system: Option<String>,
     pub model_override: Option<String>,
+    /// The session key was made up for this request ([`Target::new_session`]).
+    pub new_session: bool,
+}
+
+/// Where a request runs: resolved from the body's `model`/`user` and the headers.
+pub struct Target {
+    pub agent: String,
+    pub key: String,
+    pub model_override: Option<String>,
+    /// `key` was made up for this request (no session header, no `user`).
+    pub new_session: bool,
 }
 
 /// Resolve agent, session and model override from the body's `model`/`user` and headers.
@@ -138,7 +149,7 @@ pub fn resolve(
     model: Option<&str>,
     user: Option<&str>,
     session_tag: &str,
-) -> Result<(String, String, Option<String>), Resp> {
+) -> Result<Target, Resp> {
     let invalid_model = || bad("Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.");
     let mut agent = match model {
         Some(m) => agent_for_model(gw, m).ok_or_else(invalid_model)?,
@@ -160,6 +171,7 @@ pub fn resolve(
         Some(m) => Some(m.to_string()),
         None => None,
     };
+    let mut new_session = false;
     let key = match header(h, "x-openclaw-session-key") {
         Some(k) => {
             if RESERVED_SESSION_PREFIXES.iter().any(|p| k.starts_with(p)) {
@@ -171,10 +183,21 @@ pub fn resolve(
         }
         None => match user.map(str::trim).filter(|u| !u.is_empty()) {
             Some(u) => format!("agent:{agent}:openai-user:{u}"),
-            None => format!("agent:{agent}:{session_tag}:{}", uuid::Uuid::new_v4()),
+            None => {
+                new_session = true;
+                format!(
+                    "agent:{agent}:{session_tag}:{}",
+                    crate::clock::ordered_uuid()
+                )
+            }
         },
     };
-    Ok((agent, key, model_override))
+    Ok(Target {
+        agent,
+        key,
+        model_override,
+        new_session,
+    })
 }
 
 /// Aborts the run when the HTTP exchange is dropped before it finished.
@@ -200,7 +223,7 @@ pub async fn start_run(
         .accept(Submit {
             run_id: spec
                 .run_id
-                .unwrap_or_else(|| format!("http-{}", uuid::Uuid::new_v4())),
+                .unwrap_or_else(|| format!("http-{}", crate::clock::ordered_uuid())),
             session_key: spec.session_key,
             agent_id: spec.agent_id,
             message: spec.message,
@@ -208,6 +231,7 @@ pub async fn start_run(
             model: spec.model_override,
             extra_system_prompt: spec.system,
             images: spec.images,
+            new_session: spec.new_session,
             tap: Some(tx),
             ..Submit::default()
         })
@@ -314,7 +338,7 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
         return r;
     }
     let model = body["model"].as_str().map(str::to_string);
-    let (agent, key, model_override) = match resolve(
+    let target = match resolve(
         gw,
         caller,
         h,
@@ -331,12 +355,13 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
     };
     let spec = RunSpec {
         run_id: None,
-        agent_id: agent,
-        session_key: key,
+        agent_id: target.agent,
+        session_key: target.key,
         message: flat.message,
         system: flat.system,
-        model_override,
+        model_override: target.model_override,
         images: flat.images,
+        new_session: target.new_session,
     };
     let (run, rx) = match start_run(gw, spec).await {
         Ok(x) => x,

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::auth::{openai_error, Caller};
 use super::body::{event_line, sse_response, SseBody, SseFormat, DONE};
-use super::openai::{finished, resolve, start_run, RunSpec};
+use super::openai::{finished, resolve, start_run, RunSpec, Target};
 use super::{respond, JSON_UTF8};
 use crate::agents::runs::{AbortReason, Outcome};
 use crate::agents::{key_agent, Tap};
@@ -204,7 +204,12 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         }
     }
     let model = body["model"].as_str().map(str::to_string);
-    let (agent, mut key, model_override) = match resolve(
+    let Target {
+        agent,
+        mut key,
+        model_override,
+        mut new_session,
+    } = match resolve(
         gw,
         caller,
         h,
@@ -242,7 +247,10 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         };
         let explicit = h.get("x-openclaw-session-key").is_some();
         match found {
-            Some(k) if key_agent(&k) == Some(agent.as_str()) && (!explicit || k == key) => key = k,
+            Some(k) if key_agent(&k) == Some(agent.as_str()) && (!explicit || k == key) => {
+                key = k;
+                new_session = false;
+            }
             Some(_) => return bad("`previous_response_id` belongs to another agent or session."),
             None => return bad(&format!("Unknown `previous_response_id` {prev}.")),
         }
@@ -266,6 +274,7 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         system: (!system.is_empty()).then(|| system.join("\n\n")),
         model_override,
         images: Vec::new(),
+        new_session,
     };
     let (run, rx) = match start_run(gw, spec).await {
         Ok(x) => x,

@@ -183,6 +183,7 @@ async fn start_agent(
         extra_system_prompt: p.extra,
         tap: None,
         images: Vec::new(),
+        new_session: false,
     };
     let accepted = match gw.agents.accept(submit).await {
         Ok(a) => a,

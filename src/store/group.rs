@@ -3,6 +3,9 @@
 //! (so an acknowledged write is durable). What a write does, and what the store refreshes after
 //! a commit, belong to the store ([`Write`], the `after` hook).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -26,19 +29,32 @@ pub trait Write: Send + 'static {
 }
 
 /// The reply of a write whose own statements gave `r`: the caller gets `r` only if the
-/// batch committed, else the commit's error.
+/// batch committed, else the commit's error. A write nobody awaits logs its own failure.
 pub fn answer<T: Send + 'static>(ack: Option<Ack<T>>, r: rusqlite::Result<T>) -> Reply {
-    Box::new(move |commit: Result<(), StoreError>| {
-        if let Some(ack) = ack {
+    Box::new(move |commit: Result<(), StoreError>| match ack {
+        Some(ack) => {
             let _ = ack.send(commit.and_then(|()| r.map_err(StoreError::from)));
         }
+        None => {
+            if let Err(e) = r {
+                tracing::error!(target: "store", "a queued write failed: {e}");
+            }
+        }
     })
+}
+
+/// How many writes were queued and how many have been processed (committed, or failed).
+#[derive(Default)]
+struct Progress {
+    queued: AtomicU64,
+    done: AtomicU64,
 }
 
 /// The sending side of a store's writer thread.
 pub struct Writer<W> {
     tx: crossbeam::channel::Sender<W>,
     name: &'static str,
+    progress: Arc<Progress>,
 }
 
 impl<W> Clone for Writer<W> {
@@ -46,7 +62,17 @@ impl<W> Clone for Writer<W> {
         Self {
             tx: self.tx.clone(),
             name: self.name,
+            progress: self.progress.clone(),
         }
+    }
+}
+
+impl<W> Writer<W> {
+    /// Whether every write queued before this call (its `send` returned) has been processed.
+    /// The queue is FIFO, so once as many writes are done as had been queued, those are.
+    pub fn settled(&self) -> bool {
+        let queued = self.progress.queued.load(Ordering::Acquire);
+        self.progress.done.load(Ordering::Acquire) >= queued
     }
 }
 
@@ -63,10 +89,12 @@ impl<W: Write> Writer<W> {
         after: impl FnMut(&Connection, W::Effect) + Send + 'static,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = crossbeam::channel::unbounded();
+        let progress = Arc::new(Progress::default());
+        let p = progress.clone();
         std::thread::Builder::new()
             .name(format!("openclaw-{name}"))
-            .spawn(move || run(name, conn, &rx, max_batch.max(1), after))?;
-        Ok(Self { tx, name })
+            .spawn(move || run(name, conn, &rx, max_batch.max(1), after, &p))?;
+        Ok(Self { tx, name, progress })
     }
 
     /// Queue a write whose caller does not wait.
@@ -74,6 +102,8 @@ impl<W: Write> Writer<W> {
     /// # Errors
     /// The writer thread has stopped.
     pub fn send(&self, w: W) -> Result<(), StoreError> {
+        // Counted before it is queued: a reader that sees the count also waits for it.
+        self.progress.queued.fetch_add(1, Ordering::AcqRel);
         self.tx.send(w).map_err(|_| StoreError::Stopped(self.name))
     }
 
@@ -82,9 +112,36 @@ impl<W: Write> Writer<W> {
     /// # Errors
     /// The write or its commit failed, or the writer has stopped.
     pub async fn call<T>(&self, make: impl FnOnce(Ack<T>) -> W) -> Result<T, StoreError> {
+        self.call_later(make)?.wait().await
+    }
+
+    /// Queue a write built around its ack now; its committed result can be awaited later.
+    ///
+    /// # Errors
+    /// The writer thread has stopped.
+    pub fn call_later<T>(&self, make: impl FnOnce(Ack<T>) -> W) -> Result<Pending<T>, StoreError> {
         let (ack, rx) = oneshot::channel();
         self.send(make(ack))?;
-        rx.await.map_err(|_| StoreError::Stopped(self.name))?
+        Ok(Pending {
+            rx,
+            name: self.name,
+        })
+    }
+}
+
+/// A queued write's committed result, to await when it is needed.
+pub struct Pending<T> {
+    rx: oneshot::Receiver<Result<T, StoreError>>,
+    name: &'static str,
+}
+
+impl<T> Pending<T> {
+    /// Wait for the commit.
+    ///
+    /// # Errors
+    /// The write or its commit failed, or the writer has stopped.
+    pub async fn wait(self) -> Result<T, StoreError> {
+        self.rx.await.map_err(|_| StoreError::Stopped(self.name))?
     }
 }
 
@@ -94,6 +151,7 @@ fn run<W: Write>(
     rx: &crossbeam::channel::Receiver<W>,
     max_batch: usize,
     mut after: impl FnMut(&Connection, W::Effect),
+    progress: &Progress,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -108,13 +166,16 @@ fn run<W: Write>(
             Err(e) => {
                 tracing::error!(target: "store", "{name} store: begin failed: {e}");
                 let e = StoreError::from(e);
+                let n = batch.len() as u64;
                 for w in batch {
                     w.skip()(Err(e.clone()));
                 }
+                progress.done.fetch_add(n, Ordering::AcqRel);
                 continue;
             }
         };
         let mut effect = W::Effect::default();
+        let n = batch.len() as u64;
         let replies: Vec<Reply> = batch
             .into_iter()
             .map(|w| w.apply(&tx, &mut effect))
@@ -126,6 +187,7 @@ fn run<W: Write>(
         if commit.is_ok() {
             after(&c, effect);
         }
+        progress.done.fetch_add(n, Ordering::AcqRel);
         for done in replies {
             done(commit.clone());
         }
@@ -151,6 +213,27 @@ mod tests {
         fn skip(self) -> Reply {
             answer(Some(self.1), Ok(()))
         }
+    }
+
+    #[tokio::test]
+    async fn settled_only_once_every_queued_write_is_done() {
+        let dir = std::env::temp_dir().join(format!("oc-group-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.sqlite");
+        let c = super::super::open_wal(&path).unwrap();
+        c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        let w = Writer::spawn("test", c, 8, |_, _: usize| {}).unwrap();
+        assert!(w.settled());
+        // Another connection holds the write lock, so the writer cannot commit yet.
+        let lock = super::super::open_wal(&path).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let pending = w.call_later(|ack| Put(7, ack)).unwrap();
+        assert!(!w.settled(), "a queued write is not done");
+        lock.execute_batch("COMMIT").unwrap();
+        pending.wait().await.unwrap();
+        assert!(w.settled());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

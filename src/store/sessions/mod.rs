@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::group::{Ack, Writer};
+use super::group::{Ack, Pending, Writer};
 use super::StoreError;
 use rusqlite::Connection;
 use serde_json::Value;
@@ -236,9 +236,16 @@ impl SessionStore {
             count: AtomicU64::new(count as u64),
             recent: arc_swap::ArcSwap::from_pointee(recent),
         });
+        super::checkpoint::writer_pragmas(&c)?;
+        let ckpt = super::checkpoint::Checkpointer::spawn(
+            "sessions",
+            path,
+            super::checkpoint::CHECKPOINT_INTERVAL,
+        )?;
         let after = summary.clone();
         let tx = Writer::spawn("sessions", c, MAX_GROUP_COMMIT, move |c, delta| {
             after.committed(c, delta);
+            ckpt.nudge();
         })?;
         let inner = Arc::new(Inner {
             tx,
@@ -283,22 +290,37 @@ impl SessionStore {
         body: &Value,
         queued: bool,
     ) -> Result<Appended, StoreError> {
-        self.inner
-            .tx
-            .call(|ack| Op::Append {
-                key: key.to_string(),
-                agent_id: agent_id.to_string(),
-                run_id: run_id.map(str::to_string),
-                body: body.to_string(),
-                preview: preview(&body_text(body)),
-                ts: body
-                    .get("timestamp")
-                    .and_then(Value::as_u64)
-                    .unwrap_or_else(crate::clock::now_ms),
-                queued,
-                ack: Some(ack),
-            })
+        self.append_later(key, agent_id, run_id, body, queued)?
+            .wait()
             .await
+    }
+
+    /// Queue an append whose commit the caller awaits later (or never): transcript reads
+    /// made after this returns still see the row ([`read`](Self::read)).
+    ///
+    /// # Errors
+    /// The writer has stopped.
+    pub fn append_later(
+        &self,
+        key: &str,
+        agent_id: &str,
+        run_id: Option<&str>,
+        body: &Value,
+        queued: bool,
+    ) -> Result<Pending<Appended>, StoreError> {
+        self.inner.tx.call_later(|ack| Op::Append {
+            key: key.to_string(),
+            agent_id: agent_id.to_string(),
+            run_id: run_id.map(str::to_string),
+            body: body.to_string(),
+            preview: preview(&body_text(body)),
+            ts: body
+                .get("timestamp")
+                .and_then(Value::as_u64)
+                .unwrap_or_else(crate::clock::now_ms),
+            queued,
+            ack: Some(ack),
+        })
     }
 
     /// Give a queued input its transcript position (the run that consumes it has started).
@@ -425,7 +447,9 @@ impl SessionStore {
         self.read(move |c| get_session(c, &k)).await
     }
 
-    /// Run `f` on a pooled read connection on the blocking pool.
+    /// Run `f` on a pooled read connection on the blocking pool. It sees every write queued
+    /// before the call, awaited or not (a run's reply is answered before its row commits):
+    /// while such writes are still in the writer's queue, the read waits for their commit.
     ///
     /// # Errors
     /// Opening a connection or the query failed.
@@ -433,6 +457,10 @@ impl SessionStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        if !self.inner.tx.settled() {
+            // A failed commit was the writer's to report; the read shows what is stored.
+            let _ = self.flush().await;
+        }
         let inner = self.inner.clone();
         let _permit = self
             .inner
@@ -459,87 +487,4 @@ impl SessionStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn append_queue_activate_assistant_reset_delete_survive_reopen() {
-        let dir = std::env::temp_dir().join(format!("oc-sess-{}", uuid::Uuid::new_v4()));
-        let path = dir.join("s.sqlite");
-        let s = SessionStore::open(&path).unwrap();
-        let a = s
-            .append(
-                "k",
-                "main",
-                Some("r1"),
-                &json!({"role":"user","content":"hi"}),
-                false,
-            )
-            .await
-            .unwrap();
-        assert!(a.created);
-        assert_eq!(a.seq, Some(1));
-        let q = s
-            .append(
-                "k",
-                "main",
-                Some("r2"),
-                &json!({"role":"user","content":"two"}),
-                true,
-            )
-            .await
-            .unwrap();
-        assert_eq!(q.seq, None);
-        s.assistant(
-            "k",
-            "main",
-            "r1",
-            &json!({"role":"assistant","content":[{"type":"text","text":"par"}]}),
-            None,
-            false,
-        )
-        .await
-        .unwrap();
-        s.assistant(
-            "k",
-            "main",
-            "r1",
-            &json!({"role":"assistant","content":[{"type":"text","text":"partial done"}]}),
-            Some(RunTotals {
-                provider: "p".into(),
-                model: "m".into(),
-                input_tokens: 3,
-                output_tokens: 2,
-            }),
-            true,
-        )
-        .await
-        .unwrap();
-        assert_eq!(s.activate(q.id, "k").await.unwrap(), 3);
-        assert_eq!(s.count(), 1);
-        drop(s);
-        let s = SessionStore::open(&path).unwrap();
-        let sid = a.session_id.clone();
-        let (rows, total) = s.read(move |c| transcript(c, &sid, 10, 0)).await.unwrap();
-        assert_eq!(total, 3);
-        let texts: Vec<String> = rows.iter().map(|r| body_text(&r.body)).collect();
-        assert_eq!(texts, ["hi", "partial done", "two"]);
-        let row = s.read(|c| get_session(c, "k")).await.unwrap().unwrap();
-        assert_eq!(
-            (row.input_tokens, row.output_tokens, row.message_count),
-            (3, 2, 3)
-        );
-        let new_sid = s.reset("k").await.unwrap().unwrap();
-        assert_ne!(new_sid, a.session_id);
-        let (rows, _) = s
-            .read(move |c| transcript(c, &new_sid, 10, 0))
-            .await
-            .unwrap();
-        assert!(rows.is_empty());
-        assert!(s.delete("k").await.unwrap());
-        assert!(!s.delete("k").await.unwrap());
-        assert_eq!(s.count(), 0);
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
+mod tests;

@@ -63,6 +63,8 @@ mod status;
 mod agents_crash;
 // The OpenAI-compatible HTTP surface (/v1/*) against the scripted upstream.
 mod openai;
+// What sessionless /v1 requests leave in the store, read right after each answer.
+mod openai_sessions;
 // The official openai Python SDK against our /v1 surface.
 mod openai_sdk;
 // HTTP auth matrix of /v1/*: password, none + x-openclaw-scopes, lockout.
