@@ -64,15 +64,9 @@ pub struct Submit {
     /// Images sent upstream with this message (not stored in the transcript).
     pub images: Vec<provider::ImagePart>,
     /// The caller made `session_key` up just now (an HTTP request without a session): no
-    /// transcript exists, and since the caller's only answer is the run's outcome, the run
-    /// starts while the user message commits instead of after.
+    /// transcript exists, and since the caller's only answer is the run's outcome, the user
+    /// message is queued (commits with the reply's batch) instead of awaited.
     pub new_session: bool,
-}
-
-/// The user message of an accepted run: committed, or still committing (`new_session`).
-enum Appending {
-    Done(crate::store::sessions::Appended),
-    Later(crate::store::group::Pending<crate::store::sessions::Appended>),
 }
 
 /// An accepted run, not started yet (the caller sends its ack first).
@@ -158,7 +152,7 @@ impl Agents {
     }
 
     /// Persist the user message (durable before this returns, except for a `new_session`,
-    /// whose run awaits it before answering) and register the run.
+    /// whose caller's only answer is the run's outcome: queued) and register the run.
     ///
     /// # Errors
     /// `UNAVAILABLE` when the store cannot write; `INVALID_REQUEST` for a duplicate id.
@@ -193,15 +187,15 @@ impl Agents {
         let body = json!({ "role": "user", "content": s.message, "timestamp": run.accepted_ms });
         let store = &self.runs.store;
         let key = &s.session_key;
-        let appended = match (s.new_session && !queued)
-            .then(|| store.append_later(key, &s.agent_id, Some(&s.run_id), &body, false))
-        {
-            Some(Ok(pending)) => Ok(Appending::Later(pending)),
-            Some(Err(e)) => Err(e),
-            None => store
+        let appended = if s.new_session && !queued {
+            store
+                .append_queued(key, &s.agent_id, Some(&s.run_id), &body)
+                .map(|()| None)
+        } else {
+            store
                 .append(key, &s.agent_id, Some(&s.run_id), &body, queued)
                 .await
-                .map(Appending::Done),
+                .map(Some)
         };
         let appended = match appended {
             Ok(a) => a,
@@ -222,9 +216,10 @@ impl Agents {
             &json!({ "sessionKey": s.session_key, "runId": s.run_id, "message": body }),
             true,
         );
-        let (user_row, fresh_session, queued, user_pending) = match appended {
-            Appending::Done(a) => (a.id, a.created, a.seq.is_none(), None),
-            Appending::Later(p) => (0, true, false, Some(p)),
+        let (user_row, fresh_session, queued) = match appended {
+            Some(a) => (a.id, a.created, a.seq.is_none()),
+            // A made-up key: the session is new, and its run needs no row id.
+            None => (0, true, false),
         };
         if fresh_session {
             self.session_changed(&s.session_key);
@@ -237,7 +232,6 @@ impl Agents {
             input: run::Input {
                 run,
                 user_row,
-                user_pending,
                 message: s.message,
                 fresh_session,
                 queued,

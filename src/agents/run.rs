@@ -27,12 +27,9 @@ pub const PERSIST_INTERVAL: Duration = Duration::from_secs(1);
 /// Everything a run needs once accepted.
 pub struct Input {
     pub run: Arc<Run>,
-    /// The user message row (queued rows are activated when the run starts); 0 while
-    /// `user_pending` commits.
+    /// The user message row (queued rows are activated when the run starts); 0 when it was
+    /// queued unawaited (a fresh session's run never looks it up).
     pub user_row: i64,
-    /// The user message's commit, awaited before the run answers (a fresh session's run
-    /// does not wait for it to start).
-    pub user_pending: Option<crate::store::group::Pending<crate::store::sessions::Appended>>,
     /// The user message (the whole context when the session was created by this run).
     pub message: String,
     /// The session was created by this run's message: no transcript to read.
@@ -129,7 +126,6 @@ enum Ended {
 /// Run to completion (spawned by [`super::Accepted::start`]).
 pub async fn drive(agents: Arc<Agents>, mut input: Input) {
     let responder = input.responder.take();
-    let user_pending = input.user_pending.take();
     let run = input.run.clone();
     let mut cancel = run.cancelled();
     let lane = agents.runs.lane(&run.session_key);
@@ -180,12 +176,6 @@ pub async fn drive(agents: Arc<Agents>, mut input: Input) {
         },
     };
     let took = started.elapsed();
-    if let Some(p) = user_pending {
-        // Committed long before the model answered, as a rule: the wait is for the record.
-        if let Err(e) = p.wait().await {
-            tracing::error!(target: "agents", "run {}: storing the user message failed: {e}", run.id);
-        }
-    }
     finish(&agents, &input, ended, started_ms, took, responder).await;
 }
 

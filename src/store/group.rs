@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -26,6 +27,11 @@ pub trait Write: Send + 'static {
     fn apply(self, tx: &Connection, effect: &mut Self::Effect) -> Reply;
     /// The transaction could not begin: the reply to send without running.
     fn skip(self) -> Reply;
+    /// Someone waits for this write's commit: its batch commits as soon as it is gathered.
+    /// A batch of writes nobody waits for may gather for the writer's commit window.
+    fn urgent(&self) -> bool {
+        true
+    }
 }
 
 /// The reply of a write whose own statements gave `r`: the caller gets `r` only if the
@@ -88,12 +94,29 @@ impl<W: Write> Writer<W> {
         max_batch: usize,
         after: impl FnMut(&Connection, W::Effect) + Send + 'static,
     ) -> Result<Self, StoreError> {
+        Self::spawn_windowed(name, conn, max_batch, Duration::ZERO, after)
+    }
+
+    /// Like [`spawn`](Self::spawn), and a batch whose writes nobody waits for keeps gathering
+    /// for up to `window` after its first write (until an urgent write arrives or the batch
+    /// is full): under a steady stream of such writes, one commit serves many.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn spawn_windowed(
+        name: &'static str,
+        conn: Connection,
+        max_batch: usize,
+        window: Duration,
+        after: impl FnMut(&Connection, W::Effect) + Send + 'static,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = crossbeam::channel::unbounded();
         let progress = Arc::new(Progress::default());
         let p = progress.clone();
+        let batching = (max_batch.max(1), window);
         std::thread::Builder::new()
             .name(format!("openclaw-{name}"))
-            .spawn(move || run(name, conn, &rx, max_batch.max(1), after, &p))?;
+            .spawn(move || run(name, conn, &rx, batching, after, &p))?;
         Ok(Self { tx, name, progress })
     }
 
@@ -112,55 +135,46 @@ impl<W: Write> Writer<W> {
     /// # Errors
     /// The write or its commit failed, or the writer has stopped.
     pub async fn call<T>(&self, make: impl FnOnce(Ack<T>) -> W) -> Result<T, StoreError> {
-        self.call_later(make)?.wait().await
-    }
-
-    /// Queue a write built around its ack now; its committed result can be awaited later.
-    ///
-    /// # Errors
-    /// The writer thread has stopped.
-    pub fn call_later<T>(&self, make: impl FnOnce(Ack<T>) -> W) -> Result<Pending<T>, StoreError> {
         let (ack, rx) = oneshot::channel();
         self.send(make(ack))?;
-        Ok(Pending {
-            rx,
-            name: self.name,
-        })
+        rx.await.map_err(|_| StoreError::Stopped(self.name))?
     }
 }
 
-/// A queued write's committed result, to await when it is needed.
-pub struct Pending<T> {
-    rx: oneshot::Receiver<Result<T, StoreError>>,
-    name: &'static str,
-}
-
-impl<T> Pending<T> {
-    /// Wait for the commit.
-    ///
-    /// # Errors
-    /// The write or its commit failed, or the writer has stopped.
-    pub async fn wait(self) -> Result<T, StoreError> {
-        self.rx.await.map_err(|_| StoreError::Stopped(self.name))?
+/// The batch that starts with `first`: every write already queued, and while none of them
+/// is urgent, whatever arrives within `window` of the first.
+fn gather<W: Write>(
+    rx: &crossbeam::channel::Receiver<W>,
+    first: W,
+    max_batch: usize,
+    window: Duration,
+) -> Vec<W> {
+    let deadline = Instant::now() + window;
+    let mut urgent = first.urgent() || window.is_zero();
+    let mut batch = vec![first];
+    while batch.len() < max_batch {
+        let next = if urgent {
+            rx.try_recv().ok()
+        } else {
+            rx.recv_deadline(deadline).ok()
+        };
+        let Some(w) = next else { break };
+        urgent |= w.urgent();
+        batch.push(w);
     }
+    batch
 }
 
 fn run<W: Write>(
     name: &str,
     mut c: Connection,
     rx: &crossbeam::channel::Receiver<W>,
-    max_batch: usize,
+    (max_batch, window): (usize, Duration),
     mut after: impl FnMut(&Connection, W::Effect),
     progress: &Progress,
 ) {
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(rx, first, max_batch, window);
         let tx = match c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
@@ -228,11 +242,61 @@ mod tests {
         // Another connection holds the write lock, so the writer cannot commit yet.
         let lock = super::super::open_wal(&path).unwrap();
         lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let pending = w.call_later(|ack| Put(7, ack)).unwrap();
+        let (ack, done) = oneshot::channel();
+        w.send(Put(7, ack)).unwrap();
         assert!(!w.settled(), "a queued write is not done");
         lock.execute_batch("COMMIT").unwrap();
-        pending.wait().await.unwrap();
+        done.await.unwrap().unwrap();
         assert!(w.settled());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Insert `n`; urgent only when someone waits for it.
+    struct Row(i64, Option<Ack<()>>);
+
+    impl Write for Row {
+        type Effect = usize;
+        fn apply(self, tx: &Connection, n: &mut usize) -> Reply {
+            *n += 1;
+            let r = tx
+                .execute("INSERT INTO t (v) VALUES (?1)", [self.0])
+                .map(|_| ());
+            answer(self.1, r)
+        }
+        fn skip(self) -> Reply {
+            answer(self.1, Ok(()))
+        }
+        fn urgent(&self) -> bool {
+            self.1.is_some()
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_nobody_awaits_gather_until_an_awaited_one_arrives() {
+        let dir = std::env::temp_dir().join(format!("oc-group-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = Connection::open(dir.join("g.sqlite")).unwrap();
+        c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        // A window far longer than the test: only the awaited write can end the batch.
+        let hour = Duration::from_secs(3600);
+        let w = Writer::spawn_windowed("test", c, 64, hour, move |_, n: usize| {
+            let _ = seen_tx.send(n);
+        })
+        .unwrap();
+        for i in 0..5 {
+            w.send(Row(i, None)).unwrap();
+        }
+        assert!(!w.settled());
+        w.call(|ack| Row(99, Some(ack))).await.unwrap();
+        assert_eq!(
+            seen_rx.try_iter().collect::<Vec<_>>(),
+            vec![6],
+            "one commit for all"
+        );
+        assert!(w.settled());
+        drop(w);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::group::{Ack, Pending, Writer};
+use super::group::{Ack, Writer};
 use super::StoreError;
 use rusqlite::Connection;
 use serde_json::Value;
@@ -23,6 +23,10 @@ pub use query::{
 
 /// Writes one group commit may gather.
 pub const MAX_GROUP_COMMIT: usize = 512;
+/// How long a batch of writes nobody waits for (a run's reply, a sessionless HTTP request's
+/// message) may gather before it commits; an awaited write or a read ends the wait at once.
+/// The cost: such a write may be lost to a crash this much longer after its answer.
+pub const LAZY_COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 /// Idle read connections kept open.
 pub const READ_POOL_SIZE: usize = 4;
 /// Longest preview of the last message kept on the session row.
@@ -243,7 +247,8 @@ impl SessionStore {
             super::checkpoint::CHECKPOINT_INTERVAL,
         )?;
         let after = summary.clone();
-        let tx = Writer::spawn("sessions", c, MAX_GROUP_COMMIT, move |c, delta| {
+        let batching = (MAX_GROUP_COMMIT, LAZY_COMMIT_WINDOW);
+        let tx = Writer::spawn_windowed("sessions", c, batching.0, batching.1, move |c, delta| {
             after.committed(c, delta);
             ckpt.nudge();
         })?;
@@ -290,25 +295,38 @@ impl SessionStore {
         body: &Value,
         queued: bool,
     ) -> Result<Appended, StoreError> {
-        self.append_later(key, agent_id, run_id, body, queued)?
-            .wait()
+        self.inner
+            .tx
+            .call(|ack| Op::Append {
+                key: key.to_string(),
+                agent_id: agent_id.to_string(),
+                run_id: run_id.map(str::to_string),
+                body: body.to_string(),
+                preview: preview(&body_text(body)),
+                ts: body
+                    .get("timestamp")
+                    .and_then(Value::as_u64)
+                    .unwrap_or_else(crate::clock::now_ms),
+                queued,
+                ack: Some(ack),
+            })
             .await
     }
 
-    /// Queue an append whose commit the caller awaits later (or never): transcript reads
-    /// made after this returns still see the row ([`read`](Self::read)).
+    /// Queue an append nobody waits for (it may gather with others for up to
+    /// [`LAZY_COMMIT_WINDOW`]); transcript reads made after this returns still see the row
+    /// ([`read`](Self::read)), and a failure is logged by the writer.
     ///
     /// # Errors
     /// The writer has stopped.
-    pub fn append_later(
+    pub fn append_queued(
         &self,
         key: &str,
         agent_id: &str,
         run_id: Option<&str>,
         body: &Value,
-        queued: bool,
-    ) -> Result<Pending<Appended>, StoreError> {
-        self.inner.tx.call_later(|ack| Op::Append {
+    ) -> Result<(), StoreError> {
+        self.send(Op::Append {
             key: key.to_string(),
             agent_id: agent_id.to_string(),
             run_id: run_id.map(str::to_string),
@@ -318,8 +336,8 @@ impl SessionStore {
                 .get("timestamp")
                 .and_then(Value::as_u64)
                 .unwrap_or_else(crate::clock::now_ms),
-            queued,
-            ack: Some(ack),
+            queued: false,
+            ack: None,
         })
     }
 

@@ -257,6 +257,18 @@ impl Write for Op {
     fn skip(self) -> Reply {
         apply_failed(self)
     }
+
+    /// Writes with an ack are awaited (or are reads' barriers); progress rows, final replies,
+    /// run results and sessionless HTTP messages are not.
+    fn urgent(&self) -> bool {
+        match self {
+            Op::Append { ack, .. } => ack.is_some(),
+            Op::Activate { ack, .. } => ack.is_some(),
+            Op::Assistant { ack, .. } => ack.is_some(),
+            Op::RunDone { .. } => false,
+            Op::Reset { .. } | Op::Delete { .. } | Op::Flush(_) | Op::Bulk(..) => true,
+        }
+    }
 }
 
 impl Summary {
