@@ -1,8 +1,10 @@
 //! `chat-rate`: `POST /v1/chat/completions` open loop at a fixed rate (one JSON completion, or
 //! `--stream` read to `[DONE]`), first straight to the in-process synthetic upstream, then
 //! through the gateway whose model provider is that upstream — same run, same client, same
-//! connections. Latency runs from each request's scheduled send time (no coordinated omission);
-//! the gateway's added latency is the difference of the two distributions' quantiles; gateway
+//! connections. Latency runs from each request's scheduled send time (no coordinated omission)
+//! and, again, from the moment it was handed to its connection (free of the harness's 1 ms
+//! timer lag); the gateway's added latency is the difference of the two distributions'
+//! quantiles, both ways; gateway
 //! CPU per request is read from `--pid` over the gateway phase only.
 
 use std::sync::Arc;
@@ -70,7 +72,10 @@ struct Target {
 
 /// What one phase measured.
 struct Phase {
+    /// Latency from each request's scheduled send time (includes the harness's own timer lag).
     hist: Histogram<u64>,
+    /// Latency from the moment the request was handed to its connection (no timer lag).
+    sent: Histogram<u64>,
     ok: u64,
     non200: u64,
     failed: u64,
@@ -84,6 +89,7 @@ impl Phase {
     fn new() -> Self {
         Phase {
             hist: new_hist(),
+            sent: new_hist(),
             ok: 0,
             non200: 0,
             failed: 0,
@@ -149,6 +155,7 @@ async fn worker(
             };
             sender = timeout(cfg.timeout, c).await.ok().and_then(Result::ok);
         }
+        let sent = Instant::now();
         let r = match sender.as_mut() {
             Some(s) => timeout(limit, one(s, &t, stream, cfg.port))
                 .await
@@ -162,6 +169,7 @@ async fn worker(
                 if status == 200 {
                     p.ok += 1;
                     record(&mut p.hist, done.saturating_duration_since(at));
+                    record(&mut p.sent, done.saturating_duration_since(sent));
                 } else {
                     p.non200 += 1;
                 }
@@ -216,6 +224,7 @@ async fn phase(a: &ChatRateArgs, t: Target, pid: Option<u32>) -> Result<Phase> {
     while let Some(r) = set.join_next().await {
         let w = r?;
         all.hist.add(&w.hist)?;
+        all.sent.add(&w.sent)?;
         all.ok += w.ok;
         all.non200 += w.non200;
         all.failed += w.failed;
@@ -236,45 +245,61 @@ fn q(h: &Histogram<u64>, p: f64) -> f64 {
 
 const QS: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)];
 
-/// Print both phases and their difference; the difference per quantile (ms), when there was
-/// a direct phase.
-fn print_table(direct: Option<&Phase>, gw: &Phase) -> Option<Value> {
+/// The difference per quantile (ms) between the gateway's and the direct histograms.
+fn added_of(gw: &Histogram<u64>, d: &Histogram<u64>) -> Value {
+    let m: serde_json::Map<String, Value> = QS
+        .iter()
+        .map(|(n, x)| (n.to_string(), json!(r3(q(gw, *x) - q(d, *x)))))
+        .collect();
+    Value::Object(m)
+}
+
+/// Print both phases and their difference, timed from the schedule and from the send; the
+/// differences per quantile (ms), when there was a direct phase.
+fn print_table(direct: Option<&Phase>, gw: &Phase) -> Option<(Value, Value)> {
     let mut tb = Table::with(&[
         "phase", "ok", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "req/s", "non-200",
         "failed",
     ]);
-    let row = |name: &str, p: &Phase| {
+    let row = |name: &str, p: &Phase, h: &Histogram<u64>| {
         let mut r = vec![name.to_string(), p.ok.to_string()];
-        r.extend(QS.iter().map(|(_, x)| format!("{:.3}", q(&p.hist, *x))));
-        r.push(format!("{:.3}", p.hist.max() as f64 / 1000.0));
+        r.extend(QS.iter().map(|(_, x)| format!("{:.3}", q(h, *x))));
+        r.push(format!("{:.3}", h.max() as f64 / 1000.0));
         r.push(format!("{:.0}", p.ok as f64 / p.wall.max(1e-9)));
         r.push(p.non200.to_string());
         r.push(p.failed.to_string());
         r
     };
-    if let Some(d) = direct {
-        tb.row(row("direct", d));
-    }
-    tb.row(row("gateway", gw));
-    let added: Option<Value> = direct.map(|d| {
-        let m: serde_json::Map<String, Value> = QS
-            .iter()
-            .map(|(n, x)| (n.to_string(), json!(r3(q(&gw.hist, *x) - q(&d.hist, *x)))))
-            .collect();
-        Value::Object(m)
-    });
-    if let Some(ad) = &added {
-        let mut r = vec!["added (gw − direct)".to_string(), String::new()];
+    let added_row = |name: &str, ad: &Value| {
+        let mut r = vec![name.to_string(), String::new()];
         r.extend(
             QS.iter()
                 .map(|(n, _)| format!("{:.3}", ad[*n].as_f64().unwrap_or(0.0))),
         );
         r.extend(["", "", "", ""].map(String::from));
-        tb.row(r);
+        r
+    };
+    for (label, pick) in [("", 0), (", from send", 1)] {
+        let h = |p: &Phase| {
+            if pick == 0 {
+                p.hist.clone()
+            } else {
+                p.sent.clone()
+            }
+        };
+        if let Some(d) = direct {
+            tb.row(row(&format!("direct{label}"), d, &h(d)));
+        }
+        tb.row(row(&format!("gateway{label}"), gw, &h(gw)));
+        if let Some(d) = direct {
+            tb.row(added_row(
+                &format!("added{label}"),
+                &added_of(&h(gw), &h(d)),
+            ));
+        }
     }
     tb.print();
-    tb.print();
-    added
+    direct.map(|d| (added_of(&gw.hist, &d.hist), added_of(&gw.sent, &d.sent)))
 }
 
 pub async fn run(a: &ChatRateArgs) -> Result<Outcome> {
@@ -304,7 +329,7 @@ async fn measure(a: &ChatRateArgs) -> Result<Outcome> {
         model: a.model.clone(),
     };
     let gw = phase(a, t, a.common.pid).await?;
-    let added = print_table(direct.as_ref(), &gw);
+    let (added, added_sent) = print_table(direct.as_ref(), &gw).unzip();
     let cpu_us = gw.cpu_s.map(|s| r3(s * 1e6 / gw.ok.max(1) as f64));
     println!(
         "{} POST /v1/chat/completions at {}/s over {} connections: gateway CPU {} µs/request",
@@ -320,12 +345,12 @@ async fn measure(a: &ChatRateArgs) -> Result<Outcome> {
     let pj = |p: &Phase| {
         json!({"ok": p.ok, "non_200": p.non200, "failed": p.failed, "errors": p.errors,
                "elapsed_s": r3(p.wall), "req_per_s": r3(p.ok as f64 / p.wall.max(1e-9)),
-               "latency": hist_json(&p.hist)})
+               "latency": hist_json(&p.hist), "latency_from_send": hist_json(&p.sent)})
     };
     let json = json!({
         "rate": a.rate, "secs": a.secs, "conns": a.conns, "stream": a.stream,
         "model": a.model, "pacing": a.pacing.to_json(),
-        "direct": direct.as_ref().map(pj), "gateway": pj(&gw), "added_ms": added,
+        "direct": direct.as_ref().map(pj), "gateway": pj(&gw), "added_ms": added, "added_from_send_ms": added_sent,
         "gateway_cpu_us_per_request": cpu_us,
         "failed": gw.failed + direct.as_ref().map_or(0, |d| d.failed),
         "non_200": gw.non200,
