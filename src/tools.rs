@@ -125,6 +125,7 @@ async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, Failure> {
         limit,
         ..ListQuery::default()
     };
+    gw.agents.runs.store.settle().await;
     let unfiltered = gw.agents.runs.store.count();
     let (rows, total) = gw
         .agents

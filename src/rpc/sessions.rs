@@ -110,6 +110,8 @@ pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
         offset,
     };
     let active_only = p.get("activeOnly") == Some(&Value::Bool(true));
+    // The writer-kept count, once the writes queued before this request have committed.
+    gw.agents.runs.store.settle().await;
     let unfiltered_total = gw.agents.runs.store.count();
     let (rows, total) = if unsupported_filters(&p) {
         (Vec::new(), 0)

@@ -218,6 +218,30 @@ pub fn body_text(body: &Value) -> String {
     }
 }
 
+/// The write appending `body` (its `timestamp`, else now) to `key`'s transcript.
+fn append_op(
+    key: &str,
+    agent_id: &str,
+    run_id: Option<&str>,
+    body: &Value,
+    queued: bool,
+    ack: Option<Ack<Appended>>,
+) -> Op {
+    Op::Append {
+        key: key.to_string(),
+        agent_id: agent_id.to_string(),
+        run_id: run_id.map(str::to_string),
+        body: body.to_string(),
+        preview: preview(&body_text(body)),
+        ts: body
+            .get("timestamp")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(crate::clock::now_ms),
+        queued,
+        ack,
+    }
+}
+
 impl SessionStore {
     /// Open (creating) the store at `path` and start its writer thread. Blocking.
     ///
@@ -297,19 +321,7 @@ impl SessionStore {
     ) -> Result<Appended, StoreError> {
         self.inner
             .tx
-            .call(|ack| Op::Append {
-                key: key.to_string(),
-                agent_id: agent_id.to_string(),
-                run_id: run_id.map(str::to_string),
-                body: body.to_string(),
-                preview: preview(&body_text(body)),
-                ts: body
-                    .get("timestamp")
-                    .and_then(Value::as_u64)
-                    .unwrap_or_else(crate::clock::now_ms),
-                queued,
-                ack: Some(ack),
-            })
+            .call(|ack| append_op(key, agent_id, run_id, body, queued, Some(ack)))
             .await
     }
 
@@ -326,19 +338,7 @@ impl SessionStore {
         run_id: Option<&str>,
         body: &Value,
     ) -> Result<(), StoreError> {
-        self.send(Op::Append {
-            key: key.to_string(),
-            agent_id: agent_id.to_string(),
-            run_id: run_id.map(str::to_string),
-            body: body.to_string(),
-            preview: preview(&body_text(body)),
-            ts: body
-                .get("timestamp")
-                .and_then(Value::as_u64)
-                .unwrap_or_else(crate::clock::now_ms),
-            queued: false,
-            ack: None,
-        })
+        self.send(append_op(key, agent_id, run_id, body, false, None))
     }
 
     /// Give a queued input its transcript position (the run that consumes it has started).
@@ -456,6 +456,15 @@ impl SessionStore {
         self.inner.tx.call(|ack| Op::Bulk(rows, ack)).await
     }
 
+    /// Wait for the writes queued before this call when some are still in the writer's queue
+    /// (cheap otherwise), so that [`count`](Self::count), [`recent`](Self::recent) and reads
+    /// reflect them. A failed commit was the writer's to report; what is stored is what shows.
+    pub async fn settle(&self) {
+        if !self.inner.tx.settled() {
+            let _ = self.flush().await;
+        }
+    }
+
     /// One session row by canonical key, off the runtime (a pooled read).
     ///
     /// # Errors
@@ -475,10 +484,7 @@ impl SessionStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        if !self.inner.tx.settled() {
-            // A failed commit was the writer's to report; the read shows what is stored.
-            let _ = self.flush().await;
-        }
+        self.settle().await;
         let inner = self.inner.clone();
         let _permit = self
             .inner

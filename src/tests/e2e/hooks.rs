@@ -76,18 +76,7 @@ async fn finished(gw: &TestGateway, run: &str, key: &str) -> Vec<(String, String
 
 async fn history(c: &mut Client, key: &str) -> Vec<(String, String)> {
     let h = c.ok("chat.history", json!({ "sessionKey": key })).await;
-    h["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let text = match &m["content"] {
-                Value::String(s) => s.clone(),
-                v => v[0]["text"].as_str().unwrap_or("").to_string(),
-            };
-            (m["role"].as_str().unwrap().to_string(), text)
-        })
-        .collect()
+    role_texts(&h)
 }
 
 fn assert_wrapped(text: &str, inner: &str) {

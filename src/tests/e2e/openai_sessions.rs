@@ -31,22 +31,6 @@ async fn complete(gw: &TestGateway, text: &str) -> Value {
     r.json().await.unwrap()
 }
 
-fn texts(history: &Value) -> Vec<(String, String)> {
-    history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let text = match &m["content"] {
-                Value::String(s) => s.clone(),
-                Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
-                _ => String::new(),
-            };
-            (m["role"].as_str().unwrap_or("").to_string(), text)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn sessionless_requests_are_stored_whole_and_in_order_when_answered() {
     let up = Upstream::start(UpstreamOpts::default()).await;
@@ -65,7 +49,7 @@ async fn sessionless_requests_are_stored_whole_and_in_order_when_answered() {
         assert!(key.starts_with("agent:main:openai:"), "{list}");
         let h = c.ok("chat.history", json!({ "sessionKey": key })).await;
         let want = vec![("user".to_string(), text), ("assistant".to_string(), reply)];
-        assert_eq!(texts(&h), want, "{h}");
+        assert_eq!(role_texts(&h), want, "{h}");
     }
     // Many at once: every session still holds exactly its own pair.
     let answers = futures_util::future::join_all((0..24).map(|i| {
@@ -80,7 +64,7 @@ async fn sessionless_requests_are_stored_whole_and_in_order_when_answered() {
         let h = c
             .ok("chat.history", json!({ "sessionKey": s["key"] }))
             .await;
-        let t = texts(&h);
+        let t = role_texts(&h);
         assert_eq!(t.len(), 2, "{h}");
         assert_eq!(
             (t[0].0.as_str(), t[1].0.as_str()),

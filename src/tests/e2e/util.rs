@@ -561,3 +561,20 @@ pub async fn operator(addr: SocketAddr, scopes: &[&str]) -> (Client, Value) {
     assert_eq!(r["ok"], true, "connect failed: {r}");
     (c, r["payload"].clone())
 }
+
+/// The `(role, text)` of each message of a `chat.history` answer (text parts joined).
+pub fn role_texts(history: &Value) -> Vec<(String, String)> {
+    history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = match &m["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+                _ => String::new(),
+            };
+            (m["role"].as_str().unwrap_or("").to_string(), text)
+        })
+        .collect()
+}
