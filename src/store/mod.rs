@@ -10,7 +10,15 @@
 /// # Errors
 /// The file cannot be opened or configured.
 pub fn open_wal(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
-    let c = rusqlite::Connection::open(path)?;
+    let c = match power_cut::from_env() {
+        // Tests only: every store connection shares the simulated page cache.
+        Some(vfs) => rusqlite::Connection::open_with_flags_and_vfs(
+            path,
+            rusqlite::OpenFlags::default(),
+            vfs,
+        )?,
+        None => rusqlite::Connection::open(path)?,
+    };
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "FULL")?;
     c.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -22,6 +30,7 @@ pub mod devices;
 mod error;
 pub mod group;
 pub mod nodes;
+pub mod power_cut;
 
 pub use devices::{DeviceRecord, DeviceStore};
 pub use error::StoreError;

@@ -119,7 +119,7 @@ async fn kill_9_mid_run_loses_no_acknowledged_message() {
 
 /// Send `chat.send` after `chat.send` (each waiting for its ack) until the socket closes,
 /// recording every acknowledged one; bounded in count.
-async fn send_until_closed(mut c: Client, acked: Arc<Mutex<Vec<(String, String)>>>) {
+pub(crate) async fn send_until_closed(mut c: Client, acked: Arc<Mutex<Vec<(String, String)>>>) {
     for i in 0..100_000 {
         let (key, msg) = (format!("live{}", i % 4), format!("live message {i}"));
         let params =

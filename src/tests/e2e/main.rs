@@ -61,6 +61,8 @@ mod agents_inputs;
 mod status;
 // kill -9 of the real binary mid-run: acknowledged messages and progress survive.
 mod agents_crash;
+// A simulated power cut: unsynced writes lost or landed partly, then a restart.
+mod power_cut;
 // The OpenAI-compatible HTTP surface (/v1/*) against the scripted upstream.
 mod openai;
 // What sessionless /v1 requests leave in the store, read right after each answer.
