@@ -12,6 +12,8 @@ mod limit;
 mod marks;
 mod progress;
 mod report;
+#[cfg(target_os = "linux")]
+mod ring_send;
 mod runner;
 mod scenarios;
 mod split;
@@ -63,6 +65,10 @@ enum Cmd {
     LimitServer(LimitArgs),
     /// Synthetic OpenAI-compatible streaming model server (for a gateway's provider config).
     Upstream(upstream::UpstreamArgs),
+    /// CPU per delivered frame: write(2) per socket vs batched io_uring SENDs (no gateway).
+    #[cfg(target_os = "linux")]
+    #[command(name = "ring-send")]
+    RingSend(ring_send::RingArgs),
 }
 
 async fn single(s: &Scenario, threads: Option<usize>) -> anyhow::Result<()> {
@@ -119,6 +125,8 @@ fn main() -> ExitCode {
             Cmd::Compare(a) => compare::run(a, cli.threads).await.map(|_| ()),
             Cmd::LimitServer(a) => limit::serve(a).await,
             Cmd::Upstream(a) => upstream::run(a).await,
+            #[cfg(target_os = "linux")]
+            Cmd::RingSend(a) => tokio::task::block_in_place(|| ring_send::run(a)),
         }
     });
     let code = match out {
