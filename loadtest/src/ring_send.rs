@@ -110,7 +110,11 @@ fn measure(
     received: &AtomicU64,
     want: u64,
 ) -> Result<Measured> {
-    let (p0, t0, w0) = (cpu(libc::RUSAGE_SELF), cpu(libc::RUSAGE_THREAD), Instant::now());
+    let (p0, t0, w0) = (
+        cpu(libc::RUSAGE_SELF),
+        cpu(libc::RUSAGE_THREAD),
+        Instant::now(),
+    );
     match mode {
         "write" => send_write(senders, frame, rounds)?,
         "uring" => send_uring(senders, frame, rounds)?,

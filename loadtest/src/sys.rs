@@ -106,6 +106,15 @@ pub fn cpu_total(pid: u32) -> Option<u64> {
     Some(main + kids)
 }
 
+/// Set the calling thread's nice value (Linux: per thread); failures are ignored.
+pub fn nice_this_thread(nice: i32) {
+    // SAFETY: setpriority on our own thread id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,8 +65,11 @@ pub struct Sizes {
     pub sources: Vec<Ipv4Addr>,
 }
 
-/// Start attack `name`; its tasks run until `stop` flips.
+/// Start attack `name` on `rt` (the attackers' own runtime, so that their tasks never queue
+/// ahead of the measured clients' tasks: a real attacker is another process); its tasks run
+/// until `stop` flips.
 pub fn start(
+    rt: &tokio::runtime::Handle,
     name: &str,
     cfg: &ClientCfg,
     sizes: &Sizes,
@@ -79,44 +82,48 @@ pub fn start(
         "slowloris-http" | "slowloris-ws" => {
             let ws = name == "slowloris-ws";
             for _ in 0..sizes.sockets {
-                set.spawn(slowloris(port, ws, stop.clone(), stats.clone()));
+                set.spawn_on(slowloris(port, ws, stop.clone(), stats.clone()), rt);
             }
         }
         "half-open" => {
             for _ in 0..sizes.sockets {
-                set.spawn(half_open(port, stop.clone(), stats.clone()));
+                set.spawn_on(half_open(port, stop.clone(), stats.clone()), rt);
             }
         }
         "unauth-flood" => {
             for _ in 0..sizes.flood {
-                set.spawn(unauthenticated(cfg.clone(), stop.clone(), stats.clone()));
+                set.spawn_on(
+                    unauthenticated(cfg.clone(), stop.clone(), stats.clone()),
+                    rt,
+                );
             }
         }
         "oversized" => {
             for i in 0..4 {
-                set.spawn(oversized(
-                    cfg.clone(),
-                    i % 2 == 0,
-                    stop.clone(),
-                    stats.clone(),
-                ));
+                set.spawn_on(
+                    oversized(cfg.clone(), i % 2 == 0, stop.clone(), stats.clone()),
+                    rt,
+                );
             }
         }
         "garbage" => {
             for _ in 0..4 {
-                set.spawn(garbage(port, stop.clone(), stats.clone()));
+                set.spawn_on(garbage(port, stop.clone(), stats.clone()), rt);
             }
         }
         "ping-flood" => {
-            set.spawn(ping_flood(cfg.clone(), stop.clone(), stats.clone()));
+            set.spawn_on(ping_flood(cfg.clone(), stop.clone(), stats.clone()), rt);
         }
         "subscriptions" => {
-            set.spawn(subscriptions(
-                cfg.clone(),
-                sizes.subscriptions,
-                stop.clone(),
-                stats.clone(),
-            ));
+            set.spawn_on(
+                subscriptions(
+                    cfg.clone(),
+                    sizes.subscriptions,
+                    stop.clone(),
+                    stats.clone(),
+                ),
+                rt,
+            );
         }
         "wrong-token" => {
             let mut bad = cfg.clone();
@@ -124,7 +131,7 @@ pub fn start(
             bad.identity = Identity::Token;
             bad.source_ips = Arc::new(sizes.sources.clone());
             for _ in 0..8 {
-                set.spawn(wrong_token(bad.clone(), stop.clone(), stats.clone()));
+                set.spawn_on(wrong_token(bad.clone(), stop.clone(), stats.clone()), rt);
             }
         }
         other => panic!("unknown attack {other}"),
