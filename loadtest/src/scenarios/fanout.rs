@@ -48,6 +48,7 @@ pub async fn subscriber(
     alive: Arc<AtomicUsize>,
 ) {
     let mut seen = 0usize; // rounds [0, seen) already reported
+    let rounds = Rounds::of(&markers);
     loop {
         tokio::select! {
             r = c.ws.read_frame() => {
@@ -62,7 +63,7 @@ pub async fn subscriber(
                 if !text.contains("\"presence\"") {
                     continue;
                 }
-                let Some(round) = (seen..markers.len()).rev().find(|&i| text.contains(markers[i].as_str())) else {
+                let Some(round) = rounds.latest(text, &markers, seen) else {
                     continue;
                 };
                 let is_presence = Head::parse(text.as_bytes())
@@ -80,6 +81,59 @@ pub async fn subscriber(
         }
     }
     alive.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// How a subscriber finds the round a broadcast belongs to.
+enum Rounds {
+    /// Markers are `{prefix}-{r}-{run}` for r = 0, 1, …: one pass over the text finds them
+    /// all (with hundreds of markers and a large `presence` payload, one search per marker
+    /// delayed the other subscribers' receipts on the harness's own threads).
+    Indexed { lead: String, run: String },
+    /// Any other markers: one search per marker still to come.
+    Scan,
+}
+
+impl Rounds {
+    fn of(markers: &[String]) -> Rounds {
+        let indexed = markers
+            .first()
+            .and_then(|m| m.split_once("-0-"))
+            .and_then(|(p, run)| {
+                let ok = markers
+                    .iter()
+                    .enumerate()
+                    .all(|(r, m)| *m == format!("{p}-{r}-{run}"));
+                ok.then(|| Rounds::Indexed {
+                    lead: format!("{p}-"),
+                    run: run.to_string(),
+                })
+            });
+        indexed.unwrap_or(Rounds::Scan)
+    }
+
+    /// The highest round in `seen..markers.len()` whose marker occurs in `text`.
+    fn latest(&self, text: &str, markers: &[String], seen: usize) -> Option<usize> {
+        let Rounds::Indexed { lead, run } = self else {
+            return (seen..markers.len())
+                .rev()
+                .find(|&i| text.contains(markers[i].as_str()));
+        };
+        let mut best = None;
+        for (at, _) in text.match_indices(lead.as_str()) {
+            let rest = &text[at + lead.len()..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let Ok(r) = rest[..digits].parse::<usize>() else {
+                continue;
+            };
+            let exact = rest[digits..]
+                .strip_prefix('-')
+                .is_some_and(|t| t.starts_with(run.as_str()));
+            if exact && r >= seen && r < markers.len() {
+                best = best.max(Some(r));
+            }
+        }
+        best
+    }
 }
 
 /// Receipts of one broadcast round.
@@ -275,4 +329,34 @@ pub async fn run(a: &FanoutArgs) -> Result<Outcome> {
         "receipts": hist_json(&all),
     });
     Ok(Outcome::new(json).hist("send→recv", all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rounds;
+
+    #[test]
+    fn the_latest_marker_at_or_after_seen_wins_and_others_do_not_match() {
+        let m: Vec<String> = (0..30).map(|r| format!("hostile-{r}-ab12cd34")).collect();
+        let r = Rounds::of(&m);
+        assert!(matches!(r, Rounds::Indexed { .. }));
+        let text = r#"{"presence":[{"text":"hostile-3-ab12cd34"},{"text":"hostile-12-ab12cd34"}]}"#;
+        assert_eq!(r.latest(text, &m, 0), Some(12));
+        assert_eq!(r.latest(text, &m, 13), None);
+        // Another run's marker, a longer number, a missing run id: none of them is ours.
+        let other = "hostile-5-ffffffff hostile-123-ab12cd34 hostile-7- hostile-x-ab12cd34";
+        assert_eq!(r.latest(other, &m, 0), None);
+        assert_eq!(r.latest("hostile-1-ab12cd34", &m, 0), Some(1));
+    }
+
+    #[test]
+    fn other_marker_shapes_are_searched_one_by_one() {
+        let m: Vec<String> = ["slowc-w1-ab", "slowc-b1-ab", "slowc-b2-ab"]
+            .map(String::from)
+            .to_vec();
+        let r = Rounds::of(&m);
+        assert!(matches!(r, Rounds::Scan));
+        assert_eq!(r.latest("x slowc-b1-ab y", &m, 0), Some(1));
+        assert_eq!(r.latest("x slowc-b1-ab y", &m, 2), None);
+    }
 }
