@@ -22,13 +22,7 @@ async fn kill_9_mid_run_loses_no_acknowledged_message() {
     })
     .await;
     let dir = temp_dir("crash");
-    let cfg = format!(
-        r#"{{ gateway: {{ mode: "local" }}, logging: {{ file: "{log}" }},
-  models: {{ providers: {{ fake: {{ baseUrl: "{base}", apiKey: "k", api: "openai-completions", models: [{{ id: "echo-1" }}] }} }} }},
-  agents: {{ defaults: {{ model: "fake/echo-1" }} }} }}"#,
-        log = dir.join("openclaw.log").display(),
-        base = up.openai_base()
-    );
+    let cfg = agent_config(&dir, &up.openai_base());
     let (p, addr) = Proc::start(&dir, &cfg).await;
     let dev = Device::new();
     let device_token = pair(addr, &dev).await["auth"]["deviceToken"]
@@ -63,14 +57,7 @@ async fn kill_9_mid_run_loses_no_acknowledged_message() {
     let live = Arc::new(Mutex::new(Vec::new()));
     let (sender, _) = operator(addr, &["operator.write"]).await;
     let sending = tokio::spawn(send_until_closed(sender, live.clone()));
-    let deadline = std::time::Instant::now() + WAIT;
-    while live.lock().len() < 5 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "live sends not acknowledged"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_acks(&live, 5).await;
     p.signal(libc::SIGKILL);
     let (code, _) = p.finish().await;
     assert_eq!(code, -1, "killed by a signal");
@@ -78,29 +65,7 @@ async fn kill_9_mid_run_loses_no_acknowledged_message() {
         .await
         .unwrap();
     acked.extend(live.lock().drain(..));
-
-    for file in [db.clone(), dir.join("state/state/openclaw.sqlite")] {
-        let conn = rusqlite::Connection::open(&file).expect("store opens after kill -9");
-        let ok: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok", "{}", file.display());
-    }
-    let (p2, addr) = Proc::start(&dir, &cfg).await;
-    let mut d = Client::open(addr).await;
-    let params = device_token_params(&d, &dev, &device_token);
-    let r = d.call("connect", params).await;
-    assert_eq!(r["ok"], true, "device token lost in the kill: {r}");
-    let (mut c, _) = operator(addr, &["operator.read"]).await;
-    for (key, msg) in &acked {
-        let h = c.ok("chat.history", json!({ "sessionKey": key })).await;
-        let found = h["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["role"] == "user" && m["content"] == msg.as_str());
-        assert!(found, "acknowledged {msg:?} lost from {key}: {h}");
-    }
+    let (p2, mut c) = restart_and_check(&dir, &cfg, &dev, &device_token, &acked).await;
     let h = c.ok("chat.history", json!({ "sessionKey": "long" })).await;
     let m = h["messages"].as_array().unwrap();
     assert_eq!(m[0]["content"], words.join(" "));
@@ -115,6 +80,64 @@ async fn kill_9_mid_run_loses_no_acknowledged_message() {
     );
     p2.signal(libc::SIGTERM);
     assert_eq!(p2.finish().await.0, 0);
+}
+
+/// A gateway on `dir` (logging there) whose default agent talks to the scripted upstream.
+pub(crate) fn agent_config(dir: &std::path::Path, base: &str) -> String {
+    format!(
+        r#"{{ gateway: {{ mode: "local" }}, logging: {{ file: "{log}" }},
+  models: {{ providers: {{ fake: {{ baseUrl: "{base}", apiKey: "k", api: "openai-completions", models: [{{ id: "echo-1" }}] }} }} }},
+  agents: {{ defaults: {{ model: "fake/echo-1" }} }} }}"#,
+        log = dir.join("openclaw.log").display(),
+    )
+}
+
+/// Wait (bounded by `util::WAIT`) until at least `n` live sends were acknowledged.
+pub(crate) async fn wait_for_acks(live: &Mutex<Vec<(String, String)>>, n: usize) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while live.lock().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "live sends not acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// After the crash: both SQLite stores pass an integrity check, a restarted gateway admits
+/// the device token and holds every acknowledged message. The restarted gateway and a
+/// reading operator, for further checks.
+pub(crate) async fn restart_and_check(
+    dir: &std::path::Path,
+    cfg: &str,
+    dev: &Device,
+    device_token: &str,
+    acked: &[(String, String)],
+) -> (Proc, Client) {
+    let sessions = dir.join("state/agents/main/agent/openclaw-agent.sqlite");
+    for file in [sessions, dir.join("state/state/openclaw.sqlite")] {
+        let conn = rusqlite::Connection::open(&file).expect("store opens after the crash");
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok", "{}", file.display());
+    }
+    let (p2, addr) = Proc::start(dir, cfg).await;
+    let mut d = Client::open(addr).await;
+    let params = device_token_params(&d, dev, device_token);
+    let r = d.call("connect", params).await;
+    assert_eq!(r["ok"], true, "device token lost in the crash: {r}");
+    let (mut c, _) = operator(addr, &["operator.read"]).await;
+    for (key, msg) in acked {
+        let h = c.ok("chat.history", json!({ "sessionKey": key })).await;
+        let found = h["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role"] == "user" && m["content"] == msg.as_str());
+        assert!(found, "acknowledged {msg:?} lost from {key}: {h}");
+    }
+    (p2, c)
 }
 
 /// Send `chat.send` after `chat.send` (each waiting for its ack) until the socket closes,

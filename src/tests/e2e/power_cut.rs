@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde_json::json;
 
-use crate::agents_crash::send_until_closed;
-use crate::devices::{device_token_params, pair};
+use crate::agents_crash::{agent_config, restart_and_check, send_until_closed, wait_for_acks};
+use crate::devices::pair;
 use crate::lifecycle::{command, Proc};
 use crate::upstream::{Upstream, UpstreamOpts};
 use crate::util::*;
@@ -40,13 +39,7 @@ async fn power_cut(seed: u64, cut: u64) {
     })
     .await;
     let dir = temp_dir(&format!("power-cut-{seed}"));
-    let cfg = format!(
-        r#"{{ gateway: {{ mode: "local" }}, logging: {{ file: "{log}" }},
-  models: {{ providers: {{ fake: {{ baseUrl: "{base}", apiKey: "k", api: "openai-completions", models: [{{ id: "echo-1" }}] }} }} }},
-  agents: {{ defaults: {{ model: "fake/echo-1" }} }} }}"#,
-        log = dir.join("openclaw.log").display(),
-        base = up.openai_base()
-    );
+    let cfg = agent_config(&dir, &up.openai_base());
     let mut cmd = command(&dir, Some(&cfg), &["gateway", "run", "--port", "0"]);
     cmd.env("OPENCLAW_TEST_POWER_CUT", format!("{seed}:{cut}"));
     let mut p = Proc::spawn(cmd);
@@ -60,14 +53,7 @@ async fn power_cut(seed: u64, cut: u64) {
     let (sender, _) = operator(addr, &["operator.write"]).await;
     let sending = tokio::spawn(send_until_closed(sender, live.clone()));
     if cut == 0 {
-        let deadline = std::time::Instant::now() + WAIT;
-        while live.lock().len() < 30 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sends not acknowledged"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_for_acks(&live, 30).await;
         p.signal(libc::SIGKILL);
     }
     bounded("the sender to see the power go", sending)
@@ -86,41 +72,7 @@ async fn power_cut(seed: u64, cut: u64) {
         "seed {seed}: only {} sends acknowledged",
         acked.len()
     );
-    check_after(&dir, &cfg, &dev, &device_token, &acked).await;
-}
-
-/// Both stores pass an integrity check; a restarted gateway admits the device token and
-/// holds every acknowledged message.
-async fn check_after(
-    dir: &std::path::Path,
-    cfg: &str,
-    dev: &Device,
-    device_token: &str,
-    acked: &[(String, String)],
-) {
-    let sessions = dir.join("state/agents/main/agent/openclaw-agent.sqlite");
-    for file in [sessions, dir.join("state/state/openclaw.sqlite")] {
-        let conn = rusqlite::Connection::open(&file).expect("store opens after the cut");
-        let ok: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(ok, "ok", "{}", file.display());
-    }
-    let (p2, addr) = Proc::start(dir, cfg).await;
-    let mut d = Client::open(addr).await;
-    let params = device_token_params(&d, dev, device_token);
-    let r = d.call("connect", params).await;
-    assert_eq!(r["ok"], true, "device token lost in the cut: {r}");
-    let (mut c, _) = operator(addr, &["operator.read"]).await;
-    for (key, msg) in acked {
-        let h = c.ok("chat.history", json!({ "sessionKey": key })).await;
-        let found = h["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["role"] == "user" && m["content"] == msg.as_str());
-        assert!(found, "acknowledged {msg:?} lost from {key}: {h}");
-    }
+    let (p2, _) = restart_and_check(&dir, &cfg, &dev, &device_token, &acked).await;
     p2.signal(libc::SIGTERM);
     assert_eq!(p2.finish().await.0, 0);
 }
