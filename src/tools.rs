@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::agents::canonical_key;
 use crate::failure::Failure;
 use crate::server::Gateway;
-use crate::store::sessions::{get_session, list_sessions, transcript, ListQuery};
+use crate::store::sessions::{get_session, transcript, ListQuery};
 
 /// One built-in tool as `tools.catalog` describes it.
 #[derive(Clone, Copy, Debug)]
@@ -125,14 +125,7 @@ async fn sessions_list(gw: &Gateway, args: &Value) -> Result<Value, Failure> {
         limit,
         ..ListQuery::default()
     };
-    gw.agents.runs.store.settle().await;
-    let unfiltered = gw.agents.runs.store.count();
-    let (rows, total) = gw
-        .agents
-        .runs
-        .store
-        .read(move |c| list_sessions(c, &q, unfiltered))
-        .await?;
+    let (rows, total) = gw.agents.runs.store.list(q).await?;
     let sessions: Vec<Value> = rows
         .iter()
         .map(|r| gw.agents.runs.row_json(r, false))

@@ -12,7 +12,7 @@ use crate::agents::canonical_key;
 use crate::agents::runs::AbortReason;
 use crate::clock::now_ms;
 use crate::server::Gateway;
-use crate::store::sessions::{get_session, list_sessions, transcript, ListQuery, SessionRow};
+use crate::store::sessions::{get_session, transcript, ListQuery, SessionRow};
 
 /// `sessions.list` page size when `limit` is absent (observed `limitApplied: 100`).
 pub const DEFAULT_LIST_LIMIT: u64 = 100;
@@ -110,9 +110,6 @@ pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
         offset,
     };
     let active_only = p.get("activeOnly") == Some(&Value::Bool(true));
-    // The writer-kept count, once the writes queued before this request have committed.
-    gw.agents.runs.store.settle().await;
-    let unfiltered_total = gw.agents.runs.store.count();
     let (rows, total) = if unsupported_filters(&p) {
         (Vec::new(), 0)
     } else if active_only {
@@ -121,7 +118,7 @@ pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
         gw.agents
             .runs
             .store
-            .read(move |c| list_sessions(c, &q, unfiltered_total))
+            .list(q)
             .await
             .map_err(|e| crate::failure::store(req.method(), e))?
     };

@@ -459,10 +459,21 @@ impl SessionStore {
     /// Wait for the writes queued before this call when some are still in the writer's queue
     /// (cheap otherwise), so that [`count`](Self::count), [`recent`](Self::recent) and reads
     /// reflect them. A failed commit was the writer's to report; what is stored is what shows.
-    pub async fn settle(&self) {
+    async fn settle(&self) {
         if !self.inner.tx.settled() {
             let _ = self.flush().await;
         }
+    }
+
+    /// One page of sessions and the total matching `q` ([`list_sessions`]), counted after the
+    /// writes queued before this call (the unfiltered total is the writer-kept count).
+    ///
+    /// # Errors
+    /// The read failed.
+    pub async fn list(&self, q: ListQuery) -> Result<(Vec<SessionRow>, u64), StoreError> {
+        self.settle().await;
+        let unfiltered = self.count();
+        self.read(move |c| list_sessions(c, &q, unfiltered)).await
     }
 
     /// One session row by canonical key, off the runtime (a pooled read).
