@@ -165,6 +165,10 @@ pub struct GatewayRunArgs {
     /// Kill any existing listener on the target port before starting
     #[arg(long)]
     pub force: bool,
+    /// Write WebSocket sockets through io_uring ring threads (Linux; falls back to tokio
+    /// when the kernel refuses io_uring). Same as gateway.runtime = "io_uring".
+    #[arg(long = "io-uring")]
+    pub io_uring: bool,
     /// Verbose logging to stdout/stderr
     #[arg(long)]
     pub verbose: bool,
@@ -205,6 +209,7 @@ impl GatewayRunArgs {
         args.password = self.password.clone();
         args.password_file = self.password_file.clone();
         args.verbose = self.verbose;
+        args.io_uring = self.io_uring;
         if self.reset && !global.dev {
             return Err(ConfigError::Usage("--reset requires --dev".into()));
         }

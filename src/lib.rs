@@ -50,6 +50,7 @@ pub mod profile;
 pub mod provider;
 pub mod reload;
 pub mod responder;
+pub mod rings;
 pub mod rpc;
 pub mod run;
 pub mod serve;

@@ -20,6 +20,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The shared state.
     pub gw: Arc<Gateway>,
+    /// The WebSocket writer runtime in use (tokio after an io_uring fallback).
+    pub runtime: crate::config::NetRuntime,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -86,7 +88,10 @@ pub fn start(gw: Arc<Gateway>, listener: TcpListener) -> Running {
 /// With no listener.
 pub fn start_many(gw: Arc<Gateway>, listeners: Vec<TcpListener>) -> Running {
     let addr = listeners[0].local_addr().expect("listener addr");
-    let limits = gw.net_limits();
+    let mut limits = gw.net_limits();
+    let rings = crate::rings::Rings::start(&gw.cfg.load());
+    rings.apply(&mut limits);
+    let runtime = rings.effective;
     let app = Arc::new(crate::app::GatewayApp::new(gw.clone()));
     let took = gw.boot.started.elapsed().as_secs_f64() * 1000.0;
     gw.agents.diag.record(
@@ -110,11 +115,17 @@ pub fn start_many(gw: Arc<Gateway>, listeners: Vec<TcpListener>) -> Running {
         if !g.shutdown.drain(drain).await {
             tracing::warn!(target: "gateway", "drain deadline passed with {} connections", g.shutdown.live());
         }
+        rings.stop().await;
         if let Err(e) = g.agents.runs.store.flush().await {
             tracing::error!(target: "gateway", "session store flush: {e}");
         }
     });
-    Running { addr, gw, task }
+    Running {
+        addr,
+        gw,
+        runtime,
+        task,
+    }
 }
 
 /// `tick` every `tickIntervalMs`; health rebuilt and broadcast every refresh interval.

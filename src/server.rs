@@ -217,6 +217,7 @@ impl Gateway {
     }
 
     /// Transport limits from the active config.
+    #[allow(clippy::needless_update)] // io_uring builds have one more field (the rings)
     pub fn net_limits(&self) -> NetLimits {
         let c = self.cfg.load();
         let l = &c.limits;
@@ -233,6 +234,8 @@ impl Gateway {
             max_control_frames_per_sec: u32::try_from(l.max_control_frames_per_sec)
                 .unwrap_or(u32::MAX),
             seq_splice_prefix: openclaw_proto::SEQ_SPLICE_PREFIX,
+            // The ring threads (io_uring builds) are set by `rings::Rings::apply`.
+            ..NetLimits::default()
         }
     }
 

@@ -1,6 +1,6 @@
 //! Echo server on the gateway's own WebSocket path (sniff → handshake → reader → outbound →
 //! vectored writer), for the Autobahn fuzzing client: `cargo run --release -p openclaw-net
-//! --example ws_echo -- PORT`.
+//! --example ws_echo -- PORT [io_uring]` (the second argument writes through the ring threads).
 
 use std::sync::Arc;
 
@@ -51,10 +51,21 @@ async fn main() {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(9001);
-    let limits = NetLimits {
+    #[allow(unused_mut)]
+    let mut limits = NetLimits {
         max_payload: 64 << 20,
         ..NetLimits::default()
     };
+    if std::env::args().nth(2).as_deref() == Some("io_uring") {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        {
+            let pool = openclaw_net::uring::RingPool::start(2, b"").expect("io_uring");
+            limits.rings = Some(Arc::new(pool));
+            eprintln!("ws_echo: writing through io_uring");
+        }
+        #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+        panic!("built without the io_uring backend");
+    }
     let listener = openclaw_net::bind(([127, 0, 0, 1], port).into()).expect("bind");
     eprintln!("ws_echo listening on 127.0.0.1:{port}");
     let shutdown = openclaw_net::Shutdown::new();

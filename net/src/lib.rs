@@ -14,6 +14,8 @@
 //! - [`http`]: hyper's HTTP/1.1 connection with header timeout and graceful shutdown.
 //! - [`shutdown`]: one watch signal plus a drain counter with a deadline.
 //! - [`stats`]: process-wide socket counts by state, accepts and slow-consumer closes.
+//! - `uring` (Linux, feature `io-uring`): ring threads that write upgraded sockets with
+//!   batched SENDMSGs instead of a writer task each.
 #![deny(missing_docs)]
 
 mod app;
@@ -26,6 +28,8 @@ pub mod rewind;
 pub mod shutdown;
 pub mod sniff;
 pub mod stats;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub mod uring;
 pub mod ws;
 
 pub use app::{App, ConnInfo, Flow, Message, WsSession};

@@ -60,6 +60,10 @@ pub struct NetLimits {
     /// Bytes inserted before the decimal per-socket sequence number when an event is
     /// spliced at write time (the gateway passes `,"seq":`; the transport stays JSON-free).
     pub seq_splice_prefix: &'static [u8],
+    /// The io_uring writer threads, when the gateway runs on io_uring (`None`: every socket
+    /// has a writer task on tokio).
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    pub rings: Option<std::sync::Arc<crate::uring::RingPool>>,
 }
 
 impl Default for NetLimits {
@@ -76,6 +80,8 @@ impl Default for NetLimits {
             sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
             max_control_frames_per_sec: DEFAULT_MAX_CONTROL_FRAMES_PER_SEC,
             seq_splice_prefix: b"",
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            rings: None,
         }
     }
 }

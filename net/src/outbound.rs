@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -74,14 +74,33 @@ pub const MAX_QUEUED_PONGS: usize = 16;
 
 struct Shared {
     queue: Mutex<Queue>,
-    /// Wakes the writer when items arrive.
+    /// Wakes the writer task when items arrive.
     wake: Notify,
+    /// Set when an io_uring thread writes this socket: wakes go to it instead of `wake`.
+    ring: OnceLock<Box<dyn RingWake>>,
     /// Wakes the reader loop when the socket starts closing (slow consumer, app close).
     close_wake: Notify,
     budget: usize,
     closed: AtomicBool,
     dropped: AtomicU64,
     slow: AtomicBool,
+}
+
+/// A writer that is not a task on this queue's [`Notify`]: an io_uring thread.
+pub(crate) trait RingWake: Send + Sync {
+    /// The queue went from empty to non-empty, or it is closing: look at it.
+    fn schedule(&self);
+}
+
+/// What [`Outbound::take_batch`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// Items moved into the batch.
+    Items,
+    /// Nothing queued yet.
+    Empty,
+    /// Closed and drained: the writer is done.
+    Finished,
 }
 
 /// Queue storage kept when the queue drains (more is released).
@@ -111,6 +130,7 @@ impl Outbound {
                 pongs: 0,
             }),
             wake: Notify::new(),
+            ring: OnceLock::new(),
             close_wake: Notify::new(),
             budget,
             closed: AtomicBool::new(false),
@@ -173,7 +193,7 @@ impl Outbound {
         }
         drop(q);
         if was_empty {
-            self.0.wake.notify_one();
+            self.wake_writer();
         }
         res
     }
@@ -194,7 +214,7 @@ impl Outbound {
             reason: Bytes::copy_from_slice(r),
         });
         drop(q);
-        self.0.wake.notify_one();
+        self.wake_writer();
         self.0.close_wake.notify_waiters();
     }
 
@@ -245,7 +265,7 @@ impl Outbound {
         q.bytes += item.len();
         q.items.push_back(item);
         drop(q);
-        self.0.wake.notify_one();
+        self.wake_writer();
         if closing {
             self.0.close_wake.notify_waiters();
         }
@@ -277,7 +297,7 @@ impl Outbound {
                 code: SLOW_CONSUMER_CLOSE,
                 reason: Bytes::from_static(SLOW_CONSUMER_REASON.as_bytes()),
             });
-            self.0.wake.notify_one();
+            self.wake_writer();
             self.0.close_wake.notify_waiters();
             return PushResult::Closed;
         }
@@ -285,7 +305,7 @@ impl Outbound {
         let was_empty = q.items.is_empty();
         q.items.push_back(item);
         if was_empty {
-            self.0.wake.notify_one();
+            self.wake_writer();
         }
         PushResult::Queued
     }
@@ -306,28 +326,50 @@ impl Outbound {
     /// when the queue is finished (closed and empty).
     pub(crate) async fn next_batch(&self, batch: &mut Vec<Item>, max: usize) -> bool {
         loop {
-            {
-                let mut q = self.0.queue.lock();
-                if !q.items.is_empty() {
-                    let n = q.items.len().min(max);
-                    let from = batch.len();
-                    batch.extend(q.items.drain(..n));
-                    if q.pongs > 0 {
-                        let taken = batch[from..].iter().filter(|i| matches!(i, Item::Pong(_)));
-                        q.pongs = q.pongs.saturating_sub(taken.count());
-                    }
-                    if q.items.is_empty() && q.items.capacity() > IDLE_QUEUE_CAPACITY {
-                        // An idle socket keeps no queue storage (a burst at connect time
-                        // would otherwise pin its peak for the socket's life).
-                        q.items = VecDeque::new();
-                    }
-                    return true;
-                }
-                if self.0.closed.load(Ordering::Acquire) {
-                    return false;
-                }
+            match self.take_batch(batch, max) {
+                Take::Items => return true,
+                Take::Finished => return false,
+                Take::Empty => self.0.wake.notified().await,
             }
-            self.0.wake.notified().await;
+        }
+    }
+
+    /// Writer side, without waiting: move up to `max` queued items into `batch`.
+    pub(crate) fn take_batch(&self, batch: &mut Vec<Item>, max: usize) -> Take {
+        let mut q = self.0.queue.lock();
+        if q.items.is_empty() {
+            return match self.0.closed.load(Ordering::Acquire) {
+                true => Take::Finished,
+                false => Take::Empty,
+            };
+        }
+        let n = q.items.len().min(max);
+        let from = batch.len();
+        batch.extend(q.items.drain(..n));
+        if q.pongs > 0 {
+            let taken = batch[from..].iter().filter(|i| matches!(i, Item::Pong(_)));
+            q.pongs = q.pongs.saturating_sub(taken.count());
+        }
+        if q.items.is_empty() && q.items.capacity() > IDLE_QUEUE_CAPACITY {
+            // An idle socket keeps no queue storage (a burst at connect time would
+            // otherwise pin its peak for the socket's life).
+            q.items = VecDeque::new();
+        }
+        Take::Items
+    }
+
+    /// Hand this queue's writing to a ring thread (before anything is taken from it).
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    pub(crate) fn set_ring(&self, ring: Box<dyn RingWake>) {
+        if self.0.ring.set(ring).is_ok() {
+            self.wake_writer();
+        }
+    }
+
+    fn wake_writer(&self) {
+        match self.0.ring.get() {
+            Some(r) => r.schedule(),
+            None => self.0.wake.notify_one(),
         }
     }
 
@@ -343,7 +385,7 @@ impl Outbound {
         let mut q = self.0.queue.lock();
         q.closing = true;
         drop(q);
-        self.0.wake.notify_one();
+        self.wake_writer();
         self.0.close_wake.notify_waiters();
     }
 

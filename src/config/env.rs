@@ -92,6 +92,9 @@ impl Env {
     pub fn gateway_port(&self) -> Option<&str> {
         self.get_trimmed("OPENCLAW_GATEWAY_PORT")
     }
+    pub fn gateway_runtime(&self) -> Option<&str> {
+        self.get_trimmed("OPENCLAW_GATEWAY_RUNTIME")
+    }
     pub fn gateway_token(&self) -> Option<&str> {
         self.get_trimmed("OPENCLAW_GATEWAY_TOKEN")
     }

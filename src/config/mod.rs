@@ -48,7 +48,8 @@ pub use paths::{
 pub use redact::{redact_value, REDACTED_SENTINEL};
 pub use resolve::CONTROL_UI_DIR;
 pub use types::{
-    BindMode, ConsoleStyle, HttpEndpoints, LogLevel, LoggingConfig, PortSource, ReloadMode,
+    BindMode, ConsoleStyle, HttpEndpoints, LogLevel, LoggingConfig, NetRuntime, PortSource,
+    ReloadMode,
 };
 pub use validate::validate;
 
@@ -118,6 +119,8 @@ pub struct LoadArgs {
     pub verbose: bool,
     /// `--no-color`.
     pub no_color: bool,
+    /// `gateway run --io-uring`.
+    pub io_uring: bool,
     /// Root `--log-level` (console level override).
     pub log_level: Option<String>,
 }
@@ -168,6 +171,8 @@ pub struct GatewayConfig {
     pub control_ui_enabled: bool,
     /// `gateway.metrics.enabled`: `/metrics` served and its counters kept (default off).
     pub metrics_enabled: bool,
+    /// `--io-uring` → `OPENCLAW_GATEWAY_RUNTIME` → `gateway.runtime` → tokio.
+    pub runtime: NetRuntime,
     /// Normalised `gateway.controlUi.basePath` (`""` or `/x`, no trailing slash).
     pub control_ui_base_path: String,
     /// `gateway.controlUi.allowedOrigins`, seeded with `http://localhost:<port>` and

@@ -15,7 +15,8 @@ use super::limits::{
 };
 use super::paths::{default_log_file, expand_home, ResolvedPaths};
 use super::types::{
-    BindMode, ConsoleStyle, HttpEndpoints, LogLevel, LoggingConfig, PortSource, ReloadMode,
+    BindMode, ConsoleStyle, HttpEndpoints, LogLevel, LoggingConfig, NetRuntime, PortSource,
+    ReloadMode,
 };
 use super::{ConfigError, GatewayConfig, LoadArgs};
 
@@ -82,6 +83,29 @@ pub fn resolve_port(
         if dev { DEV_PORT } else { DEFAULT_PORT },
         PortSource::Default,
     )
+}
+
+/// Runtime: `--io-uring` → `OPENCLAW_GATEWAY_RUNTIME` → `gateway.runtime` → tokio.
+fn resolve_runtime(
+    args: &LoadArgs,
+    env: &Env,
+    parsed: &Value,
+    warnings: &mut Vec<String>,
+) -> NetRuntime {
+    if args.io_uring {
+        return NetRuntime::IoUring;
+    }
+    if let Some(raw) = env.gateway_runtime() {
+        match NetRuntime::parse(raw) {
+            Some(r) => return r,
+            None => warnings.push(format!(
+                "ignoring OPENCLAW_GATEWAY_RUNTIME={raw:?}: expected tokio or io_uring"
+            )),
+        }
+    }
+    str_at(parsed, &["gateway", "runtime"])
+        .and_then(NetRuntime::parse)
+        .unwrap_or_default()
 }
 
 /// Upstream `normalizeControlUiBasePath`.
@@ -310,6 +334,7 @@ pub(super) fn build(
         http,
         control_ui_enabled: bool_at(&parsed, &["gateway", "controlUi", "enabled"]).unwrap_or(true),
         metrics_enabled: bool_at(&parsed, &["gateway", "metrics", "enabled"]).unwrap_or(false),
+        runtime: resolve_runtime(args, env, &parsed, &mut warnings),
         control_ui_base_path: normalize_base_path(str_at(
             &parsed,
             &["gateway", "controlUi", "basePath"],

@@ -12,7 +12,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value;
 
 use super::validate::{
-    AUTH_MODES, BIND_MODES, CONSOLE_STYLES, GATEWAY_MODES, LOG_LEVELS, RELOAD_MODES,
+    AUTH_MODES, BIND_MODES, CONSOLE_STYLES, GATEWAY_MODES, LOG_LEVELS, RELOAD_MODES, RUNTIMES,
     SECRET_SOURCES, TAILSCALE_MODES,
 };
 
@@ -30,6 +30,9 @@ fn auth_modes(_: &mut SchemaGenerator) -> Schema {
 }
 fn reload_modes(_: &mut SchemaGenerator) -> Schema {
     one_of(RELOAD_MODES)
+}
+fn runtimes(_: &mut SchemaGenerator) -> Schema {
+    one_of(RUNTIMES)
 }
 fn tailscale_modes(_: &mut SchemaGenerator) -> Schema {
     one_of(TAILSCALE_MODES)
@@ -90,6 +93,10 @@ pub struct Gateway {
     /// The one TCP port for the WebSocket control plane and HTTP (default 18789).
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u32>,
+    /// Who writes WebSocket sockets: `tokio` (default) or `io_uring` ring threads (Linux,
+    /// an openclaw-rs extension).
+    #[schemars(schema_with = "runtimes")]
+    pub runtime: Option<String>,
     /// Which interfaces to listen on (default loopback).
     #[schemars(schema_with = "bind_modes")]
     pub bind: Option<String>,
@@ -568,37 +575,5 @@ fn drop_null(v: &mut Value) {
         }
         Value::Array(a) => a.iter_mut().for_each(drop_null),
         _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_follows_the_validator() {
-        let s = config_schema();
-        let limits = s
-            .pointer("/properties/gateway/properties/limits/properties")
-            .and_then(Value::as_object)
-            .expect("gateway.limits");
-        let mut names: Vec<&str> = limits.keys().map(String::as_str).collect();
-        let mut want = super::super::limits::LIMIT_KEYS.to_vec();
-        names.sort_unstable();
-        want.sort_unstable();
-        assert_eq!(names, want);
-        let modes = s.pointer("/properties/gateway/properties/reload/properties/mode/enum");
-        assert_eq!(modes, Some(&serde_json::json!(RELOAD_MODES)));
-        let port = s.pointer("/properties/gateway/properties/port").unwrap();
-        assert_eq!(port["maximum"], 65535);
-        assert_eq!(
-            s["properties"]["models"]["properties"]["providers"]["additionalProperties"]
-                ["properties"]["baseUrl"]["type"],
-            "string"
-        );
-        // Option<T> is optional, not nullable; required ids stay required.
-        assert!(s["properties"]["gateway"].get("required").is_none());
-        let agent = &s["properties"]["agents"]["properties"]["list"]["items"];
-        assert_eq!(agent["required"], serde_json::json!(["id"]));
     }
 }

@@ -444,3 +444,84 @@ fn redaction() {
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("tok-123") && !dbg.contains("sk-1"), "{dbg}");
 }
+
+/// The generated JSON Schema names what the validator accepts.
+#[test]
+fn schema_follows_the_validator() {
+    let s = super::schema::config_schema();
+    let limits = s
+        .pointer("/properties/gateway/properties/limits/properties")
+        .and_then(Value::as_object)
+        .expect("gateway.limits");
+    let mut names: Vec<&str> = limits.keys().map(String::as_str).collect();
+    let mut want = super::limits::LIMIT_KEYS.to_vec();
+    names.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    let modes = s.pointer("/properties/gateway/properties/reload/properties/mode/enum");
+    assert_eq!(
+        modes,
+        Some(&serde_json::json!(super::validate::RELOAD_MODES))
+    );
+    let runtimes = s.pointer("/properties/gateway/properties/runtime/enum");
+    assert_eq!(runtimes, Some(&serde_json::json!(["tokio", "io_uring"])));
+    let port = s.pointer("/properties/gateway/properties/port").unwrap();
+    assert_eq!(port["maximum"], 65535);
+    assert_eq!(
+        s["properties"]["models"]["properties"]["providers"]["additionalProperties"]["properties"]
+            ["baseUrl"]["type"],
+        "string"
+    );
+    // Option<T> is optional, not nullable; required ids stay required.
+    assert!(s["properties"]["gateway"].get("required").is_none());
+    let agent = &s["properties"]["agents"]["properties"]["list"]["items"];
+    assert_eq!(agent["required"], serde_json::json!(["id"]));
+}
+
+/// `gateway.runtime`: `--io-uring` → `OPENCLAW_GATEWAY_RUNTIME` → config → tokio; a bad env
+/// value is warned about and skipped, a bad config value is refused.
+#[test]
+fn runtime_precedence_and_validation() {
+    let none = LoadArgs::default();
+    let cfg = r#"{ gateway: { runtime: "io_uring" } }"#;
+    assert_eq!(
+        load_text("{}", &[], &none).unwrap().runtime,
+        NetRuntime::Tokio
+    );
+    assert_eq!(
+        load_text(cfg, &[], &none).unwrap().runtime,
+        NetRuntime::IoUring
+    );
+    let env_tokio = [("OPENCLAW_GATEWAY_RUNTIME", "tokio")];
+    assert_eq!(
+        load_text(cfg, &env_tokio, &none).unwrap().runtime,
+        NetRuntime::Tokio
+    );
+    let flag = LoadArgs {
+        io_uring: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        load_text("{}", &env_tokio, &flag).unwrap().runtime,
+        NetRuntime::IoUring
+    );
+    let bad_env = load_text(cfg, &[("OPENCLAW_GATEWAY_RUNTIME", "uring")], &none).unwrap();
+    assert_eq!(
+        bad_env.runtime,
+        NetRuntime::IoUring,
+        "the config value still applies"
+    );
+    assert!(
+        bad_env
+            .warnings
+            .iter()
+            .any(|w| w.contains("OPENCLAW_GATEWAY_RUNTIME")),
+        "{:?}",
+        bad_env.warnings
+    );
+    let e = issues(load_text(r#"{ gateway: { runtime: "epoll" } }"#, &[], &none).unwrap_err());
+    assert_eq!(
+        e,
+        ["gateway.runtime: expected one of tokio|io_uring, got string \"epoll\""]
+    );
+}

@@ -84,6 +84,31 @@ impl ReloadMode {
     }
 }
 
+/// `gateway.runtime`: who does a WebSocket socket's writes — its own tokio task, or the
+/// io_uring ring threads (Linux; probed at start, tokio when unavailable).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NetRuntime {
+    #[default]
+    Tokio,
+    IoUring,
+}
+
+impl NetRuntime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetRuntime::Tokio => "tokio",
+            NetRuntime::IoUring => "io_uring",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "tokio" => NetRuntime::Tokio,
+            "io_uring" => NetRuntime::IoUring,
+            _ => return None,
+        })
+    }
+}
+
 /// Upstream log levels (`silent` disables).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {

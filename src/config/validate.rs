@@ -11,6 +11,8 @@ pub const GATEWAY_MODES: &[&str] = &["local", "remote"];
 pub const BIND_MODES: &[&str] = &["loopback", "lan", "tailnet", "auto", "custom"];
 pub const AUTH_MODES: &[&str] = &["none", "token", "password", "trusted-proxy"];
 pub const RELOAD_MODES: &[&str] = &["off", "hot", "restart", "hybrid"];
+/// `gateway.runtime` values.
+pub const RUNTIMES: &[&str] = &["tokio", "io_uring"];
 pub const TAILSCALE_MODES: &[&str] = &["off", "serve", "funnel"];
 pub const LOG_LEVELS: &[&str] = &["silent", "fatal", "error", "warn", "info", "debug", "trace"];
 pub const CONSOLE_STYLES: &[&str] = &["pretty", "compact", "json"];
@@ -267,6 +269,7 @@ fn validate_gateway(c: &mut Checker, g: &Map<String, Value>) {
             c.string(t, p, k);
         }
     }
+    c.one_of(g, p, "runtime", RUNTIMES);
     if let Some(r) = c.obj(g, p, "reload") {
         c.one_of(r, "gateway.reload", "mode", RELOAD_MODES);
     }

@@ -53,7 +53,7 @@ pub async fn run_ws<A: App>(
     let (rd, wr) = stream.into_split();
     let out = Outbound::new(limits.max_buffered_bytes);
     let mut session = app.ws_open(out.clone(), info);
-    let writer = tokio::spawn(run_writer(wr, out.clone(), limits.seq_splice_prefix));
+    let writer = Writer::start(wr, &out, limits);
     let mut reader = Reader::new(
         FrameReader::new(rd, rest),
         limits.max_control_frames_per_sec,
@@ -205,10 +205,47 @@ async fn established<S: WsSession>(
     }
 }
 
+/// Whoever writes the socket: its own task (tokio) or a ring thread (io_uring).
+enum Writer {
+    Task(JoinHandle<()>),
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    Ring(crate::uring::RingWriter),
+}
+
+impl Writer {
+    fn start(wr: tokio::net::tcp::OwnedWriteHalf, out: &Outbound, limits: &NetLimits) -> Self {
+        #[cfg(all(target_os = "linux", feature = "io-uring"))]
+        if let Some(pool) = &limits.rings {
+            return Writer::Ring(pool.attach(wr, out));
+        }
+        Writer::Task(tokio::spawn(run_writer(
+            wr,
+            out.clone(),
+            limits.seq_splice_prefix,
+        )))
+    }
+
+    /// Give the writer `linger` to flush (the close frame); then stop it and release the
+    /// socket.
+    async fn finish(self, linger: Duration) {
+        match self {
+            // A peer that stopped reading leaves the writer blocked in write(2) forever.
+            Writer::Task(mut writer) => {
+                if tokio::time::timeout(linger, &mut writer).await.is_err() {
+                    writer.abort();
+                    let _ = writer.await;
+                }
+            }
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Writer::Ring(w) => w.finish(linger).await,
+        }
+    }
+}
+
 /// Close handshake linger, then release the writer.
 async fn teardown(
     mut reader: Reader,
-    writer: JoinHandle<()>,
+    writer: Writer,
     out: &Outbound,
     end: ReadEnd,
     linger: Duration,
@@ -220,11 +257,5 @@ async fn teardown(
     // A flooding peer is not read while the close frame goes out: its writes back up on its
     // side instead of costing us a decode each.
     out.mark_closed();
-    // A peer that stopped reading leaves the writer blocked in write(2) forever: give it
-    // the linger to flush the close frame, then abort it so the socket is released.
-    let mut writer = writer;
-    if tokio::time::timeout(linger, &mut writer).await.is_err() {
-        writer.abort();
-        let _ = writer.await;
-    }
+    writer.finish(linger).await;
 }

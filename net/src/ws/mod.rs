@@ -9,7 +9,7 @@ mod conn;
 pub mod frame;
 pub mod handshake;
 mod reader;
-mod writer;
+pub(crate) mod writer;
 
 pub use conn::{run_ws, Admitted};
 pub use writer::{frame_header, run_writer};

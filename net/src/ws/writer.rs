@@ -1,6 +1,6 @@
 //! The writer task: drain the outbound queue in batches, frame each message (server frames
 //! are unmasked), splice per-socket `seq` numbers, and write the batch with one vectored
-//! write per wake-up.
+//! write per wake-up. The framing ([`encode`]) is shared with the io_uring writer.
 
 use std::io::IoSlice;
 
@@ -32,9 +32,97 @@ pub fn frame_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
 }
 
 /// One piece of the vectored write: a range of the scratch buffer or a queued `Bytes`.
-enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Scratch(usize, usize),
     Data(&'a [u8]),
+}
+
+/// A batch framed for writing: what to write, in order, and what it frees.
+pub(crate) struct Encoded<'a> {
+    /// The pieces, in wire order (header bytes live in the scratch buffer).
+    pub pieces: Vec<Piece<'a>>,
+    /// Queue bytes these items were counted as (hand to [`Outbound::written`]).
+    pub queued: usize,
+    /// A close frame ends the batch: the writer stops after it.
+    pub last: bool,
+}
+
+impl Encoded<'_> {
+    /// The pieces as byte slices, empty ones skipped.
+    pub fn slices<'s>(&'s self, scratch: &'s [u8]) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.pieces
+            .iter()
+            .map(move |p| match p {
+                Piece::Scratch(a, b) => &scratch[*a..*b],
+                Piece::Data(d) => d,
+            })
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// Frame `batch` (server frames are unmasked; `seq` spliced after `seq_prefix`) into
+/// pieces; headers and spliced bytes go to `scratch`, payloads are borrowed.
+pub(crate) fn encode<'a>(
+    batch: &'a [Item],
+    scratch: &mut Vec<u8>,
+    seq_prefix: &[u8],
+) -> Encoded<'a> {
+    scratch.clear();
+    let mut pieces: Vec<Piece<'a>> = Vec::with_capacity(batch.len() * 3);
+    let mut last = false;
+    let mut queued = 0usize;
+    let mut digits = itoa_buf();
+    for item in batch.iter() {
+        queued += Outbound::item_len(item);
+        match item {
+            Item::Text(b) | Item::Binary(b) | Item::Pong(b) => {
+                let op = match item {
+                    Item::Text(_) => OP_TEXT,
+                    Item::Binary(_) => OP_BINARY,
+                    _ => OP_PONG,
+                };
+                let s = scratch.len();
+                frame_header(scratch, op, b.len());
+                pieces.push(Piece::Scratch(s, scratch.len()));
+                pieces.push(Piece::Data(b));
+            }
+            Item::Seq { head, tail, seq } => {
+                let num = fmt_u64(&mut digits, *seq);
+                let len = head.len() + seq_prefix.len() + num.len() + tail.len();
+                let s = scratch.len();
+                frame_header(scratch, OP_TEXT, len);
+                let h_end = scratch.len();
+                pieces.push(Piece::Scratch(s, h_end));
+                pieces.push(Piece::Data(head));
+                scratch.extend_from_slice(seq_prefix);
+                scratch.extend_from_slice(num.as_bytes());
+                pieces.push(Piece::Scratch(h_end, scratch.len()));
+                pieces.push(Piece::Data(tail));
+            }
+            Item::Close { code, reason } => {
+                let s = scratch.len();
+                frame_header(scratch, OP_CLOSE, 2 + reason.len());
+                scratch.extend_from_slice(&code.to_be_bytes());
+                scratch.extend_from_slice(reason);
+                pieces.push(Piece::Scratch(s, scratch.len()));
+                last = true;
+                break;
+            }
+            Item::CloseRaw(payload) => {
+                let s = scratch.len();
+                frame_header(scratch, OP_CLOSE, payload.len());
+                scratch.extend_from_slice(payload);
+                pieces.push(Piece::Scratch(s, scratch.len()));
+                last = true;
+                break;
+            }
+        }
+    }
+    Encoded {
+        pieces,
+        queued,
+        last,
+    }
 }
 
 /// Run until a close frame was written, the queue finished, or the socket failed.
@@ -43,67 +131,11 @@ pub async fn run_writer<W: AsyncWrite + Unpin>(mut w: W, out: Outbound, seq_pref
     let mut batch: Vec<Item> = Vec::new();
     let mut scratch: Vec<u8> = Vec::new();
     while out.next_batch(&mut batch, MAX_BATCH_FRAMES).await {
-        scratch.clear();
-        let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(batch.len() * 3);
-        let mut done = false;
-        let mut queued = 0usize;
-        let mut digits = itoa_buf();
-        for item in batch.iter() {
-            queued += Outbound::item_len(item);
-            match item {
-                Item::Text(b) | Item::Binary(b) | Item::Pong(b) => {
-                    let op = match item {
-                        Item::Text(_) => OP_TEXT,
-                        Item::Binary(_) => OP_BINARY,
-                        _ => OP_PONG,
-                    };
-                    let s = scratch.len();
-                    frame_header(&mut scratch, op, b.len());
-                    pieces.push(Piece::Scratch(s, scratch.len()));
-                    pieces.push(Piece::Data(b));
-                }
-                Item::Seq { head, tail, seq } => {
-                    let num = fmt_u64(&mut digits, *seq);
-                    let len = head.len() + seq_prefix.len() + num.len() + tail.len();
-                    let s = scratch.len();
-                    frame_header(&mut scratch, OP_TEXT, len);
-                    let h_end = scratch.len();
-                    pieces.push(Piece::Scratch(s, h_end));
-                    pieces.push(Piece::Data(head));
-                    scratch.extend_from_slice(seq_prefix);
-                    scratch.extend_from_slice(num.as_bytes());
-                    pieces.push(Piece::Scratch(h_end, scratch.len()));
-                    pieces.push(Piece::Data(tail));
-                }
-                Item::Close { code, reason } => {
-                    let s = scratch.len();
-                    frame_header(&mut scratch, OP_CLOSE, 2 + reason.len());
-                    scratch.extend_from_slice(&code.to_be_bytes());
-                    scratch.extend_from_slice(reason);
-                    pieces.push(Piece::Scratch(s, scratch.len()));
-                    done = true;
-                    break;
-                }
-                Item::CloseRaw(payload) => {
-                    let s = scratch.len();
-                    frame_header(&mut scratch, OP_CLOSE, payload.len());
-                    scratch.extend_from_slice(payload);
-                    pieces.push(Piece::Scratch(s, scratch.len()));
-                    done = true;
-                    break;
-                }
-            }
-        }
-        let slices: Vec<IoSlice<'_>> = pieces
-            .iter()
-            .map(|p| match p {
-                Piece::Scratch(a, b) => IoSlice::new(&scratch[*a..*b]),
-                Piece::Data(d) => IoSlice::new(d),
-            })
-            .filter(|s| !s.is_empty())
-            .collect();
+        let enc = encode(&batch, &mut scratch, seq_prefix);
+        let slices: Vec<IoSlice<'_>> = enc.slices(&scratch).map(IoSlice::new).collect();
         let ok = write_all_vectored(&mut w, slices).await.is_ok();
-        drop(pieces);
+        let (queued, done) = (enc.queued, enc.last);
+        drop(enc);
         batch.clear();
         if batch.capacity() > IDLE_BATCH_CAPACITY {
             // Idle sockets keep no batch storage; a busy one re-grows it cheaply.

@@ -209,7 +209,7 @@ async fn cli_backend_and_probe_create_no_presence() {
 
 #[tokio::test(start_paused = true)]
 async fn tick_every_30s_of_virtual_time() {
-    let g = start().await;
+    let g = start_with(Setup::default().paused_clock()).await;
     let (mut c, hello) = operator(g.addr, &["operator.read"]).await;
     assert_eq!(hello["policy"]["tickIntervalMs"], 30_000);
     let t0 = tokio::time::Instant::now();
@@ -323,7 +323,7 @@ async fn device_pair_events_need_pairing_scope() {
 async fn heartbeat_fires_on_schedule_and_is_reported_by_last_heartbeat() {
     let g = start_with(Setup::config(
         r#"{ gateway: { mode: "local", auth: { mode: "token" } }, agents: { defaults: { heartbeat: { every: "10m" } } } }"#,
-    ))
+    ).paused_clock())
     .await;
     let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
     // Virtual time: a wait may span the 10-minute interval (it passes in real milliseconds).

@@ -246,7 +246,7 @@ async fn cli_3_to_3_is_a_mismatch() {
 /// 15 s deadline passes instantly; the gateway's 500 ms monitor timer keeps the steps small.
 #[tokio::test(start_paused = true)]
 async fn silent_client_is_closed_1000_after_15s() {
-    let g = start().await;
+    let g = start_with(Setup::default().paused_clock()).await;
     let t0 = tokio::time::Instant::now();
     let mut c = Client::open(g.addr).await;
     silent_close(&mut c, 1000).await;

@@ -104,3 +104,5 @@ mod metrics;
 mod nodes_work;
 // Scope upgrades of a paired device, and revoked device tokens.
 mod device_upgrade;
+/// The io_uring writer runtime: chosen, used, shut down cleanly, refused with a fallback.
+mod runtime;

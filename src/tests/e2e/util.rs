@@ -114,6 +114,15 @@ impl Default for Setup {
 }
 
 impl Setup {
+    /// For tests on tokio's paused clock: virtual time jumps ahead whenever the runtime
+    /// idles, and io_uring ring threads write outside the runtime, so time would run past
+    /// writes in flight. These keep the writers on tokio on either CI pass.
+    pub fn paused_clock(mut self) -> Self {
+        self.env
+            .push(("OPENCLAW_GATEWAY_RUNTIME".into(), "tokio".into()));
+        self
+    }
+
     /// Default setup with this config body.
     pub fn config(body: &str) -> Self {
         Setup {
@@ -144,6 +153,10 @@ pub async fn start_with(s: Setup) -> TestGateway {
             cfg_path.display().to_string(),
         ),
     ];
+    // CI runs the whole suite a second time on io_uring with this set.
+    if let Ok(r) = std::env::var("OPENCLAW_GATEWAY_RUNTIME") {
+        env.push(("OPENCLAW_GATEWAY_RUNTIME".to_string(), r));
+    }
     env.extend(s.env.clone());
     let env = Env::from_pairs(env);
     let mut cfg = config::load(&s.args, &env).expect("test config loads");
@@ -171,6 +184,11 @@ impl TestGateway {
     /// `http://` base URL.
     pub fn http(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The WebSocket writer runtime in use.
+    pub fn runtime(&self) -> openclaw::config::NetRuntime {
+        self.running.as_ref().expect("running").runtime
     }
 
     /// Graceful stop (shutdown event, close 1012, drain).

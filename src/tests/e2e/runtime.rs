@@ -1,0 +1,96 @@
+//! `gateway.runtime` / `--io-uring`: the ring threads write a socket's replies and events
+//! (order, `seq`, a shutdown's close 1012), and a kernel that refuses io_uring leaves one
+//! clear log line and a gateway on tokio. (CI also runs the whole suite on io_uring.)
+
+use serde_json::json;
+
+use crate::lifecycle::{command, config_with_log, Proc};
+use crate::util::*;
+use openclaw::config::NetRuntime;
+
+/// io_uring, and no periodic tick of its own during the test.
+const IO_URING: &str = r#"{ gateway: { mode: "local", auth: { mode: "token" }, runtime: "io_uring", limits: { tickIntervalMs: 3600000 } } }"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn io_uring_carries_replies_and_events_in_order() {
+    let g = start_with(Setup::config(IO_URING)).await;
+    assert_eq!(
+        g.runtime(),
+        NetRuntime::IoUring,
+        "io_uring works on this kernel"
+    );
+    let (mut a, _) = operator(g.addr, ALL_SCOPES).await;
+    let (mut b, _) = operator(g.addr, ALL_SCOPES).await;
+    // Many requests in flight on one socket: every reply arrives, each to its own id.
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(a.send_req("health", json!({})).await);
+    }
+    for id in ids {
+        let r = a.response(&id).await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    // 500 broadcasts fan out to both sockets: all arrive, in order, `seq` consecutive.
+    for ts in 1..=500u64 {
+        barrier(&g, ts);
+    }
+    for c in [&mut a, &mut b] {
+        let (mut last_seq, mut next_ts) = (None::<u64>, 1u64);
+        while next_ts <= 500 {
+            let ev = Client::next_event(c).await;
+            let seq = ev["seq"].as_u64().expect("events carry seq");
+            if let Some(l) = last_seq {
+                assert_eq!(seq, l + 1, "consecutive seq");
+            }
+            last_seq = Some(seq);
+            if ev["event"] == "tick" && ev["payload"]["ts"].as_u64() == Some(next_ts) {
+                next_ts += 1;
+            }
+        }
+    }
+    g.stop().await;
+}
+
+#[tokio::test]
+async fn gateway_run_io_uring_logs_it_serves_and_shuts_down_with_1012() {
+    let dir = temp_dir("uring-run");
+    let mut p = Proc::spawn(command(
+        &dir,
+        Some(&config_with_log(&dir)),
+        &["gateway", "run", "--port", "0", "--io-uring"],
+    ));
+    p.line_with("runtime: io_uring").await;
+    let addr = p.listening().await;
+    let (mut c, _) = operator(addr, ALL_SCOPES).await;
+    let _ = c.ok("health", json!({})).await;
+    p.signal(libc::SIGTERM);
+    let ev = c.event("shutdown").await;
+    assert_eq!(ev["payload"], json!({ "reason": "gateway stopping" }));
+    match c.closed().await {
+        Closed::Frame(code, _) => assert_eq!(code, 1012),
+        other => panic!("expected close 1012, got {other:?}"),
+    }
+    let (code, log) = p.finish().await;
+    assert_eq!(code, 0, "exit code; stderr:\n{log}");
+}
+
+#[tokio::test]
+async fn a_kernel_refusing_io_uring_leaves_one_line_and_a_gateway_on_tokio() {
+    let dir = temp_dir("uring-refused");
+    let mut cmd = command(
+        &dir,
+        Some(&config_with_log(&dir)),
+        &["gateway", "run", "--port", "0", "--io-uring"],
+    );
+    cmd.env(openclaw::rings::TEST_ERRNO_ENV, "EPERM");
+    let mut p = Proc::spawn(cmd);
+    let l = p.line_with("io_uring unavailable").await;
+    assert!(l.contains("running on tokio"), "{l}");
+    let addr = p.listening().await;
+    let (mut c, _) = operator(addr, ALL_SCOPES).await;
+    let _ = c.ok("health", json!({})).await;
+    p.signal(libc::SIGTERM);
+    let (code, log) = p.finish().await;
+    assert_eq!(code, 0, "exit code; stderr:\n{log}");
+    assert!(!log.contains("runtime: io_uring"), "{log}");
+}
