@@ -1,9 +1,9 @@
 //! The WebSocket writer runtime a serving gateway uses: a tokio task per socket, or the
-//! io_uring ring threads when `gateway.runtime` asks for them and the kernel allows them.
+//! io_uring rings when `gateway.runtime` asks for them and the kernel allows them.
 //!
-//! The ring threads themselves are `openclaw_net::uring`; this module only chooses, logs the
-//! choice once, falls back to tokio (one clear line) when io_uring is refused, and stops the
-//! threads after the drain.
+//! The rings themselves are `openclaw_net::uring`; this module only chooses, logs the choice
+//! once, falls back to tokio (one clear line) when io_uring is refused, and stops the rings
+//! after the drain.
 
 use openclaw_net::NetLimits;
 
@@ -13,7 +13,7 @@ use crate::config::{GatewayConfig, NetRuntime};
 /// as a kernel with `io_uring_disabled` or a seccomp filter would.
 pub const TEST_ERRNO_ENV: &str = "OPENCLAW_TEST_IO_URING_ERRNO";
 
-/// The runtime in use, and the ring threads when it is io_uring.
+/// The runtime in use, and the rings when it is io_uring.
 #[derive(Debug)]
 pub struct Rings {
     /// What is actually in use (tokio after a fallback).
@@ -42,7 +42,7 @@ impl Rings {
         }
     }
 
-    /// Point the transport at the ring threads (a no-op on tokio).
+    /// Point the transport at the rings (a no-op on tokio).
     pub fn apply(&self, limits: &mut NetLimits) {
         #[cfg(all(target_os = "linux", feature = "io-uring"))]
         {
@@ -51,11 +51,11 @@ impl Rings {
         let _ = limits;
     }
 
-    /// After the drain: cancel what is in flight, close, join the threads.
+    /// After the drain: cancel what is in flight, close, end the driver tasks.
     pub async fn stop(&self) {
         #[cfg(all(target_os = "linux", feature = "io-uring"))]
         if let Some(p) = self.pool.clone() {
-            let _ = tokio::task::spawn_blocking(move || p.stop()).await;
+            p.stop().await;
         }
     }
 }
@@ -76,10 +76,10 @@ fn start_pool(cfg: &GatewayConfig) -> Result<Rings, String> {
     if let Some(e) = test_errno(cfg) {
         return Err(e.to_string());
     }
-    let threads = RingPool::default_threads();
+    let rings = RingPool::default_rings();
     let pool =
-        RingPool::start(threads, openclaw_proto::SEQ_SPLICE_PREFIX).map_err(|e| e.to_string())?;
-    tracing::info!(target: "gateway", "runtime: io_uring ({threads} ring threads write WebSocket sockets)");
+        RingPool::start(rings, openclaw_proto::SEQ_SPLICE_PREFIX).map_err(|e| e.to_string())?;
+    tracing::info!(target: "gateway", "runtime: io_uring ({rings} rings write WebSocket sockets)");
     Ok(Rings {
         effective: NetRuntime::IoUring,
         pool: Some(std::sync::Arc::new(pool)),

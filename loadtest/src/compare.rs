@@ -93,6 +93,7 @@ pub fn metrics(scenario: &str) -> Vec<(&'static str, &'static str, Better)> {
             ("last receiver median ms", "results/last_median_ms", Lower),
             ("receipts p50 ms", "results/receipts/p50_ms", Lower),
             ("receipts p99 ms", "results/receipts/p99_ms", Lower),
+            ("CPU µs/frame (rounds)", "results/cpu_us_per_receipt", Lower),
         ],
         "hold" => vec![
             (

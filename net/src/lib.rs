@@ -14,8 +14,8 @@
 //! - [`http`]: hyper's HTTP/1.1 connection with header timeout and graceful shutdown.
 //! - [`shutdown`]: one watch signal plus a drain counter with a deadline.
 //! - [`stats`]: process-wide socket counts by state, accepts and slow-consumer closes.
-//! - `uring` (Linux, feature `io-uring`): ring threads that write upgraded sockets with
-//!   batched SENDMSGs instead of a writer task each.
+//! - `uring` (Linux, feature `io-uring`): rings that write upgraded sockets with batched
+//!   SENDMSGs, one driver task per ring instead of a writer task per socket.
 #![deny(missing_docs)]
 
 mod app;

@@ -76,7 +76,7 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Wakes the writer task when items arrive.
     wake: Notify,
-    /// Set when an io_uring thread writes this socket: wakes go to it instead of `wake`.
+    /// Set when an io_uring ring writes this socket: wakes go to it instead of `wake`.
     ring: OnceLock<Box<dyn RingWake>>,
     /// Wakes the reader loop when the socket starts closing (slow consumer, app close).
     close_wake: Notify,
@@ -86,7 +86,7 @@ struct Shared {
     slow: AtomicBool,
 }
 
-/// A writer that is not a task on this queue's [`Notify`]: an io_uring thread.
+/// A writer that is not a task on this queue's [`Notify`]: an io_uring ring's driver.
 pub(crate) trait RingWake: Send + Sync {
     /// The queue went from empty to non-empty, or it is closing: look at it.
     fn schedule(&self);
@@ -358,7 +358,7 @@ impl Outbound {
         Take::Items
     }
 
-    /// Hand this queue's writing to a ring thread (before anything is taken from it).
+    /// Hand this queue's writing to a ring (before anything is taken from it).
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
     pub(crate) fn set_ring(&self, ring: Box<dyn RingWake>) {
         if self.0.ring.set(ring).is_ok() {

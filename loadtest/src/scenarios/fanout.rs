@@ -284,6 +284,8 @@ pub async fn run(a: &FanoutArgs) -> Result<Outcome> {
     let mut all = new_hist();
     let (mut rounds, mut lasts) = (Vec::new(), Vec::new());
     progress::phase("fanout", (a.rounds * st.opened) as u64);
+    // The gateway's CPU over the rounds alone (not the subscribers' handshakes).
+    let cpu0 = a.common.pid.and_then(crate::sys::cpu_total);
     for (ri, marker) in markers.iter().enumerate() {
         tokio::time::sleep(gap).await;
         if Instant::now() >= deadline {
@@ -301,6 +303,10 @@ pub async fn run(a: &FanoutArgs) -> Result<Outcome> {
         t.row(row);
         rounds.push(json);
     }
+    let rounds_cpu_s = match (a.common.pid.and_then(crate::sys::cpu_total), cpu0) {
+        (Some(b), Some(a0)) => Some(b.saturating_sub(a0) as f64 / crate::sys::clk_tck() as f64),
+        _ => None,
+    };
     progress::clear();
     let _ = stop_tx.send(true);
     trigger.close(Duration::from_secs(1)).await;
@@ -318,6 +324,10 @@ pub async fn run(a: &FanoutArgs) -> Result<Outcome> {
     let mut h = Table::new(hist_headers("all receipts"));
     h.row(hist_row("send→recv", &all));
     h.print();
+    let per_receipt = rounds_cpu_s.map(|c| c * 1e6 / all.len().max(1) as f64);
+    if let (Some(c), Some(p)) = (rounds_cpu_s, per_receipt) {
+        println!("gateway CPU over the rounds: {c:.2} s, {p:.2} µs per delivered frame");
+    }
     let json = json!({
         "clients": a.clients,
         "connected": st.opened,
@@ -327,6 +337,8 @@ pub async fn run(a: &FanoutArgs) -> Result<Outcome> {
         "last_median_ms": median_last.map(|us| r3(us as f64 / 1000.0)),
         "last_max_ms": lasts.last().map(|us| r3(*us as f64 / 1000.0)),
         "receipts": hist_json(&all),
+        "rounds_cpu_s": rounds_cpu_s.map(r3),
+        "cpu_us_per_receipt": per_receipt.map(r3),
     });
     Ok(Outcome::new(json).hist("send→recv", all))
 }

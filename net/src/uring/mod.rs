@@ -1,23 +1,24 @@
 //! The io_uring writer backend (Linux): upgraded WebSocket sockets hand their outbound queue
-//! to one of a few ring threads, which frames each batch and sends it with one SENDMSG per
-//! socket, every socket's send in one submit.
+//! to one of a few rings (one per core), whose driver task frames each batch and sends it
+//! with one SENDMSG per socket, every ready socket's send in one submit.
 //!
-//! What stays on tokio: the accept loop, the sniffer, hyper, the upgrade and every socket's
-//! reads (the frame decoder and the session are unchanged). What moves: the writer task.
-//! The seam is the [`Outbound`] queue: a push wakes the socket's ring thread instead of its
-//! writer task ([`crate::outbound::RingWake`]). This module owns the pool, the probe and the
-//! per-socket handle; [`ring`] owns one thread's loop.
+//! What stays as it was: the accept loop, the sniffer, hyper, the upgrade and every socket's
+//! reads (the frame decoder and the session are unchanged). What changes: instead of a
+//! writer task per socket, one driver task per ring writes all of its sockets. The seam is
+//! the [`Outbound`] queue: a push wakes the socket's ring instead of its writer task
+//! ([`crate::outbound::RingWake`]). This module owns the pool, the probe and the per-socket
+//! handle; [`ring`] owns one ring's driver.
 
 mod ring;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
 
 use crate::outbound::{Outbound, RingWake};
 
@@ -28,7 +29,7 @@ pub const RING_ENTRIES: u32 = 4096;
 /// How long a stopping ring waits for its cancelled sends to complete.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Work handed to a ring thread by other threads.
+/// Work handed to a ring's driver by other tasks.
 enum Cmd {
     /// Write this socket from now on.
     Attach {
@@ -41,7 +42,7 @@ enum Cmd {
     Cancel(u64),
 }
 
-/// What other threads leave for a ring thread, behind one lock.
+/// What other tasks leave for a ring's driver, behind one lock.
 #[derive(Default)]
 struct Inbox {
     cmds: Vec<Cmd>,
@@ -53,23 +54,27 @@ struct Inbox {
     free: Vec<u32>,
 }
 
-/// The part of a ring thread other threads touch.
+/// The part of a ring other tasks and threads touch.
 struct Shared {
     inbox: Mutex<Inbox>,
-    /// The thread is (about to be) blocked in the kernel: a push must write `event`.
-    sleeping: AtomicBool,
+    /// Wakes the driver task (a permit is kept if it is busy).
+    notify: Notify,
     stop: AtomicBool,
-    /// eventfd the thread always has a read posted on.
-    event: OwnedFd,
+    /// SENDMSGs submitted through the ring (direct writes not counted).
+    ring_sends: AtomicU64,
 }
 
 impl Shared {
     fn push(&self, f: impl FnOnce(&mut Inbox)) {
-        f(&mut self.inbox.lock());
-        if self.sleeping.swap(false, Ordering::SeqCst) {
-            let one = 1u64.to_ne_bytes();
-            // SAFETY: writing 8 bytes from a live buffer to our own eventfd.
-            let _ = unsafe { libc::write(self.event.as_raw_fd(), one.as_ptr().cast(), 8) };
+        let first = {
+            let mut ib = self.inbox.lock();
+            let was_empty = ib.cmds.is_empty() && ib.ready.is_empty();
+            f(&mut ib);
+            was_empty
+        };
+        // One wake per inbox fill: a broadcast to 10k sockets wakes the driver once.
+        if first {
+            self.notify.notify_one();
         }
     }
 
@@ -86,7 +91,7 @@ impl Shared {
     }
 }
 
-/// The socket's wake: queue the token for its ring thread.
+/// The socket's wake: queue the token for its ring's driver.
 struct Wake {
     shared: Arc<Shared>,
     token: u64,
@@ -98,67 +103,64 @@ impl RingWake for Wake {
     }
 }
 
-/// The ring threads (one per core by default); sockets are spread over them in turn.
+/// The rings (one per core by default); sockets are spread over them in turn.
 pub struct RingPool {
     rings: Vec<Arc<Shared>>,
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    drivers: Mutex<Vec<JoinHandle<()>>>,
     next: AtomicUsize,
 }
 
 impl std::fmt::Debug for RingPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RingPool")
-            .field("threads", &self.rings.len())
+            .field("rings", &self.rings.len())
             .finish()
     }
 }
 
 impl RingPool {
-    /// Start `threads` ring threads. Fails (with the kernel's error) where io_uring or an
-    /// opcode the writer needs is unavailable: ENOSYS on old kernels, EPERM under
-    /// `io_uring_disabled` or a seccomp filter. The caller falls back to tokio.
-    pub fn start(threads: usize, seq_prefix: &'static [u8]) -> std::io::Result<RingPool> {
-        let mut rings = Vec::new();
-        let mut handles = Vec::new();
-        for i in 0..threads.max(1) {
-            // SAFETY: plain eventfd(2); the fd is owned below.
-            let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+    /// Start `rings` rings with their driver tasks (call inside a tokio runtime). Fails (with
+    /// the kernel's error) where io_uring or an opcode the writer needs is unavailable:
+    /// ENOSYS on old kernels, EPERM under `io_uring_disabled` or a seccomp filter. The caller
+    /// falls back to tokio.
+    pub fn start(rings: usize, seq_prefix: &'static [u8]) -> std::io::Result<RingPool> {
+        let mut built = Vec::new();
+        for _ in 0..rings.max(1) {
             let shared = Arc::new(Shared {
                 inbox: Mutex::new(Inbox::default()),
-                sleeping: AtomicBool::new(false),
+                notify: Notify::new(),
                 stop: AtomicBool::new(false),
-                // SAFETY: a fresh fd nobody else owns.
-                event: unsafe { OwnedFd::from_raw_fd(fd) },
+                ring_sends: AtomicU64::new(0),
             });
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let s = shared.clone();
-            let h = std::thread::Builder::new()
-                .name(format!("openclaw-ring-{i}"))
-                .spawn(move || ring::run(s, seq_prefix, ready_tx))?;
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(std::io::Error::other("ring thread died at start")),
-            }
-            rings.push(shared);
-            handles.push(h);
+            built.push((shared.clone(), ring::build(shared, seq_prefix)?));
+        }
+        let mut shared = Vec::new();
+        let mut drivers = Vec::new();
+        for (s, (r, event)) in built {
+            shared.push(s);
+            drivers.push(tokio::spawn(ring::drive(r, event)));
         }
         Ok(RingPool {
-            rings,
-            threads: Mutex::new(handles),
+            rings: shared,
+            drivers: Mutex::new(drivers),
             next: AtomicUsize::new(0),
         })
     }
 
-    /// Ring threads to start by default: one per core.
-    pub fn default_threads() -> usize {
+    /// SENDMSGs submitted through the rings so far (lone replies written directly are not).
+    pub fn ring_sends(&self) -> u64 {
+        self.rings
+            .iter()
+            .map(|s| s.ring_sends.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Rings to start by default: one per core.
+    pub fn default_rings() -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 
-    /// From now on a ring thread writes `out` to `wr`. Await [`RingWriter::finish`] before
+    /// From now on a ring's driver writes `out` to `wr`. Await [`RingWriter::finish`] before
     /// the socket's read half is dropped.
     pub(crate) fn attach(&self, wr: OwnedWriteHalf, out: &Outbound) -> RingWriter {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len();
@@ -186,21 +188,27 @@ impl RingPool {
     }
 
     /// Cancel every send in flight, wait for their completions (bounded by
-    /// [`STOP_DEADLINE`]), close the sockets and join the threads.
-    pub fn stop(&self) {
+    /// [`STOP_DEADLINE`]), close the sockets; resolves when every driver has ended.
+    pub async fn stop(&self) {
+        self.signal_stop();
+        let drivers: Vec<JoinHandle<()>> = self.drivers.lock().drain(..).collect();
+        for d in drivers {
+            let _ = d.await;
+        }
+    }
+
+    fn signal_stop(&self) {
         for s in &self.rings {
             s.stop.store(true, Ordering::SeqCst);
-            s.push(|_| {});
-        }
-        for h in self.threads.lock().drain(..) {
-            let _ = h.join();
+            s.notify.notify_one();
         }
     }
 }
 
 impl Drop for RingPool {
     fn drop(&mut self) {
-        self.stop();
+        // The drivers cancel, drain and close on their own.
+        self.signal_stop();
     }
 }
 

@@ -1,19 +1,23 @@
-//! One ring thread: owns its io_uring (SINGLE_ISSUER, DEFER_TASKRUN where the kernel has
-//! them), its sockets' write state and the buffers of every send in flight.
+//! One ring's driver: a tokio task that owns the io_uring, its sockets' write state and the
+//! buffers of every send in flight.
 //!
-//! Each turn: take the inbox (attaches, cancels, ready sockets), frame one batch for every
-//! ready socket with nothing in flight and queue one SENDMSG for it, then submit them all
-//! with one `io_uring_enter` that also reaps completions (and blocks only when idle). A
-//! short send is re-queued from where it stopped; a finished one releases its buffers and
-//! looks at the queue again. What is framed and when a socket is done is the tokio writer's
-//! logic ([`crate::ws::writer::encode`]); the inbox and the wake belong to `super`.
+//! Each turn: take the inbox (attaches, cancels, ready sockets), frame one batch for up to
+//! [`TURN_SOCKETS`] ready sockets with nothing in flight and queue one SENDMSG each, then
+//! submit them all with one `io_uring_enter` and reap what completed. A short send is
+//! re-queued from where it stopped; a finished one releases its buffers and looks at the
+//! queue again. Sends that wait for socket space complete later: the ring signals its
+//! eventfd (enabled only while the task waits), which the task awaits on tokio's reactor
+//! next to the inbox's [`tokio::sync::Notify`]. Running on the runtime that produced
+//! the replies, a reply costs no thread hand-off. What is framed and when a socket is done is
+//! the tokio writer's logic ([`crate::ws::writer::encode`]); the inbox belongs to `super`.
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use io_uring::{opcode, types, IoUring, Probe};
+use tokio::io::unix::AsyncFd;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::oneshot;
 
@@ -22,12 +26,14 @@ use crate::limits::MAX_BATCH_FRAMES;
 use crate::outbound::{Item, Outbound, Take};
 use crate::ws::writer::encode;
 
-/// `user_data` of the eventfd read that wakes the thread.
-const EVENT_TAG: u64 = u64::MAX;
 /// `user_data` of cancel requests (their own completions carry nothing we need).
 const CANCEL_TAG: u64 = u64::MAX - 1;
-/// io_uring_enter flag: reap completions (and run deferred task work).
-const ENTER_GETEVENTS: u32 = 1;
+/// Ready sockets pumped per turn before the task yields to the runtime (a broadcast to 10k
+/// sockets must not hold one worker for the whole of it).
+pub const TURN_SOCKETS: usize = 1024;
+/// Below this many ready sockets in a turn, each is written with a direct `sendmsg(2)`
+/// first (one submit per lone send costs more than the syscall it replaces).
+pub const DIRECT_BELOW: usize = 4;
 
 /// One send in flight: everything the kernel reads from until its completion.
 struct Flight {
@@ -43,6 +49,10 @@ struct Flight {
     last: bool,
 }
 
+// SAFETY: the raw pointers in `iov` and `msg` point into this flight's own buffers (the
+// boxed batch and scratch), which move with it; only the driver touches a flight.
+unsafe impl Send for Flight {}
+
 /// A socket this ring writes.
 struct Conn {
     token: u64,
@@ -54,31 +64,28 @@ struct Conn {
     cancelled: bool,
 }
 
-struct Ring {
+pub(super) struct Ring {
     uring: IoUring,
     shared: Arc<Shared>,
     conns: Vec<Option<Conn>>,
     seq_prefix: &'static [u8],
-    /// The eventfd read's buffer (the kernel writes it while the read is posted).
-    event_buf: Box<[u8; 8]>,
+    /// Ready sockets not pumped yet (over a turn's budget).
+    pending: VecDeque<u64>,
 }
 
-fn build() -> std::io::Result<IoUring> {
-    let ring = IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .build(RING_ENTRIES);
-    let ring = match ring {
-        Ok(r) => r,
-        // Kernels before 6.1 lack DEFER_TASKRUN (EINVAL): a plain ring works the same.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::new(RING_ENTRIES)?,
-        Err(e) => return Err(e),
-    };
+/// A ring (with the opcodes the writer needs) and the eventfd it signals for completions.
+/// Fails where the kernel refuses io_uring.
+pub(super) fn build(
+    shared: Arc<Shared>,
+    seq_prefix: &'static [u8],
+) -> std::io::Result<(Ring, AsyncFd<OwnedFd>)> {
+    // No SINGLE_ISSUER/DEFER_TASKRUN: the driver is a tokio task and may be polled on any
+    // worker thread.
+    let ring = IoUring::new(RING_ENTRIES)?;
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
     for (code, name) in [
         (opcode::SendMsg::CODE, "SENDMSG"),
-        (opcode::Read::CODE, "READ"),
         (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
     ] {
         if !probe.is_supported(code) {
@@ -88,105 +95,128 @@ fn build() -> std::io::Result<IoUring> {
             ));
         }
     }
-    Ok(ring)
-}
-
-/// The thread's body: report whether the ring could be built, then serve until stopped.
-pub(super) fn run(
-    shared: Arc<Shared>,
-    seq_prefix: &'static [u8],
-    started: std::sync::mpsc::Sender<std::io::Result<()>>,
-) {
-    let uring = match build() {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = started.send(Err(e));
-            return;
-        }
-    };
-    let mut ring = Ring {
-        uring,
+    // SAFETY: plain eventfd(2); the fd is owned right below.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd nobody else owns.
+    let event = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    ring.submitter().register_eventfd(event.as_raw_fd())?;
+    let ring = Ring {
+        uring: ring,
         shared,
         conns: Vec::new(),
         seq_prefix,
-        event_buf: Box::new([0; 8]),
+        pending: VecDeque::new(),
     };
-    if let Err(e) = ring.post_event_read() {
-        let _ = started.send(Err(e));
-        return;
+    // SAFETY: an OwnedFd returns the same open fd for as long as it lives, and it lives
+    // inside the AsyncFd.
+    let event = unsafe { AsyncFd::register(event) }.map_err(|e| e.into_parts().1)?;
+    Ok((ring, event))
+}
+
+/// The driver task: turns until stopped, then cancels, drains and closes.
+pub(super) async fn drive(mut ring: Ring, event: AsyncFd<OwnedFd>) {
+    loop {
+        // While the task runs it reaps by itself: completions posted meanwhile (most sends
+        // complete inside their submit) need no eventfd wake-up.
+        ring.uring.completion().disable_eventfd();
+        if let Err(e) = ring.turn() {
+            tracing::error!(target: "gateway", "io_uring writer failed: {e}");
+            break;
+        }
+        if ring.shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if !ring.pending.is_empty() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        // About to wait: a send that completes from now on signals the eventfd; one that
+        // completed after the last reap is handled first.
+        if ring.arm_eventfd() {
+            continue;
+        }
+        tokio::select! {
+            _ = ring.shared.notify.notified() => {}
+            r = event.readable() => {
+                if let Ok(mut g) = r {
+                    drain_eventfd(event.get_ref());
+                    g.clear_ready();
+                }
+            }
+        }
     }
-    let _ = started.send(Ok(()));
-    if let Err(e) = ring.serve() {
-        tracing::error!(target: "gateway", "io_uring writer thread failed: {e}");
-    }
-    ring.shutdown();
+    ring.shutdown(&event).await;
+}
+
+fn drain_eventfd(fd: &OwnedFd) {
+    let mut buf = [0u8; 8];
+    // SAFETY: reading 8 bytes into a live buffer from our own non-blocking eventfd.
+    let _ = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
 }
 
 impl Ring {
+    /// Let completions signal the eventfd; `true` if one is already waiting.
+    fn arm_eventfd(&mut self) -> bool {
+        self.uring.completion().enable_eventfd();
+        // The flag's store before the tail's load: a completion the kernel posts after this
+        // load sees the eventfd enabled.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        !self.uring.completion().is_empty()
+    }
+
     fn push_sqe(&mut self, e: &io_uring::squeue::Entry) -> std::io::Result<()> {
         loop {
-            // SAFETY: every entry points at memory owned by `self` (a boxed Flight, the
-            // event buffer) that stays put until its completion is reaped.
+            // SAFETY: every entry points at memory owned by `self` (a boxed Flight) that
+            // stays put until its completion is reaped.
             if unsafe { self.uring.submission().push(e) }.is_ok() {
                 return Ok(());
             }
             // Submission queue full: hand what is there to the kernel first.
-            self.enter(0)?;
+            self.submit()?;
         }
     }
 
-    fn post_event_read(&mut self) -> std::io::Result<()> {
-        let fd = self.shared.event.as_raw_fd();
-        let e = opcode::Read::new(types::Fd(fd), self.event_buf.as_mut_ptr(), 8)
-            .build()
-            .user_data(EVENT_TAG);
-        self.push_sqe(&e)
-    }
-
-    /// Submit what is queued and reap completions, waiting for `wait` of them.
-    fn enter(&mut self, wait: u32) -> std::io::Result<()> {
-        let pending = self.uring.submission().len() as u32;
-        // SAFETY: a plain io_uring_enter on our own ring, no signal mask.
-        let r = unsafe {
-            self.uring
-                .submitter()
-                .enter::<libc::sigset_t>(pending, wait, ENTER_GETEVENTS, None)
-        };
-        match r {
+    /// Hand the queued entries to the kernel (completions of sends that fit are posted
+    /// before this returns).
+    fn submit(&mut self) -> std::io::Result<()> {
+        if self.uring.submission().is_empty() {
+            return Ok(());
+        }
+        match self.uring.submit() {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    fn serve(&mut self) -> std::io::Result<()> {
-        while !self.shared.stop.load(Ordering::SeqCst) {
-            let (cmds, ready) = {
-                let mut ib = self.shared.inbox.lock();
-                (std::mem::take(&mut ib.cmds), std::mem::take(&mut ib.ready))
-            };
-            let idle = cmds.is_empty() && ready.is_empty();
-            for c in cmds {
-                self.command(c)?;
-            }
-            for t in ready {
-                self.pump(t)?;
-            }
-            let wait = if idle { self.prepare_sleep() } else { 0 };
-            self.enter(wait)?;
-            self.shared.sleeping.store(false, Ordering::SeqCst);
-            self.reap()?;
+    /// Take the inbox, pump up to [`TURN_SOCKETS`] ready sockets, submit and reap until
+    /// nothing more completes.
+    fn turn(&mut self) -> std::io::Result<()> {
+        let (cmds, ready) = {
+            let mut ib = self.shared.inbox.lock();
+            (std::mem::take(&mut ib.cmds), std::mem::take(&mut ib.ready))
+        };
+        for c in cmds {
+            self.command(c)?;
         }
-        Ok(())
-    }
-
-    /// 1 when nothing arrived since the inbox was taken (the pushers will write the eventfd).
-    fn prepare_sleep(&self) -> u32 {
-        self.shared.sleeping.store(true, Ordering::SeqCst);
-        let ib = self.shared.inbox.lock();
-        u32::from(
-            ib.cmds.is_empty() && ib.ready.is_empty() && !self.shared.stop.load(Ordering::SeqCst),
-        )
+        self.pending.extend(ready);
+        // A few sockets: a syscall each costs less than a submit; many: one submit for all.
+        let direct = self.pending.len() < DIRECT_BELOW;
+        for _ in 0..TURN_SOCKETS {
+            let Some(t) = self.pending.pop_front() else {
+                break;
+            };
+            self.pump(t, direct)?;
+        }
+        loop {
+            self.submit()?;
+            if !self.reap()? {
+                return Ok(());
+            }
+        }
     }
 
     fn command(&mut self, c: Cmd) -> std::io::Result<()> {
@@ -233,55 +263,50 @@ impl Ring {
         (c.token == token).then_some(c)
     }
 
-    /// A socket's queue may have work: send a batch unless one is in flight.
-    fn pump(&mut self, token: u64) -> std::io::Result<()> {
+    /// A socket's queue may have work: send its batches unless one is in flight. With
+    /// `direct`, a batch is first written with one non-blocking `sendmsg(2)` (a lone reply
+    /// gains nothing from a ring submit); what does not fit goes through the ring.
+    fn pump(&mut self, token: u64, direct: bool) -> std::io::Result<()> {
         let seq_prefix = self.seq_prefix;
-        let Some(conn) = self.conn(token) else {
-            return Ok(());
-        };
-        if conn.flight.is_some() || conn.cancelled {
-            return Ok(());
-        }
-        let mut batch = Vec::new();
-        match conn.out.take_batch(&mut batch, MAX_BATCH_FRAMES) {
-            Take::Empty => return Ok(()),
-            Take::Finished => {
-                self.finish(token);
+        loop {
+            let Some(conn) = self.conn(token) else {
+                return Ok(());
+            };
+            if conn.flight.is_some() || conn.cancelled {
                 return Ok(());
             }
-            Take::Items => {}
+            let mut batch = Vec::new();
+            match conn.out.take_batch(&mut batch, MAX_BATCH_FRAMES) {
+                Take::Empty => return Ok(()),
+                Take::Finished => {
+                    self.finish(token);
+                    return Ok(());
+                }
+                Take::Items => {}
+            }
+            let fd = conn.wr.as_ref().as_raw_fd();
+            let mut f = flight(batch, seq_prefix);
+            if direct {
+                let r = send_now(fd, &mut f);
+                if r != Sent::Part {
+                    conn.out.written(f.queued);
+                    if r == Sent::Failed || f.last {
+                        self.finish(token);
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
+            let e = send_entry(fd, &mut f, token);
+            conn.flight = Some(f);
+            self.shared.ring_sends.fetch_add(1, Ordering::Relaxed);
+            return self.push_sqe(&e);
         }
-        let fd = conn.wr.as_ref().as_raw_fd();
-        let mut scratch = Vec::new();
-        let enc = encode(&batch, &mut scratch, seq_prefix);
-        let (queued, last) = (enc.queued, enc.last);
-        let iov: Vec<libc::iovec> = enc
-            .slices(&scratch)
-            .map(|s| libc::iovec {
-                iov_base: s.as_ptr() as *mut libc::c_void,
-                iov_len: s.len(),
-            })
-            .collect();
-        drop(enc);
-        // The iovecs point into `scratch` and the items' `Bytes`, both moved (not copied)
-        // into the box: their heap storage does not move.
-        // SAFETY: msghdr is plain old data; zeroed is its empty value.
-        let msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        let mut f = Box::new(Flight {
-            _batch: batch,
-            _scratch: scratch,
-            iov,
-            at: 0,
-            msg,
-            queued,
-            last,
-        });
-        let e = send_entry(fd, &mut f, token);
-        conn.flight = Some(f);
-        self.push_sqe(&e)
     }
 
-    fn reap(&mut self) -> std::io::Result<()> {
+    /// Handle every completion there is; `false` when there was none.
+    fn reap(&mut self) -> std::io::Result<bool> {
+        let mut any = false;
         loop {
             let done: Vec<(u64, i32)> = self
                 .uring
@@ -289,13 +314,12 @@ impl Ring {
                 .map(|c| (c.user_data(), c.result()))
                 .collect();
             if done.is_empty() {
-                return Ok(());
+                return Ok(any);
             }
+            any = true;
             for (tag, res) in done {
-                match tag {
-                    EVENT_TAG => self.post_event_read()?,
-                    CANCEL_TAG => {}
-                    token => self.sent(token, res)?,
+                if tag != CANCEL_TAG {
+                    self.sent(tag, res)?;
                 }
             }
         }
@@ -320,6 +344,7 @@ impl Ring {
             let fd = conn.wr.as_ref().as_raw_fd();
             let e = send_entry(fd, &mut f, token);
             conn.flight = Some(f);
+            self.shared.ring_sends.fetch_add(1, Ordering::Relaxed);
             return self.push_sqe(&e);
         }
         conn.out.written(f.queued);
@@ -328,7 +353,7 @@ impl Ring {
             return Ok(());
         }
         drop(f);
-        self.pump(token)
+        self.pump(token, false)
     }
 
     /// The writer is done with this socket: shut its write side, release the slot.
@@ -348,7 +373,8 @@ impl Ring {
 
     /// Stopping: cancel every send in flight, wait (bounded) for their completions, then
     /// let go of every socket.
-    fn shutdown(&mut self) {
+    async fn shutdown(&mut self, event: &AsyncFd<OwnedFd>) {
+        self.uring.completion().enable_eventfd();
         // Sockets attached after the last turn are let go of like the others.
         let cmds = std::mem::take(&mut self.shared.inbox.lock().cmds);
         for c in cmds {
@@ -366,10 +392,20 @@ impl Ring {
                 }
             }
         }
-        let deadline = Instant::now() + STOP_DEADLINE;
-        while self.conns.iter().flatten().any(|c| c.flight.is_some()) && Instant::now() < deadline {
-            if self.enter(1).is_err() || self.reap().is_err() {
+        let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
+        loop {
+            if self.submit().is_err() || self.reap().is_err() {
                 break;
+            }
+            if !self.conns.iter().flatten().any(|c| c.flight.is_some()) {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, event.readable()).await {
+                Ok(Ok(mut g)) => {
+                    drain_eventfd(event.get_ref());
+                    g.clear_ready();
+                }
+                _ => break,
             }
         }
         // Sends whose completion never came keep their buffers: leaked, never freed
@@ -382,6 +418,65 @@ impl Ring {
         for t in tokens {
             self.finish(t);
         }
+    }
+}
+
+/// Frame `batch` into a flight (iovecs over its own buffers, nothing sent yet).
+fn flight(batch: Vec<Item>, seq_prefix: &[u8]) -> Box<Flight> {
+    let mut scratch = Vec::new();
+    let enc = encode(&batch, &mut scratch, seq_prefix);
+    let (queued, last) = (enc.queued, enc.last);
+    let iov: Vec<libc::iovec> = enc
+        .slices(&scratch)
+        .map(|s| libc::iovec {
+            iov_base: s.as_ptr() as *mut libc::c_void,
+            iov_len: s.len(),
+        })
+        .collect();
+    drop(enc);
+    // The iovecs point into `scratch` and the items' `Bytes`, both moved (not copied) into
+    // the box: their heap storage does not move.
+    // SAFETY: msghdr is plain old data; zeroed is its empty value.
+    let msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    Box::new(Flight {
+        _batch: batch,
+        _scratch: scratch,
+        iov,
+        at: 0,
+        msg,
+        queued,
+        last,
+    })
+}
+
+/// What a direct write did.
+#[derive(PartialEq, Eq)]
+enum Sent {
+    /// Everything went out.
+    All,
+    /// Some or none went out (the socket is full): the ring sends the rest.
+    Part,
+    /// The socket failed.
+    Failed,
+}
+
+/// One non-blocking `sendmsg(2)` of the whole flight; advances it by what was sent.
+fn send_now(fd: RawFd, f: &mut Flight) -> Sent {
+    f.msg.msg_iov = f.iov.as_mut_ptr();
+    f.msg.msg_iovlen = f.iov.len() as _;
+    // SAFETY: the msghdr and its iovecs point into live buffers owned by `f`.
+    let n = unsafe { libc::sendmsg(fd, &f.msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error().raw_os_error();
+        return match e {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Sent::Part,
+            _ => Sent::Failed,
+        };
+    }
+    advance(f, n as usize);
+    match f.at < f.iov.len() {
+        true => Sent::Part,
+        false => Sent::All,
     }
 }
 

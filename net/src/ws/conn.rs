@@ -205,7 +205,7 @@ async fn established<S: WsSession>(
     }
 }
 
-/// Whoever writes the socket: its own task (tokio) or a ring thread (io_uring).
+/// Whoever writes the socket: its own task (tokio) or a ring's driver task (io_uring).
 enum Writer {
     Task(JoinHandle<()>),
     #[cfg(all(target_os = "linux", feature = "io-uring"))]

@@ -115,8 +115,8 @@ impl Default for Setup {
 
 impl Setup {
     /// For tests on tokio's paused clock: virtual time jumps ahead whenever the runtime
-    /// idles, and io_uring ring threads write outside the runtime, so time would run past
-    /// writes in flight. These keep the writers on tokio on either CI pass.
+    /// idles, and a send io_uring completes later arrives through the ring's eventfd, which
+    /// the paused clock does not wait for. These keep the writers on tokio on either CI pass.
     pub fn paused_clock(mut self) -> Self {
         self.env
             .push(("OPENCLAW_GATEWAY_RUNTIME".into(), "tokio".into()));
