@@ -136,6 +136,7 @@ pub(super) async fn drive(mut ring: Ring, event: AsyncFd<OwnedFd>) {
         // About to wait: a send that completes from now on signals the eventfd; one that
         // completed after the last reap is handled first.
         if ring.arm_eventfd() {
+            tokio::task::yield_now().await;
             continue;
         }
         tokio::select! {
@@ -158,13 +159,14 @@ fn drain_eventfd(fd: &OwnedFd) {
 }
 
 impl Ring {
-    /// Let completions signal the eventfd; `true` if one is already waiting.
+    /// Let completions signal the eventfd; `true` if one is already waiting (or entries
+    /// are still unsubmitted, e.g. after an EBUSY), so the driver turns again instead.
     fn arm_eventfd(&mut self) -> bool {
         self.uring.completion().enable_eventfd();
         // The flag's store before the tail's load: a completion the kernel posts after this
         // load sees the eventfd enabled.
         std::sync::atomic::fence(Ordering::SeqCst);
-        !self.uring.completion().is_empty()
+        !self.uring.completion().is_empty() || !self.uring.submission().is_empty()
     }
 
     fn push_sqe(&mut self, e: &io_uring::squeue::Entry) -> std::io::Result<()> {

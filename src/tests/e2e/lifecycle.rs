@@ -116,6 +116,11 @@ impl Proc {
 async fn sigterm_sends_shutdown_then_close_1012_and_exits_0() {
     let dir = temp_dir("sigterm");
     let (p, addr) = Proc::start(&dir, &config_with_log(&dir)).await;
+    sigterm_is_graceful(p, addr).await;
+}
+
+/// An operator is served; SIGTERM sends it `shutdown`, then close 1012; the exit code is 0.
+pub(crate) async fn sigterm_is_graceful(p: Proc, addr: SocketAddr) {
     let (mut c, _) = operator(addr, ALL_SCOPES).await;
     let _ = c.ok("health", json!({})).await;
     p.signal(libc::SIGTERM);

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::lifecycle::{command, config_with_log, Proc};
+use crate::lifecycle::{command, config_with_log, sigterm_is_graceful, Proc};
 use crate::util::*;
 use openclaw::config::NetRuntime;
 
@@ -61,17 +61,7 @@ async fn gateway_run_io_uring_logs_it_serves_and_shuts_down_with_1012() {
     ));
     p.line_with("runtime: io_uring").await;
     let addr = p.listening().await;
-    let (mut c, _) = operator(addr, ALL_SCOPES).await;
-    let _ = c.ok("health", json!({})).await;
-    p.signal(libc::SIGTERM);
-    let ev = c.event("shutdown").await;
-    assert_eq!(ev["payload"], json!({ "reason": "gateway stopping" }));
-    match c.closed().await {
-        Closed::Frame(code, _) => assert_eq!(code, 1012),
-        other => panic!("expected close 1012, got {other:?}"),
-    }
-    let (code, log) = p.finish().await;
-    assert_eq!(code, 0, "exit code; stderr:\n{log}");
+    sigterm_is_graceful(p, addr).await;
 }
 
 #[tokio::test]
