@@ -77,8 +77,12 @@ fn start_pool(cfg: &GatewayConfig) -> Result<Rings, String> {
         return Err(e.to_string());
     }
     let rings = RingPool::default_rings();
-    let pool =
-        RingPool::start(rings, openclaw_proto::SEQ_SPLICE_PREFIX).map_err(|e| e.to_string())?;
+    let pool = RingPool::start(
+        rings,
+        openclaw_proto::SEQ_SPLICE_PREFIX,
+        openclaw_net::uring::DIRECT_BELOW,
+    )
+    .map_err(|e| e.to_string())?;
     tracing::info!(target: "gateway", "runtime: io_uring ({rings} rings write WebSocket sockets)");
     Ok(Rings {
         effective: NetRuntime::IoUring,

@@ -59,9 +59,11 @@ async fn main() {
     if std::env::args().nth(2).as_deref() == Some("io_uring") {
         #[cfg(all(target_os = "linux", feature = "io-uring"))]
         {
-            let pool = openclaw_net::uring::RingPool::start(2, b"").expect("io_uring");
+            // Every write through the ring (no direct sendmsg for lone replies), so the
+            // Autobahn run covers the ring's send path.
+            let pool = openclaw_net::uring::RingPool::start(2, b"", 0).expect("io_uring");
             limits.rings = Some(Arc::new(pool));
-            eprintln!("ws_echo: writing through io_uring");
+            eprintln!("ws_echo: writing through io_uring (ring only)");
         }
         #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
         panic!("built without the io_uring backend");

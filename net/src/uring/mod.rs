@@ -11,6 +11,8 @@
 
 mod ring;
 
+pub use ring::{DIRECT_BELOW, TURN_SOCKETS};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,8 +124,13 @@ impl RingPool {
     /// Start `rings` rings with their driver tasks (call inside a tokio runtime). Fails (with
     /// the kernel's error) where io_uring or an opcode the writer needs is unavailable:
     /// ENOSYS on old kernels, EPERM under `io_uring_disabled` or a seccomp filter. The caller
-    /// falls back to tokio.
-    pub fn start(rings: usize, seq_prefix: &'static [u8]) -> std::io::Result<RingPool> {
+    /// falls back to tokio. `direct_below`: see [`DIRECT_BELOW`] (its value is the default;
+    /// 0 sends every batch through the ring, as the Autobahn run on io_uring does).
+    pub fn start(
+        rings: usize,
+        seq_prefix: &'static [u8],
+        direct_below: usize,
+    ) -> std::io::Result<RingPool> {
         let mut built = Vec::new();
         for _ in 0..rings.max(1) {
             let shared = Arc::new(Shared {
@@ -132,7 +139,10 @@ impl RingPool {
                 stop: AtomicBool::new(false),
                 ring_sends: AtomicU64::new(0),
             });
-            built.push((shared.clone(), ring::build(shared, seq_prefix)?));
+            built.push((
+                shared.clone(),
+                ring::build(shared, seq_prefix, direct_below)?,
+            ));
         }
         let mut shared = Vec::new();
         let mut drivers = Vec::new();

@@ -32,7 +32,8 @@ const CANCEL_TAG: u64 = u64::MAX - 1;
 /// sockets must not hold one worker for the whole of it).
 pub const TURN_SOCKETS: usize = 1024;
 /// Below this many ready sockets in a turn, each is written with a direct `sendmsg(2)`
-/// first (one submit per lone send costs more than the syscall it replaces).
+/// first (one submit per lone send costs more than the syscall it replaces). The default
+/// of [`super::RingPool::start`]'s `direct_below`; 0 sends everything through the ring.
 pub const DIRECT_BELOW: usize = 4;
 
 /// One send in flight: everything the kernel reads from until its completion.
@@ -69,6 +70,8 @@ pub(super) struct Ring {
     shared: Arc<Shared>,
     conns: Vec<Option<Conn>>,
     seq_prefix: &'static [u8],
+    /// See [`DIRECT_BELOW`].
+    direct_below: usize,
     /// Ready sockets not pumped yet (over a turn's budget).
     pending: VecDeque<u64>,
 }
@@ -78,6 +81,7 @@ pub(super) struct Ring {
 pub(super) fn build(
     shared: Arc<Shared>,
     seq_prefix: &'static [u8],
+    direct_below: usize,
 ) -> std::io::Result<(Ring, AsyncFd<OwnedFd>)> {
     // No SINGLE_ISSUER/DEFER_TASKRUN: the driver is a tokio task and may be polled on any
     // worker thread.
@@ -108,6 +112,7 @@ pub(super) fn build(
         shared,
         conns: Vec::new(),
         seq_prefix,
+        direct_below,
         pending: VecDeque::new(),
     };
     // SAFETY: an OwnedFd returns the same open fd for as long as it lives, and it lives
@@ -206,7 +211,7 @@ impl Ring {
         }
         self.pending.extend(ready);
         // A few sockets: a syscall each costs less than a submit; many: one submit for all.
-        let direct = self.pending.len() < DIRECT_BELOW;
+        let direct = self.pending.len() < self.direct_below;
         for _ in 0..TURN_SOCKETS {
             let Some(t) = self.pending.pop_front() else {
                 break;

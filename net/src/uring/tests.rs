@@ -22,7 +22,13 @@ async fn pair() -> (TcpStream, TcpStream) {
 }
 
 fn pool() -> Arc<RingPool> {
-    Arc::new(RingPool::start(1, b",\"seq\":").expect("io_uring available on the test machine"))
+    pool_with(super::DIRECT_BELOW)
+}
+
+/// `direct_below` 0: every batch goes through the ring, none through `sendmsg(2)`.
+fn pool_with(direct_below: usize) -> Arc<RingPool> {
+    let p = RingPool::start(1, b",\"seq\":", direct_below);
+    Arc::new(p.expect("io_uring available on the test machine"))
 }
 
 /// Read server frames until a close frame: (opcode, payload) each.
@@ -66,7 +72,17 @@ fn parse(b: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
 
 #[tokio::test]
 async fn frames_arrive_in_order_with_their_seq_and_the_close_ends_the_writer() {
-    let pool = pool();
+    frames_in_order(pool()).await;
+}
+
+#[tokio::test]
+async fn the_same_through_the_ring_alone() {
+    let pool = pool_with(0);
+    frames_in_order(pool.clone()).await;
+    assert!(pool.ring_sends() > 0, "sent by ring submits");
+}
+
+async fn frames_in_order(pool: Arc<RingPool>) {
     let (s, mut c) = pair().await;
     let (_rd, wr) = s.into_split();
     let out = Outbound::new(1 << 24);
@@ -147,7 +163,11 @@ async fn a_broadcast_to_many_sockets_goes_through_the_ring_in_order() {
 
 #[tokio::test]
 async fn a_send_the_peer_does_not_read_resumes_where_it_stopped() {
-    let pool = pool();
+    resumes(pool()).await;
+    resumes(pool_with(0)).await;
+}
+
+async fn resumes(pool: Arc<RingPool>) {
     let (s, mut c) = pair().await;
     let (_rd, wr) = s.into_split();
     let out = Outbound::new(1 << 26);
