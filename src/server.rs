@@ -233,6 +233,7 @@ impl Gateway {
             sniff_max_bytes: l.sniff_max_bytes as usize,
             max_control_frames_per_sec: u32::try_from(l.max_control_frames_per_sec)
                 .unwrap_or(u32::MAX),
+            max_control_flood_secs: u32::try_from(l.max_control_flood_secs).unwrap_or(u32::MAX),
             seq_splice_prefix: openclaw_proto::SEQ_SPLICE_PREFIX,
             // The ring threads (io_uring builds) are set by `rings::Rings::apply`.
             ..NetLimits::default()

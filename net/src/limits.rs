@@ -29,10 +29,15 @@ pub const DEFAULT_CLOSE_LINGER: Duration = Duration::from_millis(1_000);
 /// HTTP header read timeout (slow-header protection).
 pub const DEFAULT_HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Pings and pongs one socket may send per second; one more closes it 1008 (a ping flood
-/// otherwise costs a decode and a pong write each, as fast as the peer can send them).
-/// Clients ping every few seconds; Autobahn's bursts are ten. 0 turns the limit off.
+/// Pings and pongs one socket may send per second. Past it the socket is not read until the
+/// second is over — TCP backpressure slows the sender, so a ping flood costs neither a decode
+/// and a pong per ping nor a reconnect storm. Clients ping every few seconds; Autobahn's
+/// bursts are ten. 0 turns the limit off.
 pub const DEFAULT_MAX_CONTROL_FRAMES_PER_SEC: u32 = 100;
+/// Seconds in a row a socket may run over its control-frame budget; at this many it is closed
+/// 1008 "too many control frames" (a flooder's socket would otherwise hold its kernel buffers
+/// full forever).
+pub const DEFAULT_MAX_CONTROL_FLOOD_SECS: u32 = 3;
 
 /// The limits the transport enforces, filled from config by the gateway.
 #[derive(Clone, Debug)]
@@ -57,6 +62,8 @@ pub struct NetLimits {
     pub sniff_max_bytes: usize,
     /// See [`DEFAULT_MAX_CONTROL_FRAMES_PER_SEC`].
     pub max_control_frames_per_sec: u32,
+    /// See [`DEFAULT_MAX_CONTROL_FLOOD_SECS`].
+    pub max_control_flood_secs: u32,
     /// Bytes inserted before the decimal per-socket sequence number when an event is
     /// spliced at write time (the gateway passes `,"seq":`; the transport stays JSON-free).
     pub seq_splice_prefix: &'static [u8],
@@ -79,6 +86,7 @@ impl Default for NetLimits {
             close_linger: DEFAULT_CLOSE_LINGER,
             sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
             max_control_frames_per_sec: DEFAULT_MAX_CONTROL_FRAMES_PER_SEC,
+            max_control_flood_secs: DEFAULT_MAX_CONTROL_FLOOD_SECS,
             seq_splice_prefix: b"",
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             rings: None,

@@ -60,9 +60,12 @@ pub const DEFAULT_AGENT_WAIT_MAX_MS: u64 = 10 * 60 * 1000;
 /// `node.invoke` calls that may wait for their nodes at once, gateway-wide; one more is
 /// refused `UNAVAILABLE` (retryable). `gateway.limits.maxPendingNodeInvokes`.
 pub const DEFAULT_MAX_PENDING_NODE_INVOKES: u64 = 4096;
-/// Pings and pongs a socket may send per second before it is closed 1008 (0: no limit).
-/// `gateway.limits.maxControlFramesPerSec`.
+/// Pings and pongs a socket may send per second before its reads pause for the rest of the
+/// second (0: no limit). `gateway.limits.maxControlFramesPerSec`.
 pub const DEFAULT_MAX_CONTROL_FRAMES_PER_SEC: u64 = net::DEFAULT_MAX_CONTROL_FRAMES_PER_SEC as u64;
+/// Seconds in a row over that budget before the socket is closed 1008.
+/// `gateway.limits.maxControlFloodSecs`.
+pub const DEFAULT_MAX_CONTROL_FLOOD_SECS: u64 = net::DEFAULT_MAX_CONTROL_FLOOD_SECS as u64;
 /// A device pairing request nobody decided on is dropped this long after the device last asked
 /// (the Node gateway's 5 minutes). `gateway.limits.pairingPendingTtlMs`.
 pub const DEFAULT_PAIRING_PENDING_TTL_MS: u64 = 5 * 60 * 1000;
@@ -152,6 +155,7 @@ pub struct Limits {
     pub max_pending_node_invokes: u64,
     pub pairing_pending_ttl_ms: u64,
     pub max_control_frames_per_sec: u64,
+    pub max_control_flood_secs: u64,
 }
 
 impl Default for Limits {
@@ -176,6 +180,7 @@ impl Default for Limits {
             max_pending_node_invokes: DEFAULT_MAX_PENDING_NODE_INVOKES,
             pairing_pending_ttl_ms: DEFAULT_PAIRING_PENDING_TTL_MS,
             max_control_frames_per_sec: DEFAULT_MAX_CONTROL_FRAMES_PER_SEC,
+            max_control_flood_secs: DEFAULT_MAX_CONTROL_FLOOD_SECS,
         }
     }
 }
@@ -201,6 +206,7 @@ pub const LIMIT_KEYS: &[&str] = &[
     "maxPendingNodeInvokes",
     "pairingPendingTtlMs",
     "maxControlFramesPerSec",
+    "maxControlFloodSecs",
 ];
 
 impl Limits {
@@ -208,7 +214,7 @@ impl Limits {
     pub fn resolve(limits: Option<&Value>, env: &Env, warnings: &mut Vec<String>) -> Limits {
         let mut l = Limits::default();
         let get = |k: &str| limits.and_then(|v| v.get(k)).and_then(Value::as_u64);
-        let slots: [(&str, &mut u64); 19] = [
+        let slots: [(&str, &mut u64); 20] = [
             ("handshakeTimeoutMs", &mut l.handshake_timeout_ms),
             ("maxPreauthPerIp", &mut l.max_preauth_per_ip),
             ("maxPreauthGlobal", &mut l.max_preauth_global),
@@ -228,6 +234,7 @@ impl Limits {
             ("maxPendingNodeInvokes", &mut l.max_pending_node_invokes),
             ("pairingPendingTtlMs", &mut l.pairing_pending_ttl_ms),
             ("maxControlFramesPerSec", &mut l.max_control_frames_per_sec),
+            ("maxControlFloodSecs", &mut l.max_control_flood_secs),
         ];
         for (key, slot) in slots {
             if let Some(v) = get(key) {

@@ -356,6 +356,9 @@ pub struct Limits {
     pub pairing_pending_ttl_ms: Option<u64>,
     /// `maxControlFramesPerSec` (0: no limit).
     pub max_control_frames_per_sec: Option<u64>,
+    /// `maxControlFloodSecs`.
+    #[schemars(range(min = 1))]
+    pub max_control_flood_secs: Option<u64>,
 }
 
 /// Logging

@@ -57,6 +57,7 @@ pub async fn run_ws<A: App>(
     let mut reader = Reader::new(
         FrameReader::new(rd, rest),
         limits.max_control_frames_per_sec,
+        limits.max_control_flood_secs,
     );
     let pre = Box::pin(preauth(&mut session, &mut reader, &out, limits, &shutdown)).await;
     drop(permit);
