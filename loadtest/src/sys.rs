@@ -115,6 +115,14 @@ pub fn nice_this_thread(nice: i32) {
     }
 }
 
+/// Put the calling thread in Linux's `SCHED_IDLE` class: it runs only on CPU time no other
+/// thread wants, and a waking normal thread preempts it at once. Returns whether it took.
+pub fn sched_idle_this_thread() -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

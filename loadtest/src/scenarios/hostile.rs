@@ -66,6 +66,12 @@ pub struct HostileArgs {
     /// the attacker compete as an equal.
     #[arg(long, default_value_t = 19)]
     pub attacker_nice: i32,
+    /// Scheduling class of the attackers' threads: `idle` (Linux `SCHED_IDLE`: they get
+    /// every cycle nobody else wants, and a good client or the gateway waking up preempts
+    /// them at once — the nearest this host gets to an attacker on another machine) or
+    /// `normal` (only `--attacker-nice` applies).
+    #[arg(long, default_value = "idle", value_parser = ["idle", "normal"])]
+    pub attacker_sched: String,
 }
 
 /// Worker threads of the attackers' runtime (the machine's cores, as a separate process
@@ -133,10 +139,16 @@ pub async fn run(a: &HostileArgs) -> Result<Outcome> {
     // The attackers get threads of their own: they compete with the good clients for the
     // CPU, as another process would, but never for a place in the same task queue.
     let nice = a.attacker_nice;
+    let idle = a.attacker_sched == "idle";
     let attackers = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(ATTACKER_THREADS)
         .thread_name("attacker")
-        .on_thread_start(move || sys::nice_this_thread(nice))
+        .on_thread_start(move || {
+            sys::nice_this_thread(nice);
+            if idle && !sys::sched_idle_this_thread() {
+                eprintln!("attacker thread: SCHED_IDLE refused; running at nice {nice}");
+            }
+        })
         .enable_all()
         .build()?;
     let mut phases = Vec::new();
