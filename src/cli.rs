@@ -165,7 +165,7 @@ pub struct GatewayRunArgs {
     /// Kill any existing listener on the target port before starting
     #[arg(long)]
     pub force: bool,
-    /// Write WebSocket sockets through io_uring ring threads (Linux; falls back to tokio
+    /// Read and write WebSocket sockets through io_uring rings (Linux; falls back to tokio
     /// when the kernel refuses io_uring). Same as gateway.runtime = "io_uring".
     #[arg(long = "io-uring")]
     pub io_uring: bool,

@@ -30,7 +30,7 @@ impl Rings {
             #[cfg(all(target_os = "linux", feature = "io-uring"))]
             pool: None,
         };
-        if cfg.runtime != NetRuntime::IoUring {
+        if !cfg.runtime.uses_rings() {
             return tokio;
         }
         match start_pool(cfg) {
@@ -77,15 +77,18 @@ fn start_pool(cfg: &GatewayConfig) -> Result<Rings, String> {
         return Err(e.to_string());
     }
     let rings = RingPool::default_rings();
+    let reads = cfg.runtime == NetRuntime::IoUring;
     let pool = RingPool::start(
         rings,
         openclaw_proto::SEQ_SPLICE_PREFIX,
         openclaw_net::uring::DIRECT_BELOW,
     )
-    .map_err(|e| e.to_string())?;
-    tracing::info!(target: "gateway", "runtime: io_uring ({rings} rings write WebSocket sockets)");
+    .map_err(|e| e.to_string())?
+    .with_reads(reads);
+    let what = if reads { "read and write" } else { "write" };
+    tracing::info!(target: "gateway", "runtime: {} ({rings} rings {what} WebSocket sockets)", cfg.runtime.as_str());
     Ok(Rings {
-        effective: NetRuntime::IoUring,
+        effective: cfg.runtime,
         pool: Some(std::sync::Arc::new(pool)),
     })
 }

@@ -1,6 +1,7 @@
 //! Echo server on the gateway's own WebSocket path (sniff → handshake → reader → outbound →
 //! vectored writer), for the Autobahn fuzzing client: `cargo run --release -p openclaw-net
-//! --example ws_echo -- PORT [io_uring]` (the second argument writes through io_uring rings).
+//! --example ws_echo -- PORT [io_uring]` (the second argument reads and writes through
+//! io_uring rings).
 
 use std::sync::Arc;
 

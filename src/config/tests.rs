@@ -464,7 +464,10 @@ fn schema_follows_the_validator() {
         Some(&serde_json::json!(super::validate::RELOAD_MODES))
     );
     let runtimes = s.pointer("/properties/gateway/properties/runtime/enum");
-    assert_eq!(runtimes, Some(&serde_json::json!(["tokio", "io_uring"])));
+    assert_eq!(
+        runtimes,
+        Some(&serde_json::json!(["tokio", "io_uring", "io_uring_writes"]))
+    );
     let port = s.pointer("/properties/gateway/properties/port").unwrap();
     assert_eq!(port["maximum"], 65535);
     assert_eq!(
@@ -505,6 +508,17 @@ fn runtime_precedence_and_validation() {
         load_text("{}", &env_tokio, &flag).unwrap().runtime,
         NetRuntime::IoUring
     );
+    let writes = [("OPENCLAW_GATEWAY_RUNTIME", "io_uring_writes")];
+    assert_eq!(
+        load_text("{}", &writes, &none).unwrap().runtime,
+        NetRuntime::IoUringWrites
+    );
+    assert_eq!(
+        load_text(r#"{ gateway: { runtime: "io_uring_writes" } }"#, &[], &none)
+            .unwrap()
+            .runtime,
+        NetRuntime::IoUringWrites
+    );
     let bad_env = load_text(cfg, &[("OPENCLAW_GATEWAY_RUNTIME", "uring")], &none).unwrap();
     assert_eq!(
         bad_env.runtime,
@@ -522,6 +536,6 @@ fn runtime_precedence_and_validation() {
     let e = issues(load_text(r#"{ gateway: { runtime: "epoll" } }"#, &[], &none).unwrap_err());
     assert_eq!(
         e,
-        ["gateway.runtime: expected one of tokio|io_uring, got string \"epoll\""]
+        ["gateway.runtime: expected one of tokio|io_uring|io_uring_writes, got string \"epoll\""]
     );
 }

@@ -84,13 +84,15 @@ impl ReloadMode {
     }
 }
 
-/// `gateway.runtime`: who does a WebSocket socket's writes — its own tokio task, or the
-/// io_uring ring threads (Linux; probed at start, tokio when unavailable).
+/// `gateway.runtime`: who does a WebSocket socket's I/O — tokio (a writer task per socket,
+/// epoll for reads), the io_uring rings for reads and writes, or the rings for writes only
+/// (Linux; probed at start, tokio when unavailable).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NetRuntime {
     #[default]
     Tokio,
     IoUring,
+    IoUringWrites,
 }
 
 impl NetRuntime {
@@ -98,12 +100,18 @@ impl NetRuntime {
         match self {
             NetRuntime::Tokio => "tokio",
             NetRuntime::IoUring => "io_uring",
+            NetRuntime::IoUringWrites => "io_uring_writes",
         }
+    }
+    /// Whether the rings are wanted at all.
+    pub fn uses_rings(self) -> bool {
+        self != NetRuntime::Tokio
     }
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "tokio" => NetRuntime::Tokio,
             "io_uring" => NetRuntime::IoUring,
+            "io_uring_writes" => NetRuntime::IoUringWrites,
             _ => return None,
         })
     }

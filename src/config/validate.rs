@@ -12,7 +12,7 @@ pub const BIND_MODES: &[&str] = &["loopback", "lan", "tailnet", "auto", "custom"
 pub const AUTH_MODES: &[&str] = &["none", "token", "password", "trusted-proxy"];
 pub const RELOAD_MODES: &[&str] = &["off", "hot", "restart", "hybrid"];
 /// `gateway.runtime` values.
-pub const RUNTIMES: &[&str] = &["tokio", "io_uring"];
+pub const RUNTIMES: &[&str] = &["tokio", "io_uring", "io_uring_writes"];
 pub const TAILSCALE_MODES: &[&str] = &["off", "serve", "funnel"];
 pub const LOG_LEVELS: &[&str] = &["silent", "fatal", "error", "warn", "info", "debug", "trace"];
 pub const CONSOLE_STYLES: &[&str] = &["pretty", "compact", "json"];

@@ -1,16 +1,21 @@
-//! The io_uring writer backend (Linux): upgraded WebSocket sockets hand their outbound queue
-//! to one of a few rings (one per core), whose driver task frames each batch and sends it
-//! with one SENDMSG per socket, every ready socket's send in one submit.
+//! The io_uring backend (Linux): upgraded WebSocket sockets hand their outbound queue and
+//! their reads to one of a few rings (one per core). The ring's driver task frames each
+//! batch and sends it with one SENDMSG per socket, every ready socket's send in one submit;
+//! each socket's reads are one multishot RECV into the ring's provided buffers.
 //!
-//! What stays as it was: the accept loop, the sniffer, hyper, the upgrade and every socket's
-//! reads (the frame decoder and the session are unchanged). What changes: instead of a
-//! writer task per socket, one driver task per ring writes all of its sockets. The seam is
-//! the [`Outbound`] queue: a push wakes the socket's ring instead of its writer task
-//! ([`crate::outbound::RingWake`]). This module owns the pool, the probe and the per-socket
-//! handle; [`ring`] owns one ring's driver.
+//! What stays as it was: the accept loop, the sniffer, hyper, the upgrade, the frame decoder
+//! and the session. What changes: instead of a writer task per socket and epoll readiness
+//! for its reads, one driver task per ring writes and reads all of its sockets. The seams
+//! are the [`Outbound`] queue (a push wakes the socket's ring instead of its writer task,
+//! [`crate::outbound::RingWake`]) and the frame decoder's byte source
+//! ([`RingReader`]). This module owns the pool, the probe and the per-socket handles;
+//! [`ring`] owns one ring's driver, [`recv`] its reads.
 
+mod recv;
 mod ring;
 
+pub(crate) use recv::RingReader;
+pub use recv::{RECV_BUFFERS, RECV_BUFFER_SIZE, RECV_HIGH_WATER};
 pub use ring::{DIRECT_BELOW, TURN_SOCKETS};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -18,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
@@ -42,6 +47,16 @@ enum Cmd {
     },
     /// Stop writing this socket (its peer stopped reading and the linger ran out).
     Cancel(u64),
+    /// Read this socket from now on, into `state`.
+    AttachRecv {
+        token: u64,
+        rd: OwnedReadHalf,
+        state: recv::RecvShared,
+    },
+    /// The reader drained a paused socket's queue: receive again.
+    Rearm(u64),
+    /// The reader is gone: stop receiving, let go of the read half.
+    DetachRecv(u64),
 }
 
 /// What other tasks leave for a ring's driver, behind one lock.
@@ -64,6 +79,19 @@ struct Shared {
     stop: AtomicBool,
     /// SENDMSGs submitted through the ring (direct writes not counted).
     ring_sends: AtomicU64,
+    /// RECV statistics (see [`RecvStats`]).
+    recv: RecvStats,
+}
+
+/// What the rings' reads did, summed over the rings by [`RingPool::recv_stats`].
+#[derive(Debug, Default)]
+pub struct RecvStats {
+    /// Sockets being read (slots held, including RECVs waiting for their last completion).
+    pub slots: AtomicUsize,
+    /// RECVs cancelled because the socket's unread bytes passed [`RECV_HIGH_WATER`].
+    pub pauses: AtomicU64,
+    /// RECVs that ended for want of provided buffers (ENOBUFS) and were re-armed.
+    pub nobufs: AtomicU64,
 }
 
 impl Shared {
@@ -89,7 +117,16 @@ impl Shared {
                 (ib.gens.len() - 1) as u32
             }
         };
-        (u64::from(ib.gens[idx as usize]) << 32) | u64::from(idx)
+        // 31 generation bits: the top bit of `user_data` marks RECV completions.
+        (u64::from(ib.gens[idx as usize] & 0x7fff_ffff) << 32) | u64::from(idx)
+    }
+
+    /// A token's slot is free for another socket (under a new generation).
+    fn free_token(&self, token: u64) {
+        let idx = token as u32;
+        let mut ib = self.inbox.lock();
+        ib.gens[idx as usize] = ib.gens[idx as usize].wrapping_add(1);
+        ib.free.push(idx);
     }
 }
 
@@ -108,6 +145,8 @@ impl RingWake for Wake {
 /// The rings (one per core by default); sockets are spread over them in turn.
 pub struct RingPool {
     rings: Vec<Arc<Shared>>,
+    /// Whether sockets' reads go through the rings too (else tokio reads them).
+    reads: bool,
     drivers: Mutex<Vec<JoinHandle<()>>>,
     next: AtomicUsize,
 }
@@ -138,6 +177,7 @@ impl RingPool {
                 notify: Notify::new(),
                 stop: AtomicBool::new(false),
                 ring_sends: AtomicU64::new(0),
+                recv: RecvStats::default(),
             });
             built.push((
                 shared.clone(),
@@ -152,9 +192,22 @@ impl RingPool {
         }
         Ok(RingPool {
             rings: shared,
+            reads: true,
             drivers: Mutex::new(drivers),
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// Whether the rings read sockets as well as write them (default true; false leaves the
+    /// reads to tokio).
+    pub fn with_reads(mut self, on: bool) -> Self {
+        self.reads = on;
+        self
+    }
+
+    /// See [`RingPool::with_reads`].
+    pub fn reads(&self) -> bool {
+        self.reads
     }
 
     /// SENDMSGs submitted through the rings so far (lone replies written directly are not).
@@ -163,6 +216,17 @@ impl RingPool {
             .iter()
             .map(|s| s.ring_sends.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// RECV statistics over all rings: (sockets being read, pauses, ENOBUFS re-arms).
+    pub fn recv_stats(&self) -> (usize, u64, u64) {
+        self.rings.iter().fold((0, 0, 0), |(a, b, c), s| {
+            (
+                a + s.recv.slots.load(Ordering::Relaxed),
+                b + s.recv.pauses.load(Ordering::Relaxed),
+                c + s.recv.nobufs.load(Ordering::Relaxed),
+            )
+        })
     }
 
     /// Rings to start by default: one per core.
@@ -194,6 +258,28 @@ impl RingPool {
             shared,
             token,
             done: rx,
+        }
+    }
+
+    /// From now on a ring's driver reads `rd` (multishot RECV into provided buffers); the
+    /// returned reader is what the frame decoder reads from.
+    pub(crate) fn attach_reader(&self, rd: OwnedReadHalf) -> RingReader {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len();
+        let shared = self.rings[i].clone();
+        let token = shared.token();
+        let state = recv::RecvShared::default();
+        let st = state.clone();
+        shared.push(|ib| {
+            ib.cmds.push(Cmd::AttachRecv {
+                token,
+                rd,
+                state: st,
+            })
+        });
+        RingReader {
+            ring: shared,
+            token,
+            state,
         }
     }
 

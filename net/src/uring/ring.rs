@@ -17,6 +17,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use io_uring::{opcode, types, IoUring, Probe};
+
+use super::recv::{BufRing, Recv, RECV_BIT};
 use tokio::io::unix::AsyncFd;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::oneshot;
@@ -27,7 +29,7 @@ use crate::outbound::{Item, Outbound, Take};
 use crate::ws::writer::encode;
 
 /// `user_data` of cancel requests (their own completions carry nothing we need).
-const CANCEL_TAG: u64 = u64::MAX - 1;
+pub(super) const CANCEL_TAG: u64 = u64::MAX - 1;
 /// Ready sockets pumped per turn before the task yields to the runtime (a broadcast to 10k
 /// sockets must not hold one worker for the whole of it).
 pub const TURN_SOCKETS: usize = 1024;
@@ -66,9 +68,13 @@ struct Conn {
 }
 
 pub(super) struct Ring {
+    // Dropped first: the kernel lets go of the provided buffers before they are freed.
     uring: IoUring,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     conns: Vec<Option<Conn>>,
+    /// Sockets this ring reads (see [`super::recv`]).
+    pub(super) recvs: Vec<Option<Recv>>,
+    pub(super) bufs: BufRing,
     seq_prefix: &'static [u8],
     /// See [`DIRECT_BELOW`].
     direct_below: usize,
@@ -91,6 +97,7 @@ pub(super) fn build(
     for (code, name) in [
         (opcode::SendMsg::CODE, "SENDMSG"),
         (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+        (opcode::RecvMulti::CODE, "RECV"),
     ] {
         if !probe.is_supported(code) {
             return Err(std::io::Error::new(
@@ -107,10 +114,13 @@ pub(super) fn build(
     // SAFETY: a fresh fd nobody else owns.
     let event = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     ring.submitter().register_eventfd(event.as_raw_fd())?;
+    let bufs = BufRing::register(&ring)?;
     let ring = Ring {
         uring: ring,
         shared,
         conns: Vec::new(),
+        recvs: Vec::new(),
+        bufs,
         seq_prefix,
         direct_below,
         pending: VecDeque::new(),
@@ -174,7 +184,7 @@ impl Ring {
         !self.uring.completion().is_empty() || !self.uring.submission().is_empty()
     }
 
-    fn push_sqe(&mut self, e: &io_uring::squeue::Entry) -> std::io::Result<()> {
+    pub(super) fn push_sqe(&mut self, e: &io_uring::squeue::Entry) -> std::io::Result<()> {
         loop {
             // SAFETY: every entry points at memory owned by `self` (a boxed Flight) that
             // stays put until its completion is reaped.
@@ -248,6 +258,9 @@ impl Ring {
                 });
                 Ok(())
             }
+            Cmd::AttachRecv { token, rd, state } => self.attach_recv(token, rd, state),
+            Cmd::Rearm(token) => self.arm(token),
+            Cmd::DetachRecv(token) => self.detach_recv(token),
             Cmd::Cancel(token) => {
                 let Some(conn) = self.conn(token) else {
                     return Ok(());
@@ -315,17 +328,22 @@ impl Ring {
     fn reap(&mut self) -> std::io::Result<bool> {
         let mut any = false;
         loop {
-            let done: Vec<(u64, i32)> = self
+            let done: Vec<(u64, i32, u32)> = self
                 .uring
                 .completion()
-                .map(|c| (c.user_data(), c.result()))
+                .map(|c| (c.user_data(), c.result(), c.flags()))
                 .collect();
             if done.is_empty() {
                 return Ok(any);
             }
             any = true;
-            for (tag, res) in done {
-                if tag != CANCEL_TAG {
+            for (tag, res, flags) in done {
+                if tag == CANCEL_TAG {
+                    continue;
+                }
+                if tag & RECV_BIT != 0 {
+                    self.received(tag, res, flags)?;
+                } else {
                     self.sent(tag, res)?;
                 }
             }
@@ -373,9 +391,7 @@ impl Ring {
         drop(wr);
         out.mark_closed();
         let _ = done.send(());
-        let mut ib = self.shared.inbox.lock();
-        ib.gens[idx] = ib.gens[idx].wrapping_add(1);
-        ib.free.push(idx as u32);
+        self.shared.free_token(token);
     }
 
     /// Stopping: cancel every send in flight, wait (bounded) for their completions, then
@@ -385,10 +401,11 @@ impl Ring {
         // Sockets attached after the last turn are let go of like the others.
         let cmds = std::mem::take(&mut self.shared.inbox.lock().cmds);
         for c in cmds {
-            if let Cmd::Attach { .. } = c {
+            if matches!(c, Cmd::Attach { .. } | Cmd::AttachRecv { .. }) {
                 let _ = self.command(c);
             }
         }
+        self.stop_recvs();
         let tokens: Vec<u64> = self.conns.iter().flatten().map(|c| c.token).collect();
         for t in &tokens {
             if let Some(c) = self.conn(*t) {
@@ -404,7 +421,7 @@ impl Ring {
             if self.submit().is_err() || self.reap().is_err() {
                 break;
             }
-            if !self.conns.iter().flatten().any(|c| c.flight.is_some()) {
+            if !self.conns.iter().flatten().any(|c| c.flight.is_some()) && !self.recvs_armed() {
                 break;
             }
             match tokio::time::timeout_at(deadline, event.readable()).await {
@@ -425,6 +442,17 @@ impl Ring {
         for t in tokens {
             self.finish(t);
         }
+        // A RECV whose last completion never came keeps its fd open (and the ring's buffers,
+        // which the kernel may still write): leaked with the ring, never freed under it.
+        if self.recvs_armed() {
+            for r in self.recvs.iter_mut() {
+                if r.as_ref().is_some_and(|r| r.is_armed()) {
+                    std::mem::forget(r.take());
+                }
+            }
+            self.bufs.leak();
+        }
+        self.release_recvs();
     }
 }
 

@@ -18,7 +18,7 @@ use crate::outbound::Outbound;
 use crate::shutdown::Shutdown;
 use crate::sniff::UpgradeHead;
 use crate::stats::{ConnState, StateGuard};
-use crate::ws::frame::FrameReader;
+use crate::ws::frame::{FrameReader, Source};
 use crate::ws::handshake;
 use crate::ws::reader::{code, ReadEnd, Reader};
 use crate::ws::writer::run_writer;
@@ -55,7 +55,7 @@ pub async fn run_ws<A: App>(
     let mut session = app.ws_open(out.clone(), info);
     let writer = Writer::start(wr, &out, limits);
     let mut reader = Reader::new(
-        FrameReader::new(rd, rest),
+        FrameReader::new(source(rd, limits), rest),
         limits.max_control_frames_per_sec,
         limits.max_control_flood_secs,
     );
@@ -204,6 +204,16 @@ async fn established<S: WsSession>(
             Err(end) => return end,
         }
     }
+}
+
+/// Who reads the socket: tokio's reactor, or the ring that writes it too (io_uring).
+fn source(rd: tokio::net::tcp::OwnedReadHalf, limits: &NetLimits) -> Source {
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    if let Some(pool) = limits.rings.as_ref().filter(|p| p.reads()) {
+        return Source::Ring(pool.attach_reader(rd));
+    }
+    let _ = limits;
+    Source::Tokio(rd)
 }
 
 /// Whoever writes the socket: its own task (tokio) or a ring's driver task (io_uring).

@@ -56,16 +56,49 @@ pub enum FrameError {
     Gone,
 }
 
+/// Where a socket's bytes come from: tokio's reactor, or (io_uring) the ring's RECVs.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// Read with `read(2)` when epoll says readable.
+    Tokio(OwnedReadHalf),
+    /// Filled by the ring's driver.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    Ring(crate::uring::RingReader),
+}
+
+impl Source {
+    async fn readable(&self) -> std::io::Result<()> {
+        match self {
+            Source::Tokio(io) => io.readable().await,
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Source::Ring(r) => r.readable().await,
+        }
+    }
+
+    fn try_read_buf(&self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            Source::Tokio(io) => io.try_read_buf(buf),
+            #[cfg(all(target_os = "linux", feature = "io-uring"))]
+            Source::Ring(r) => r.try_read_buf(buf),
+        }
+    }
+
+    /// Bytes to reserve before a read: the ring hands over whole buffers, so none.
+    fn reads_in_place(&self) -> bool {
+        matches!(self, Source::Tokio(_))
+    }
+}
+
 /// Reads frames from the socket.
 #[derive(Debug)]
 pub struct FrameReader {
-    io: OwnedReadHalf,
+    io: Source,
     buf: BytesMut,
 }
 
 impl FrameReader {
     /// Start with bytes already read past the upgrade request (`rest`).
-    pub fn new(io: OwnedReadHalf, rest: Bytes) -> Self {
+    pub(crate) fn new(io: Source, rest: Bytes) -> Self {
         let mut buf = BytesMut::new();
         if !rest.is_empty() {
             buf.extend_from_slice(&rest);
@@ -83,10 +116,12 @@ impl FrameReader {
                 return Ok(f);
             }
             self.io.readable().await.map_err(|_| FrameError::Gone)?;
-            let want = needed(&self.buf)
-                .unwrap_or(READ_CHUNK)
-                .clamp(READ_CHUNK, MAX_RESERVE_STEP);
-            self.buf.reserve(want);
+            if self.io.reads_in_place() {
+                let want = needed(&self.buf)
+                    .unwrap_or(READ_CHUNK)
+                    .clamp(READ_CHUNK, MAX_RESERVE_STEP);
+                self.buf.reserve(want);
+            }
             match self.io.try_read_buf(&mut self.buf) {
                 Ok(0) => return Err(FrameError::Gone),
                 Ok(_) => {}

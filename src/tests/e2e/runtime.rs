@@ -1,6 +1,7 @@
-//! `gateway.runtime` / `--io-uring`: the ring threads write a socket's replies and events
-//! (order, `seq`, a shutdown's close 1012), and a kernel that refuses io_uring leaves one
-//! clear log line and a gateway on tokio. (CI also runs the whole suite on io_uring.)
+//! `gateway.runtime` / `--io-uring`: the rings read a socket's requests and write its
+//! replies and events (order, `seq`, a shutdown's close 1012) — or only write them
+//! (`io_uring_writes`) — and a kernel that refuses io_uring leaves one clear log line and a
+//! gateway on tokio. (CI also runs the whole suite on io_uring.)
 
 use serde_json::json;
 
@@ -8,17 +9,27 @@ use crate::lifecycle::{command, config_with_log, sigterm_is_graceful, Proc};
 use crate::util::*;
 use openclaw::config::NetRuntime;
 
-/// io_uring, and no periodic tick of its own during the test.
-const IO_URING: &str = r#"{ gateway: { mode: "local", auth: { mode: "token" }, runtime: "io_uring", limits: { tickIntervalMs: 3600000 } } }"#;
+/// This runtime, and no periodic tick of its own during the test.
+fn config(runtime: NetRuntime) -> String {
+    format!(
+        r#"{{ gateway: {{ mode: "local", auth: {{ mode: "token" }}, runtime: "{}", limits: {{ tickIntervalMs: 3600000 }} }} }}"#,
+        runtime.as_str()
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn io_uring_carries_replies_and_events_in_order() {
-    let g = start_with(Setup::config(IO_URING)).await;
-    assert_eq!(
-        g.runtime(),
-        NetRuntime::IoUring,
-        "io_uring works on this kernel"
-    );
+async fn io_uring_carries_requests_replies_and_events_in_order() {
+    carries(NetRuntime::IoUring).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn io_uring_writes_only_carries_them_too() {
+    carries(NetRuntime::IoUringWrites).await;
+}
+
+async fn carries(runtime: NetRuntime) {
+    let g = start_with(Setup::config(&config(runtime))).await;
+    assert_eq!(g.runtime(), runtime, "io_uring works on this kernel");
     let (mut a, _) = operator(g.addr, ALL_SCOPES).await;
     let (mut b, _) = operator(g.addr, ALL_SCOPES).await;
     // Many requests in flight on one socket: every reply arrives, each to its own id.
@@ -59,7 +70,8 @@ async fn gateway_run_io_uring_logs_it_serves_and_shuts_down_with_1012() {
         Some(&config_with_log(&dir)),
         &["gateway", "run", "--port", "0", "--io-uring"],
     ));
-    p.line_with("runtime: io_uring").await;
+    let l = p.line_with("runtime: io_uring").await;
+    assert!(l.contains("rings read and write WebSocket sockets"), "{l}");
     let addr = p.listening().await;
     sigterm_is_graceful(p, addr).await;
 }
