@@ -1,5 +1,6 @@
-//! The WebSocket writer runtime a serving gateway uses: a tokio task per socket, or the
-//! io_uring rings when `gateway.runtime` asks for them and the kernel allows them.
+//! The WebSocket I/O runtime a serving gateway uses: tokio (a writer task per socket, epoll
+//! for reads), or the io_uring rings (reads and writes, or writes only) when
+//! `gateway.runtime` asks for them and the kernel allows them.
 //!
 //! The rings themselves are `openclaw_net::uring`; this module only chooses, logs the choice
 //! once, falls back to tokio (one clear line) when io_uring is refused, and stops the rings

@@ -1,5 +1,5 @@
 //! One ring's driver: a tokio task that owns the io_uring, its sockets' write state and the
-//! buffers of every send in flight.
+//! buffers of every send in flight (the read side of its sockets is [`super::recv`]'s).
 //!
 //! Each turn: take the inbox (attaches, cancels, ready sockets), frame one batch for up to
 //! [`TURN_SOCKETS`] ready sockets with nothing in flight and queue one SENDMSG each, then

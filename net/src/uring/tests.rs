@@ -1,6 +1,7 @@
-//! Ring writer tests over real loopback sockets: order and framing, `seq` splicing, short
+//! Ring tests over real loopback sockets. Writes: order and framing, `seq` splicing, short
 //! sends resumed where they stopped, a stuck send cancelled at the linger, and a stop that
-//! cancels, drains and closes. Every wait has a deadline.
+//! cancels, drains and closes. Reads: order through buffer exhaustion (ENOBUFS), a paused
+//! RECV for a reader that falls behind, a stop with RECVs armed. Every wait has a deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
