@@ -234,12 +234,18 @@ impl RingPool {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 
-    /// From now on a ring's driver writes `out` to `wr`. Await [`RingWriter::finish`] before
-    /// the socket's read half is dropped.
-    pub(crate) fn attach(&self, wr: OwnedWriteHalf, out: &Outbound) -> RingWriter {
+    /// The next ring in turn, and a slot on it.
+    fn next_slot(&self) -> (Arc<Shared>, u64) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len();
         let shared = self.rings[i].clone();
         let token = shared.token();
+        (shared, token)
+    }
+
+    /// From now on a ring's driver writes `out` to `wr`. Await [`RingWriter::finish`] before
+    /// the socket's read half is dropped.
+    pub(crate) fn attach(&self, wr: OwnedWriteHalf, out: &Outbound) -> RingWriter {
+        let (shared, token) = self.next_slot();
         let (done, rx) = oneshot::channel();
         let o = out.clone();
         shared.push(|ib| {
@@ -264,9 +270,7 @@ impl RingPool {
     /// From now on a ring's driver reads `rd` (multishot RECV into provided buffers); the
     /// returned reader is what the frame decoder reads from.
     pub(crate) fn attach_reader(&self, rd: OwnedReadHalf) -> RingReader {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len();
-        let shared = self.rings[i].clone();
-        let token = shared.token();
+        let (shared, token) = self.next_slot();
         let state = recv::RecvShared::default();
         let st = state.clone();
         shared.push(|ib| {
