@@ -325,10 +325,13 @@ impl Ring {
         let token = tag & !RECV_BIT;
         let bid = cqueue::buffer_select(flags);
         let more = cqueue::more(flags);
+        // A completion for a slot's earlier socket (none is expected: a slot is freed only
+        // after its RECV's last completion) is dropped, its buffer given back.
         let Some(r) = self
             .recvs
             .get_mut(token as u32 as usize)
             .and_then(Option::as_mut)
+            .filter(|r| r.token == token)
         else {
             if let Some(b) = bid {
                 self.bufs.recycle(b);

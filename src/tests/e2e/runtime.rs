@@ -28,7 +28,13 @@ async fn io_uring_writes_only_carries_them_too() {
 }
 
 async fn carries(runtime: NetRuntime) {
-    let g = start_with(Setup::config(&config(runtime))).await;
+    let mut setup = Setup::config(&config(runtime));
+    // Also when CI runs the suite with OPENCLAW_GATEWAY_RUNTIME set (the env outranks the
+    // config).
+    setup
+        .env
+        .push(("OPENCLAW_GATEWAY_RUNTIME".into(), runtime.as_str().into()));
+    let g = start_with(setup).await;
     assert_eq!(g.runtime(), runtime, "io_uring works on this kernel");
     let (mut a, _) = operator(g.addr, ALL_SCOPES).await;
     let (mut b, _) = operator(g.addr, ALL_SCOPES).await;
