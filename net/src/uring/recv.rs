@@ -224,17 +224,11 @@ pub(super) const RECV_BIT: u64 = 1 << 63;
 pub(super) struct Recv {
     token: u64,
     /// Keeps the fd open until the RECV's last completion.
-    _rd: OwnedReadHalf,
+    rd: OwnedReadHalf,
     state: RecvShared,
-    armed: bool,
+    pub(super) armed: bool,
     cancelling: bool,
     detached: bool,
-}
-
-impl Recv {
-    pub(super) fn is_armed(&self) -> bool {
-        self.armed
-    }
 }
 
 impl Ring {
@@ -251,7 +245,7 @@ impl Ring {
         }
         self.recvs[idx] = Some(Recv {
             token,
-            _rd: rd,
+            rd,
             state,
             armed: false,
             cancelling: false,
@@ -276,7 +270,7 @@ impl Ring {
         }
         r.armed = true;
         r.cancelling = false;
-        let fd = r._rd.as_ref().as_raw_fd();
+        let fd = r.rd.as_ref().as_raw_fd();
         let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
             .build()
             .user_data(token | RECV_BIT);

@@ -446,7 +446,7 @@ impl Ring {
         // which the kernel may still write): leaked with the ring, never freed under it.
         if self.recvs_armed() {
             for r in self.recvs.iter_mut() {
-                if r.as_ref().is_some_and(|r| r.is_armed()) {
+                if r.as_ref().is_some_and(|r| r.armed) {
                     std::mem::forget(r.take());
                 }
             }
