@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
@@ -41,7 +41,7 @@ enum Cmd {
     /// Write this socket from now on.
     Attach {
         token: u64,
-        wr: OwnedWriteHalf,
+        wr: WriteSide,
         out: Outbound,
         done: oneshot::Sender<()>,
     },
@@ -50,13 +50,40 @@ enum Cmd {
     /// Read this socket from now on, into `state`.
     AttachRecv {
         token: u64,
-        rd: OwnedReadHalf,
+        rd: Arc<std::net::TcpStream>,
         state: recv::RecvShared,
     },
     /// The reader drained a paused socket's queue: receive again.
     Rearm(u64),
     /// The reader is gone: stop receiving, let go of the read half.
     DetachRecv(u64),
+}
+
+/// The socket a ring writes: tokio's write half (the reads stay on tokio's reactor), or the
+/// whole socket taken out of the reactor because the ring reads it too. Dropping either
+/// shuts the write side down; the fd closes with the last holder.
+pub(crate) enum WriteSide {
+    Tokio(OwnedWriteHalf),
+    Ring(Arc<std::net::TcpStream>),
+}
+
+impl WriteSide {
+    fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            WriteSide::Tokio(w) => w.as_ref().as_raw_fd(),
+            WriteSide::Ring(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Drop for WriteSide {
+    fn drop(&mut self) {
+        // tokio's half shuts down on its own drop.
+        if let WriteSide::Ring(s) = self {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+    }
 }
 
 /// What other tasks leave for a ring's driver, behind one lock.
@@ -234,57 +261,38 @@ impl RingPool {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 
-    /// The next ring in turn, and a slot on it.
-    fn next_slot(&self) -> (Arc<Shared>, u64) {
+    /// The next ring in turn.
+    fn next_ring(&self) -> Arc<Shared> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len();
-        let shared = self.rings[i].clone();
-        let token = shared.token();
-        (shared, token)
+        self.rings[i].clone()
     }
 
-    /// From now on a ring's driver writes `out` to `wr`. Await [`RingWriter::finish`] before
-    /// the socket's read half is dropped.
+    /// From now on a ring's driver writes `out` to `wr` (the reads stay on tokio). Await
+    /// [`RingWriter::finish`] before the socket's read half is dropped.
     pub(crate) fn attach(&self, wr: OwnedWriteHalf, out: &Outbound) -> RingWriter {
-        let (shared, token) = self.next_slot();
-        let (done, rx) = oneshot::channel();
-        let o = out.clone();
-        shared.push(|ib| {
-            ib.cmds.push(Cmd::Attach {
-                token,
-                wr,
-                out: o,
-                done,
-            })
-        });
-        out.set_ring(Box::new(Wake {
-            shared: shared.clone(),
-            token,
-        }));
-        RingWriter {
-            shared,
-            token,
-            done: rx,
-        }
+        writer_on(self.next_ring(), WriteSide::Tokio(wr), out)
     }
 
-    /// From now on a ring's driver reads `rd` (multishot RECV into provided buffers); the
+    /// From now on one ring's driver writes `out` to the socket and reads it (multishot RECV
+    /// into provided buffers). The socket leaves tokio's reactor first: registered there too,
+    /// every packet would also wake an epoll wait that nobody needs. Fails only if the
+    /// reactor cannot let go of it (the socket is then closed).
+    pub(crate) fn attach_socket(
+        &self,
+        stream: tokio::net::TcpStream,
+        out: &Outbound,
+    ) -> std::io::Result<(RingWriter, RingReader)> {
+        let sock = Arc::new(stream.into_std()?);
+        let shared = self.next_ring();
+        let writer = writer_on(shared.clone(), WriteSide::Ring(sock.clone()), out);
+        Ok((writer, reader_on(shared, sock)))
+    }
+
+    /// From now on a ring's driver reads `sock` (already out of tokio's reactor); the
     /// returned reader is what the frame decoder reads from.
-    pub(crate) fn attach_reader(&self, rd: OwnedReadHalf) -> RingReader {
-        let (shared, token) = self.next_slot();
-        let state = recv::RecvShared::default();
-        let st = state.clone();
-        shared.push(|ib| {
-            ib.cmds.push(Cmd::AttachRecv {
-                token,
-                rd,
-                state: st,
-            })
-        });
-        RingReader {
-            ring: shared,
-            token,
-            state,
-        }
+    #[cfg(test)]
+    pub(crate) fn attach_reader(&self, sock: Arc<std::net::TcpStream>) -> RingReader {
+        reader_on(self.next_ring(), sock)
     }
 
     /// Cancel every send in flight, wait for their completions (bounded by
@@ -309,6 +317,47 @@ impl Drop for RingPool {
     fn drop(&mut self) {
         // The drivers cancel, drain and close on their own.
         self.signal_stop();
+    }
+}
+
+fn writer_on(shared: Arc<Shared>, wr: WriteSide, out: &Outbound) -> RingWriter {
+    let token = shared.token();
+    let (done, rx) = oneshot::channel();
+    let o = out.clone();
+    shared.push(|ib| {
+        ib.cmds.push(Cmd::Attach {
+            token,
+            wr,
+            out: o,
+            done,
+        })
+    });
+    out.set_ring(Box::new(Wake {
+        shared: shared.clone(),
+        token,
+    }));
+    RingWriter {
+        shared,
+        token,
+        done: rx,
+    }
+}
+
+fn reader_on(shared: Arc<Shared>, rd: Arc<std::net::TcpStream>) -> RingReader {
+    let token = shared.token();
+    let state = recv::RecvShared::default();
+    let st = state.clone();
+    shared.push(|ib| {
+        ib.cmds.push(Cmd::AttachRecv {
+            token,
+            rd,
+            state: st,
+        })
+    });
+    RingReader {
+        ring: shared,
+        token,
+        state,
     }
 }
 

@@ -6,7 +6,7 @@
 //! [`RingReader`] is what the frame decoder reads from (it knows no io_uring). Backpressure:
 //! past [`RECV_HIGH_WATER`] queued bytes the driver cancels the socket's RECV, and the
 //! reader asks for a new one once it has drained the queue. A RECV that ends for want of
-//! buffers (ENOBUFS) is re-armed. The socket's read half stays with the driver until its
+//! buffers (ENOBUFS) is re-armed. The driver holds the socket open until its
 //! RECV's last completion, so the kernel never writes for a closed fd.
 
 use std::alloc::Layout;
@@ -21,7 +21,6 @@ use bytes::BytesMut;
 use io_uring::types::BufRingEntry;
 use io_uring::{cqueue, opcode, types};
 use parking_lot::Mutex;
-use tokio::net::tcp::OwnedReadHalf;
 
 use super::ring::{Ring, CANCEL_TAG};
 use super::{Cmd, Shared};
@@ -224,7 +223,7 @@ pub(super) const RECV_BIT: u64 = 1 << 63;
 pub(super) struct Recv {
     token: u64,
     /// Keeps the fd open until the RECV's last completion.
-    rd: OwnedReadHalf,
+    rd: Arc<std::net::TcpStream>,
     state: RecvShared,
     pub(super) armed: bool,
     cancelling: bool,
@@ -236,7 +235,7 @@ impl Ring {
     pub(super) fn attach_recv(
         &mut self,
         token: u64,
-        rd: OwnedReadHalf,
+        rd: Arc<std::net::TcpStream>,
         state: RecvShared,
     ) -> std::io::Result<()> {
         let idx = token as u32 as usize;
@@ -270,7 +269,7 @@ impl Ring {
         }
         r.armed = true;
         r.cancelling = false;
-        let fd = r.rd.as_ref().as_raw_fd();
+        let fd = r.rd.as_raw_fd();
         let e = opcode::RecvMulti::new(types::Fd(fd), BGID)
             .build()
             .user_data(token | RECV_BIT);

@@ -20,10 +20,9 @@ use io_uring::{opcode, types, IoUring, Probe};
 
 use super::recv::{BufRing, Recv, RECV_BIT};
 use tokio::io::unix::AsyncFd;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::oneshot;
 
-use super::{Cmd, Shared, RING_ENTRIES, STOP_DEADLINE};
+use super::{Cmd, Shared, WriteSide, RING_ENTRIES, STOP_DEADLINE};
 use crate::limits::MAX_BATCH_FRAMES;
 use crate::outbound::{Item, Outbound, Take};
 use crate::ws::writer::encode;
@@ -61,7 +60,7 @@ struct Conn {
     token: u64,
     out: Outbound,
     /// Keeps the fd open; dropping it shuts the write side down.
-    wr: OwnedWriteHalf,
+    wr: WriteSide,
     flight: Option<Box<Flight>>,
     done: oneshot::Sender<()>,
     cancelled: bool,
@@ -304,7 +303,7 @@ impl Ring {
                 }
                 Take::Items => {}
             }
-            let fd = conn.wr.as_ref().as_raw_fd();
+            let fd = conn.wr.fd();
             let mut f = flight(batch, seq_prefix);
             if direct {
                 let r = send_now(fd, &mut f);
@@ -366,7 +365,7 @@ impl Ring {
         }
         advance(&mut f, res as usize);
         if f.at < f.iov.len() {
-            let fd = conn.wr.as_ref().as_raw_fd();
+            let fd = conn.wr.fd();
             let e = send_entry(fd, &mut f, token);
             conn.flight = Some(f);
             self.shared.ring_sends.fetch_add(1, Ordering::Relaxed);

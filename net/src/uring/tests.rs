@@ -1,7 +1,9 @@
 //! Ring tests over real loopback sockets. Writes: order and framing, `seq` splicing, short
 //! sends resumed where they stopped, a stuck send cancelled at the linger, and a stop that
 //! cancels, drains and closes. Reads: order through buffer exhaustion (ENOBUFS), a paused
-//! RECV for a reader that falls behind, a stop with RECVs armed. Every wait has a deadline.
+//! RECV for a reader that falls behind, a stop with RECVs armed. A whole socket (read and
+//! written by one ring): an echo, and the peer sees the end when the writer finishes while
+//! the RECV still holds the socket. Every wait has a deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -294,8 +296,7 @@ async fn reads_arrive_in_order_through_buffer_exhaustion_and_the_end_is_seen() {
     use tokio::io::AsyncWriteExt;
     let pool = pool();
     let (s, mut c) = pair().await;
-    let (rd, _wr) = s.into_split();
-    let r = pool.attach_reader(rd);
+    let r = pool.attach_reader(Arc::new(s.into_std().unwrap()));
     let data = pattern(4 << 20);
     let sent = data.clone();
     let w = tokio::spawn(async move {
@@ -326,8 +327,7 @@ async fn a_reader_that_falls_behind_pauses_its_recv_and_loses_nothing() {
     use tokio::io::AsyncWriteExt;
     let pool = pool();
     let (s, mut c) = pair().await;
-    let (rd, _wr) = s.into_split();
-    let r = pool.attach_reader(rd);
+    let r = pool.attach_reader(Arc::new(s.into_std().unwrap()));
     // Far more than loopback's socket buffers on both sides can hold.
     let n = 128 * super::RECV_HIGH_WATER;
     let data = pattern(n);
@@ -359,9 +359,9 @@ async fn stop_cancels_recvs_and_readers_see_the_end() {
     for _ in 0..8 {
         let (s, mut c) = pair().await;
         c.write_all(b"hi").await.unwrap();
-        let (rd, wr) = s.into_split();
-        readers.push(pool.attach_reader(rd));
-        keep.push((c, wr));
+        let s = Arc::new(s.into_std().unwrap());
+        readers.push(pool.attach_reader(s.clone()));
+        keep.push((c, s));
     }
     for r in &readers {
         assert_eq!(read_all(r, 2).await, b"hi");
@@ -377,4 +377,41 @@ async fn stop_cancels_recvs_and_readers_see_the_end() {
         );
     }
     assert_eq!(pool.recv_stats().0, 0, "every slot released");
+}
+
+/// A socket handed over whole: one ring reads it and writes it; when the writer is done the
+/// peer sees the end of the stream, although the armed RECV still holds the socket open.
+#[tokio::test]
+async fn a_whole_socket_echoes_and_its_peer_sees_the_end_when_the_writer_finishes() {
+    use tokio::io::AsyncWriteExt;
+    let pool = pool();
+    let (s, mut c) = pair().await;
+    let out = Outbound::new(1 << 20);
+    let (w, r) = pool.attach_socket(s, &out).unwrap();
+    c.write_all(b"ping").await.unwrap();
+    assert_eq!(read_all(&r, 4).await, b"ping");
+    out.send_text(Bytes::from_static(b"pong"));
+    out.close(1000, "");
+    tokio::time::timeout(DEADLINE, w.finish(Duration::from_secs(5)))
+        .await
+        .expect("finished");
+    let frames = read_frames(&mut c).await;
+    assert_eq!(frames[0], (1, b"pong".to_vec()));
+    assert_eq!(frames.len(), 2, "the text, then the close");
+    let mut rest = [0u8; 16];
+    let n = tokio::time::timeout(DEADLINE, c.read(&mut rest))
+        .await
+        .expect("the end within the deadline")
+        .unwrap();
+    assert_eq!(n, 0, "the write side is shut: the peer sees the end");
+    assert_eq!(pool.recv_stats().0, 1, "the reader still holds its slot");
+    c.write_all(b"late").await.unwrap();
+    assert_eq!(
+        read_all(&r, 4).await,
+        b"late",
+        "reads go on after the write side shut"
+    );
+    drop(r);
+    until("the slot to be released", || pool.recv_stats().0 == 0).await;
+    pool.stop().await;
 }

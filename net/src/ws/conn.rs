@@ -50,12 +50,13 @@ pub async fn run_ws<A: App>(
     let Some((stream, rest, info)) = Box::pin(upgrade(app, stream, head, info)).await else {
         return;
     };
-    let (rd, wr) = stream.into_split();
     let out = Outbound::new(limits.max_buffered_bytes);
+    let Some((source, writer)) = attach(stream, &out, limits) else {
+        return;
+    };
     let mut session = app.ws_open(out.clone(), info);
-    let writer = Writer::start(wr, &out, limits);
     let mut reader = Reader::new(
-        FrameReader::new(source(rd, limits), rest),
+        FrameReader::new(source, rest),
         limits.max_control_frames_per_sec,
         limits.max_control_flood_secs,
     );
@@ -206,14 +207,27 @@ async fn established<S: WsSession>(
     }
 }
 
-/// Who reads the socket: tokio's reactor, or the ring that writes it too (io_uring).
-fn source(rd: tokio::net::tcp::OwnedReadHalf, limits: &NetLimits) -> Source {
+/// Who reads and who writes the socket: tokio (the reactor, a writer task of its own), or
+/// a ring (io_uring: the writes, and unless `io_uring_writes` the reads too). `None` if the
+/// socket could not be handed over (it is closed).
+fn attach(stream: TcpStream, out: &Outbound, limits: &NetLimits) -> Option<(Source, Writer)> {
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    if let Some(pool) = limits.rings.as_ref().filter(|p| p.reads()) {
-        return Source::Ring(pool.attach_reader(rd));
+    if let Some(pool) = &limits.rings {
+        if pool.reads() {
+            return match pool.attach_socket(stream, out) {
+                Ok((w, r)) => Some((Source::Ring(r), Writer::Ring(w))),
+                Err(e) => {
+                    tracing::debug!(target: "gateway", "socket not handed to a ring: {e}");
+                    None
+                }
+            };
+        }
+        let (rd, wr) = stream.into_split();
+        return Some((Source::Tokio(rd), Writer::Ring(pool.attach(wr, out))));
     }
-    let _ = limits;
-    Source::Tokio(rd)
+    let (rd, wr) = stream.into_split();
+    let task = tokio::spawn(run_writer(wr, out.clone(), limits.seq_splice_prefix));
+    Some((Source::Tokio(rd), Writer::Task(task)))
 }
 
 /// Whoever writes the socket: its own task (tokio) or a ring's driver task (io_uring).
@@ -224,18 +238,6 @@ enum Writer {
 }
 
 impl Writer {
-    fn start(wr: tokio::net::tcp::OwnedWriteHalf, out: &Outbound, limits: &NetLimits) -> Self {
-        #[cfg(all(target_os = "linux", feature = "io-uring"))]
-        if let Some(pool) = &limits.rings {
-            return Writer::Ring(pool.attach(wr, out));
-        }
-        Writer::Task(tokio::spawn(run_writer(
-            wr,
-            out.clone(),
-            limits.seq_splice_prefix,
-        )))
-    }
-
     /// Give the writer `linger` to flush (the close frame); then stop it and release the
     /// socket.
     async fn finish(self, linger: Duration) {
