@@ -57,6 +57,27 @@ enum Cmd {
     Rearm(u64),
     /// The reader is gone: stop receiving, let go of the read half.
     DetachRecv(u64),
+    /// Fail the driver as a hard `io_uring_enter` error would (tests only).
+    #[cfg(test)]
+    Fail,
+}
+
+/// Let go of a command a ring will never run (it has ended): a writer is done at once (its
+/// write side shut), a reader sees the end.
+fn abandon(c: Cmd) {
+    match c {
+        Cmd::Attach { out, done, wr, .. } => {
+            drop(wr);
+            out.mark_closed();
+            let _ = done.send(());
+        }
+        Cmd::AttachRecv { state, .. } => {
+            let mut s = state.lock();
+            s.eof = true;
+            s.wake();
+        }
+        _ => {}
+    }
 }
 
 /// The socket a ring writes: tokio's write half (the reads stay on tokio's reactor), or the
@@ -96,6 +117,8 @@ struct Inbox {
     gens: Vec<u32>,
     /// Slot indexes free for a new socket.
     free: Vec<u32>,
+    /// The driver has ended: nothing more is queued.
+    closed: bool,
 }
 
 /// The part of a ring other tasks and threads touch.
@@ -104,6 +127,8 @@ struct Shared {
     /// Wakes the driver task (a permit is kept if it is busy).
     notify: Notify,
     stop: AtomicBool,
+    /// The driver has ended (stopped, or failed): new sockets go to another ring.
+    dead: AtomicBool,
     /// SENDMSGs submitted through the ring (direct writes not counted).
     ring_sends: AtomicU64,
     /// RECV statistics (see [`RecvStats`]).
@@ -122,9 +147,13 @@ pub struct RecvStats {
 }
 
 impl Shared {
+    /// Leave work in the inbox (nothing, once the driver has ended).
     fn push(&self, f: impl FnOnce(&mut Inbox)) {
         let first = {
             let mut ib = self.inbox.lock();
+            if ib.closed {
+                return;
+            }
             let was_empty = ib.cmds.is_empty() && ib.ready.is_empty();
             f(&mut ib);
             was_empty
@@ -133,6 +162,27 @@ impl Shared {
         if first {
             self.notify.notify_one();
         }
+    }
+
+    /// Queue a command; one a ring that has ended will never run is let go of at once.
+    fn command(&self, c: Cmd) {
+        let mut c = Some(c);
+        self.push(|ib| ib.cmds.extend(c.take()));
+        if let Some(c) = c {
+            abandon(c);
+        }
+    }
+
+    /// The driver has ended: close the inbox and let go of what it still holds.
+    fn close(&self) {
+        let cmds = {
+            let mut ib = self.inbox.lock();
+            ib.closed = true;
+            ib.ready = Vec::new();
+            std::mem::take(&mut ib.cmds)
+        };
+        self.dead.store(true, Ordering::SeqCst);
+        cmds.into_iter().for_each(abandon);
     }
 
     fn token(&self) -> u64 {
@@ -203,6 +253,7 @@ impl RingPool {
                 inbox: Mutex::new(Inbox::default()),
                 notify: Notify::new(),
                 stop: AtomicBool::new(false),
+                dead: AtomicBool::new(false),
                 ring_sends: AtomicU64::new(0),
                 recv: RecvStats::default(),
             });
@@ -261,10 +312,35 @@ impl RingPool {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 
-    /// The next ring in turn.
+    /// Whether any ring still runs (a ring whose driver failed has closed its sockets;
+    /// with none left, the caller leaves new sockets to tokio).
+    pub fn alive(&self) -> bool {
+        self.live_rings() > 0
+    }
+
+    /// Rings whose driver still runs.
+    pub fn live_rings(&self) -> usize {
+        self.rings
+            .iter()
+            .filter(|s| !s.dead.load(Ordering::Relaxed))
+            .count()
+    }
+
+    /// The next ring in turn that still runs (if none does, a dead one: what is handed to
+    /// it is let go of at once).
     fn next_ring(&self) -> Arc<Shared> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.rings.len();
-        self.rings[i].clone()
+        let n = self.rings.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let live = (0..n)
+            .map(|k| &self.rings[(start + k) % n])
+            .find(|s| !s.dead.load(Ordering::Relaxed));
+        live.unwrap_or(&self.rings[start % n]).clone()
+    }
+
+    /// Make ring `i`'s driver fail as on a hard `io_uring_enter` error (tests only).
+    #[cfg(test)]
+    pub(crate) fn fail_ring(&self, i: usize) {
+        self.rings[i].command(Cmd::Fail);
     }
 
     /// From now on a ring's driver writes `out` to `wr` (the reads stay on tokio). Await
@@ -323,14 +399,11 @@ impl Drop for RingPool {
 fn writer_on(shared: Arc<Shared>, wr: WriteSide, out: &Outbound) -> RingWriter {
     let token = shared.token();
     let (done, rx) = oneshot::channel();
-    let o = out.clone();
-    shared.push(|ib| {
-        ib.cmds.push(Cmd::Attach {
-            token,
-            wr,
-            out: o,
-            done,
-        })
+    shared.command(Cmd::Attach {
+        token,
+        wr,
+        out: out.clone(),
+        done,
     });
     out.set_ring(Box::new(Wake {
         shared: shared.clone(),
@@ -346,13 +419,10 @@ fn writer_on(shared: Arc<Shared>, wr: WriteSide, out: &Outbound) -> RingWriter {
 fn reader_on(shared: Arc<Shared>, rd: Arc<std::net::TcpStream>) -> RingReader {
     let token = shared.token();
     let state = recv::RecvShared::default();
-    let st = state.clone();
-    shared.push(|ib| {
-        ib.cmds.push(Cmd::AttachRecv {
-            token,
-            rd,
-            state: st,
-        })
+    shared.command(Cmd::AttachRecv {
+        token,
+        rd,
+        state: state.clone(),
     });
     RingReader {
         ring: shared,
@@ -377,7 +447,7 @@ impl RingWriter {
             return;
         }
         let token = self.token;
-        self.shared.push(|ib| ib.cmds.push(Cmd::Cancel(token)));
+        self.shared.command(Cmd::Cancel(token));
         let _ = tokio::time::timeout(linger, self.done).await;
     }
 }

@@ -112,7 +112,7 @@ impl RingReader {
             s.paused = false;
             drop(s);
             let token = self.token;
-            self.ring.push(|ib| ib.cmds.push(Cmd::Rearm(token)));
+            self.ring.command(Cmd::Rearm(token));
         }
         Ok(n)
     }
@@ -121,7 +121,7 @@ impl RingReader {
 impl Drop for RingReader {
     fn drop(&mut self) {
         let token = self.token;
-        self.ring.push(|ib| ib.cmds.push(Cmd::DetachRecv(token)));
+        self.ring.command(Cmd::DetachRecv(token));
     }
 }
 

@@ -137,7 +137,7 @@ pub(super) async fn drive(mut ring: Ring, event: AsyncFd<OwnedFd>) {
         // complete inside their submit) need no eventfd wake-up.
         ring.uring.completion().disable_eventfd();
         if let Err(e) = ring.turn() {
-            tracing::error!(target: "gateway", "io_uring writer failed: {e}");
+            tracing::error!(target: "gateway", "io_uring ring failed ({e}): its sockets are closed; new sockets go to the other rings, or to tokio if none is left");
             break;
         }
         if ring.shared.stop.load(Ordering::SeqCst) {
@@ -164,6 +164,7 @@ pub(super) async fn drive(mut ring: Ring, event: AsyncFd<OwnedFd>) {
         }
     }
     ring.shutdown(&event).await;
+    ring.shared.close();
 }
 
 fn drain_eventfd(fd: &OwnedFd) {
@@ -203,7 +204,16 @@ impl Ring {
         }
         match self.uring.submit() {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => Ok(()),
+            // Transient (EAGAIN: the kernel is short of memory for requests): what was not
+            // submitted stays queued, and the driver turns again.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -260,6 +270,8 @@ impl Ring {
             Cmd::AttachRecv { token, rd, state } => self.attach_recv(token, rd, state),
             Cmd::Rearm(token) => self.arm(token),
             Cmd::DetachRecv(token) => self.detach_recv(token),
+            #[cfg(test)]
+            Cmd::Fail => Err(std::io::Error::other("injected failure")),
             Cmd::Cancel(token) => {
                 let Some(conn) = self.conn(token) else {
                     return Ok(());

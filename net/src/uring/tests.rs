@@ -3,7 +3,8 @@
 //! cancels, drains and closes. Reads: order through buffer exhaustion (ENOBUFS), a paused
 //! RECV for a reader that falls behind, a stop with RECVs armed. A whole socket (read and
 //! written by one ring): an echo, and the peer sees the end when the writer finishes while
-//! the RECV still holds the socket. Every wait has a deadline.
+//! the RECV still holds the socket. A ring that fails: its sockets end, new ones go to the
+//! ring left. Every wait has a deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -414,4 +415,72 @@ async fn a_whole_socket_echoes_and_its_peer_sees_the_end_when_the_writer_finishe
     drop(r);
     until("the slot to be released", || pool.recv_stats().0 == 0).await;
     pool.stop().await;
+}
+
+/// One socket handed over whole, its echo checked: the peer's bytes reach the reader, and a
+/// text frame reaches the peer.
+async fn echo(pool: &RingPool) -> (TcpStream, Outbound, super::RingWriter, super::RingReader) {
+    use tokio::io::AsyncWriteExt;
+    let (s, mut c) = pair().await;
+    let out = Outbound::new(1 << 20);
+    let (w, r) = pool.attach_socket(s, &out).unwrap();
+    c.write_all(b"x").await.unwrap();
+    assert_eq!(read_all(&r, 1).await, b"x");
+    out.send_text(Bytes::from_static(b"y"));
+    let mut head = [0u8; 3];
+    tokio::time::timeout(DEADLINE, c.read_exact(&mut head))
+        .await
+        .expect("the frame within the deadline")
+        .unwrap();
+    assert_eq!(head, [0x81, 1, b'y']);
+    (c, out, w, r)
+}
+
+/// The peer reads the end of the stream (nothing else) within the deadline.
+async fn sees_the_end(c: &mut TcpStream) {
+    let mut rest = Vec::new();
+    tokio::time::timeout(DEADLINE, c.read_to_end(&mut rest))
+        .await
+        .expect("the end within the deadline")
+        .unwrap();
+}
+
+/// A ring whose driver fails ends its sockets (reader and peer both see the end); new
+/// sockets go to the ring left; with none left the pool says so (the connection then stays
+/// on tokio), and a socket handed to it anyway is let go of at once, not stranded.
+#[tokio::test]
+async fn a_failed_ring_ends_its_sockets_and_new_sockets_go_to_the_ring_left() {
+    let pool = Arc::new(RingPool::start(2, b"", super::DIRECT_BELOW).unwrap());
+    let (mut c0, _o0, _w0, r0) = echo(&pool).await; // ring 0
+    let (_c1, _o1, _w1, _r1) = echo(&pool).await; // ring 1
+    pool.fail_ring(0);
+    assert_eq!(
+        read_all(&r0, usize::MAX).await,
+        b"",
+        "the reader sees the end"
+    );
+    sees_the_end(&mut c0).await;
+    until("ring 0 to end", || pool.live_rings() == 1).await;
+    assert!(pool.alive());
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        kept.push(echo(&pool).await);
+    }
+    pool.fail_ring(1);
+    until("no ring left", || !pool.alive()).await;
+    for (c, ..) in kept.iter_mut() {
+        sees_the_end(c).await;
+    }
+    let (s, mut c) = pair().await;
+    let out = Outbound::new(1 << 20);
+    let (w, r) = pool.attach_socket(s, &out).unwrap();
+    assert_eq!(read_all(&r, usize::MAX).await, b"");
+    sees_the_end(&mut c).await;
+    tokio::time::timeout(DEADLINE, w.finish(Duration::from_secs(5)))
+        .await
+        .expect("a writer handed to no ring is done at once");
+    assert!(out.is_closed());
+    tokio::time::timeout(DEADLINE, pool.stop())
+        .await
+        .expect("stopped");
 }

@@ -208,11 +208,12 @@ async fn established<S: WsSession>(
 }
 
 /// Who reads and who writes the socket: tokio (the reactor, a writer task of its own), or
-/// a ring (io_uring: the writes, and unless `io_uring_writes` the reads too). `None` if the
-/// socket could not be handed over (it is closed).
+/// a ring (io_uring: the writes, and unless `io_uring_writes` the reads too; tokio again
+/// once every ring has failed). `None` if the socket could not be handed over (it is
+/// closed).
 fn attach(stream: TcpStream, out: &Outbound, limits: &NetLimits) -> Option<(Source, Writer)> {
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
-    if let Some(pool) = &limits.rings {
+    if let Some(pool) = limits.rings.as_ref().filter(|p| p.alive()) {
         if pool.reads() {
             return match pool.attach_socket(stream, out) {
                 Ok((w, r)) => Some((Source::Ring(r), Writer::Ring(w))),
