@@ -188,7 +188,8 @@ async fn handle<A: App>(
             // A task of its own: this sniffing task's future (~2.6 KB: the sniff and the
             // HTTP branch) would otherwise stay allocated for the socket's whole life.
             state.set(ConnState::WsHandshake);
-            tokio::spawn(async move {
+            let on = limits.clone();
+            spawn_ws(&on, async move {
                 let conn = crate::ws::Admitted { permit, state };
                 crate::ws::run_ws(&*app, stream, head, info, &limits, conn, shutdown).await;
                 drop(_token);
@@ -204,6 +205,18 @@ async fn handle<A: App>(
         }
         _ => {}
     }
+}
+
+/// Run an upgraded connection: under io_uring on a ring's thread (where its socket will be
+/// read and written), else on this runtime.
+fn spawn_ws(limits: &NetLimits, conn: impl std::future::Future<Output = ()> + Send + 'static) {
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    if let Some(pool) = &limits.rings {
+        pool.spawn(conn);
+        return;
+    }
+    let _ = limits;
+    tokio::spawn(conn);
 }
 
 #[cfg(test)]

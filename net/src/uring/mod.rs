@@ -1,11 +1,13 @@
-//! The io_uring backend (Linux): upgraded WebSocket sockets hand their outbound queue and
-//! their reads to one of a few rings (one per core). The ring's driver task frames each
-//! batch and sends it with one SENDMSG per socket, every ready socket's send in one submit;
-//! each socket's reads are one multishot RECV into the ring's provided buffers.
+//! The io_uring backend (Linux): upgraded WebSocket connections run on one of a few ring
+//! threads (one per core, [`thread`]), each with its own runtime and ring, and hand their
+//! outbound queue and their reads to that ring. The ring's driver frames each batch and
+//! sends it with one SENDMSG per socket, every ready socket's send in one submit; each
+//! socket's reads are one multishot RECV into the ring's provided buffers.
 //!
 //! What stays as it was: the accept loop, the sniffer, hyper, the upgrade, the frame decoder
-//! and the session. What changes: instead of a writer task per socket and epoll readiness
-//! for its reads, one driver task per ring writes and reads all of its sockets. The seams
+//! and the session. What changes: the connection's task runs on a ring thread, and instead
+//! of a writer task per socket and epoll readiness for its reads, one driver task per ring
+//! writes and reads all of its sockets. The seams
 //! are the [`Outbound`] queue (a push wakes the socket's ring instead of its writer task,
 //! [`crate::outbound::RingWake`]) and the frame decoder's byte source
 //! ([`RingReader`]). This module owns the pool, the probe and the per-socket handles;
@@ -13,6 +15,7 @@
 
 mod recv;
 mod ring;
+mod thread;
 
 pub(crate) use recv::RingReader;
 pub use recv::{RECV_BUFFERS, RECV_BUFFER_SIZE, RECV_HIGH_WATER};
@@ -25,7 +28,6 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
 
 use crate::outbound::{Outbound, RingWake};
 
@@ -60,6 +62,9 @@ enum Cmd {
     /// Fail the driver as a hard `io_uring_enter` error would (tests only).
     #[cfg(test)]
     Fail,
+    /// Hold the ring's thread, as a busy thread would (tests only); says when it starts.
+    #[cfg(test)]
+    Stall(Duration, oneshot::Sender<()>),
 }
 
 /// Let go of a command a ring will never run (it has ended): a writer is done at once (its
@@ -173,6 +178,11 @@ impl Shared {
         }
     }
 
+    fn signal_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
     /// The driver has ended: close the inbox and let go of what it still holds.
     fn close(&self) {
         let cmds = {
@@ -224,7 +234,10 @@ pub struct RingPool {
     rings: Vec<Arc<Shared>>,
     /// Whether sockets' reads go through the rings too (else tokio reads them).
     reads: bool,
-    drivers: Mutex<Vec<JoinHandle<()>>>,
+    /// Each ring thread's runtime (connections run there).
+    handles: Vec<tokio::runtime::Handle>,
+    /// Each ring thread's end.
+    ended: Mutex<Vec<oneshot::Receiver<()>>>,
     next: AtomicUsize,
 }
 
@@ -237,19 +250,22 @@ impl std::fmt::Debug for RingPool {
 }
 
 impl RingPool {
-    /// Start `rings` rings with their driver tasks (call inside a tokio runtime). Fails (with
-    /// the kernel's error) where io_uring or an opcode the writer needs is unavailable:
-    /// ENOSYS on old kernels, EPERM under `io_uring_disabled` or a seccomp filter. The caller
-    /// falls back to tokio. `direct_below`: see [`DIRECT_BELOW`] (its value is the default;
-    /// 0 sends every batch through the ring, as the Autobahn run on io_uring does).
+    /// Start `rings` ring threads, each with its ring and driver. Fails (with the kernel's
+    /// error) where io_uring, a setup flag or an opcode it needs is unavailable: ENOSYS on
+    /// old kernels, EINVAL before SINGLE_ISSUER (6.0), EPERM under `io_uring_disabled` or a
+    /// seccomp filter. The caller falls back to tokio. `direct_below`: see [`DIRECT_BELOW`]
+    /// (its value is the default; 0 sends every batch through the ring, as the Autobahn run
+    /// on io_uring does).
     pub fn start(
         rings: usize,
         seq_prefix: &'static [u8],
         direct_below: usize,
     ) -> std::io::Result<RingPool> {
-        let mut built = Vec::new();
-        for _ in 0..rings.max(1) {
-            let shared = Arc::new(Shared {
+        let mut shared = Vec::new();
+        let mut handles = Vec::new();
+        let mut ended = Vec::new();
+        for i in 0..rings.max(1) {
+            let s = Arc::new(Shared {
                 inbox: Mutex::new(Inbox::default()),
                 notify: Notify::new(),
                 stop: AtomicBool::new(false),
@@ -257,21 +273,23 @@ impl RingPool {
                 ring_sends: AtomicU64::new(0),
                 recv: RecvStats::default(),
             });
-            built.push((
-                shared.clone(),
-                ring::build(shared, seq_prefix, direct_below)?,
-            ));
-        }
-        let mut shared = Vec::new();
-        let mut drivers = Vec::new();
-        for (s, (r, event)) in built {
-            shared.push(s);
-            drivers.push(tokio::spawn(ring::drive(r, event)));
+            match thread::start(i, s.clone(), seq_prefix, direct_below) {
+                Ok(t) => {
+                    shared.push(s);
+                    handles.push(t.handle);
+                    ended.push(t.ended);
+                }
+                Err(e) => {
+                    shared.iter().for_each(|s: &Arc<Shared>| s.signal_stop());
+                    return Err(e);
+                }
+            }
         }
         Ok(RingPool {
             rings: shared,
+            handles,
             reads: true,
-            drivers: Mutex::new(drivers),
+            ended: Mutex::new(ended),
             next: AtomicUsize::new(0),
         })
     }
@@ -326,15 +344,48 @@ impl RingPool {
             .count()
     }
 
-    /// The next ring in turn that still runs (if none does, a dead one: what is handed to
-    /// it is let go of at once).
-    fn next_ring(&self) -> Arc<Shared> {
+    /// The next ring in turn that still runs, if any.
+    fn next_live(&self) -> Option<usize> {
         let n = self.rings.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let live = (0..n)
-            .map(|k| &self.rings[(start + k) % n])
-            .find(|s| !s.dead.load(Ordering::Relaxed));
-        live.unwrap_or(&self.rings[start % n]).clone()
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| !self.rings[i].dead.load(Ordering::Relaxed))
+    }
+
+    /// The ring a socket goes to: the ring of the thread we are on (a connection runs on its
+    /// ring's thread), else the next one in turn that still runs (if none does, a dead one:
+    /// what is handed to it is let go of at once).
+    fn next_ring(&self) -> Arc<Shared> {
+        if let Some(s) = thread::current() {
+            if self.rings.iter().any(|r| Arc::ptr_eq(r, &s)) && !s.dead.load(Ordering::Relaxed) {
+                return s;
+            }
+        }
+        let i = self.next_live().unwrap_or(0);
+        self.rings[i].clone()
+    }
+
+    /// Run a connection on the thread of the next ring in turn that still runs, where its
+    /// socket will be attached: its reads, requests, replies and writes then stay on one
+    /// thread. On the caller's runtime if no ring is left.
+    pub fn spawn<F>(&self, conn: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match self.next_live() {
+            Some(i) => drop(self.handles[i].spawn(conn)),
+            None => drop(tokio::spawn(conn)),
+        }
+    }
+
+    /// Hold ring `i`'s thread for `d`, as a busy thread would (tests only); resolves when
+    /// the hold has begun.
+    #[cfg(test)]
+    pub(crate) async fn stall_ring(&self, i: usize, d: Duration) {
+        let (tx, rx) = oneshot::channel();
+        self.rings[i].command(Cmd::Stall(d, tx));
+        let _ = rx.await;
     }
 
     /// Make ring `i`'s driver fail as on a hard `io_uring_enter` error (tests only).
@@ -375,17 +426,14 @@ impl RingPool {
     /// [`STOP_DEADLINE`]), close the sockets; resolves when every driver has ended.
     pub async fn stop(&self) {
         self.signal_stop();
-        let drivers: Vec<JoinHandle<()>> = self.drivers.lock().drain(..).collect();
-        for d in drivers {
-            let _ = d.await;
+        let ended: Vec<_> = self.ended.lock().drain(..).collect();
+        for e in ended {
+            let _ = e.await;
         }
     }
 
     fn signal_stop(&self) {
-        for s in &self.rings {
-            s.stop.store(true, Ordering::SeqCst);
-            s.notify.notify_one();
-        }
+        self.rings.iter().for_each(|s| s.signal_stop());
     }
 }
 

@@ -1,14 +1,15 @@
-//! One ring's driver: a tokio task that owns the io_uring, its sockets' write state and the
-//! buffers of every send in flight (the read side of its sockets is [`super::recv`]'s).
+//! One ring's driver: a task on the ring's own thread ([`super::thread`]) that owns the
+//! io_uring, its sockets' write state and the buffers of every send in flight (the read side
+//! of its sockets is [`super::recv`]'s).
 //!
 //! Each turn: take the inbox (attaches, cancels, ready sockets), frame one batch for up to
 //! [`TURN_SOCKETS`] ready sockets with nothing in flight and queue one SENDMSG each, then
 //! submit them all with one `io_uring_enter` and reap what completed. A short send is
 //! re-queued from where it stopped; a finished one releases its buffers and looks at the
 //! queue again. Sends that wait for socket space complete later: the ring signals its
-//! eventfd (enabled only while the task waits), which the task awaits on tokio's reactor
-//! next to the inbox's [`tokio::sync::Notify`]. Running on the runtime that produced
-//! the replies, a reply costs no thread hand-off. What is framed and when a socket is done is
+//! eventfd (enabled only while the task waits), awaited on the thread's reactor next to
+//! the inbox's [`tokio::sync::Notify`]. The connections run on the same thread, so a reply
+//! costs no thread hand-off. What is framed and when a socket is done is
 //! the tokio writer's logic ([`crate::ws::writer::encode`]); the inbox belongs to `super`.
 
 use std::collections::VecDeque;
@@ -88,9 +89,16 @@ pub(super) fn build(
     seq_prefix: &'static [u8],
     direct_below: usize,
 ) -> std::io::Result<(Ring, AsyncFd<OwnedFd>)> {
-    // No SINGLE_ISSUER/DEFER_TASKRUN: the driver is a tokio task and may be polled on any
-    // worker thread.
-    let ring = IoUring::new(RING_ENTRIES)?;
+    // Built on the ring's own thread, which alone enters it (SINGLE_ISSUER), so the kernel
+    // work of a completion (a RECV's copy, a send's retry) runs on the thread that handles
+    // it. COOP_TASKRUN: that work does not interrupt the thread while it runs, it waits for
+    // its next syscall (TASKRUN_FLAG says it waits). Not DEFER_TASKRUN: its wake-ups are
+    // lazy, and an eventfd on this kernel then fires late (measured: 15 ms per request).
+    let ring = IoUring::builder()
+        .setup_single_issuer()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(RING_ENTRIES)?;
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
     for (code, name) in [
@@ -156,8 +164,9 @@ pub(super) async fn drive(mut ring: Ring, event: AsyncFd<OwnedFd>) {
         tokio::select! {
             _ = ring.shared.notify.notified() => {}
             r = event.readable() => {
+                // Not read: the reactor is edge-triggered and each signal is an edge of its
+                // own, so the count may grow (a read per wake-up is a syscall per request).
                 if let Ok(mut g) = r {
-                    drain_eventfd(event.get_ref());
                     g.clear_ready();
                 }
             }
@@ -181,7 +190,14 @@ impl Ring {
         // The flag's store before the tail's load: a completion the kernel posts after this
         // load sees the eventfd enabled.
         std::sync::atomic::fence(Ordering::SeqCst);
-        !self.uring.completion().is_empty() || !self.uring.submission().is_empty()
+        !self.uring.completion().is_empty() || self.has_work()
+    }
+
+    /// Entries to submit, or completion work the kernel holds until this thread's next
+    /// syscall (an enter runs it).
+    fn has_work(&mut self) -> bool {
+        let sq = self.uring.submission();
+        !sq.is_empty() || sq.taskrun()
     }
 
     pub(super) fn push_sqe(&mut self, e: &io_uring::squeue::Entry) -> std::io::Result<()> {
@@ -199,7 +215,7 @@ impl Ring {
     /// Hand the queued entries to the kernel (completions of sends that fit are posted
     /// before this returns).
     fn submit(&mut self) -> std::io::Result<()> {
-        if self.uring.submission().is_empty() {
+        if !self.has_work() {
             return Ok(());
         }
         match self.uring.submit() {
@@ -272,6 +288,12 @@ impl Ring {
             Cmd::DetachRecv(token) => self.detach_recv(token),
             #[cfg(test)]
             Cmd::Fail => Err(std::io::Error::other("injected failure")),
+            #[cfg(test)]
+            Cmd::Stall(d, began) => {
+                let _ = began.send(());
+                std::thread::sleep(d);
+                Ok(())
+            }
             Cmd::Cancel(token) => {
                 let Some(conn) = self.conn(token) else {
                     return Ok(());

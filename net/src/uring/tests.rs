@@ -123,18 +123,24 @@ async fn frames_in_order(pool: Arc<RingPool>) {
 #[tokio::test]
 async fn a_broadcast_to_many_sockets_goes_through_the_ring_in_order() {
     let pool = pool();
+    let mut pairs = Vec::new();
+    for _ in 0..32 {
+        pairs.push(pair().await);
+    }
+    let before = pool.ring_sends();
+    // The ring's thread held while the sockets are attached and the broadcast is queued:
+    // its next turn finds every socket ready at once.
+    pool.stall_ring(0, Duration::from_millis(200)).await;
     let mut peers = Vec::new();
     let mut outs = Vec::new();
     let mut writers = Vec::new();
-    for _ in 0..32 {
-        let (s, c) = pair().await;
+    for (s, c) in pairs {
         let (rd, wr) = s.into_split();
         let out = Outbound::new(1 << 22);
         writers.push(pool.attach(wr, &out));
         peers.push((rd, c));
         outs.push(out);
     }
-    let before = pool.ring_sends();
     let (head, tail) = (Bytes::from_static(b"{\"b\":1"), Bytes::from_static(b"}"));
     for _ in 0..50 {
         for o in &outs {
@@ -156,7 +162,8 @@ async fn a_broadcast_to_many_sockets_goes_through_the_ring_in_order() {
     }
     assert!(
         pool.ring_sends() - before >= 32,
-        "many ready sockets are sent by ring submits, not one syscall each"
+        "many ready sockets are sent by ring submits, not one syscall each: {}",
+        pool.ring_sends() - before
     );
     for w in writers {
         tokio::time::timeout(DEADLINE, w.finish(Duration::from_secs(5)))
@@ -290,34 +297,45 @@ async fn until(what: &str, f: impl Fn() -> bool) {
     .unwrap_or_else(|_| panic!("{what} within the deadline"));
 }
 
-/// 4 MB written in one go on the same thread as the driver: the kernel fills every provided
-/// buffer before the driver reaps (ENOBUFS, re-armed), and the bytes arrive whole, in order.
+/// 16 sockets × 512 KB written while the ring's thread is held: the kernel's next pass over
+/// the waiting RECVs takes every provided buffer before the driver reaps (ENOBUFS,
+/// re-armed), and each socket's bytes arrive whole, in order, then its end.
 #[tokio::test]
 async fn reads_arrive_in_order_through_buffer_exhaustion_and_the_end_is_seen() {
     use tokio::io::AsyncWriteExt;
+    const SOCKETS: usize = 16;
     let pool = pool();
-    let (s, mut c) = pair().await;
-    let r = pool.attach_reader(Arc::new(s.into_std().unwrap()));
-    let data = pattern(4 << 20);
-    let sent = data.clone();
-    let w = tokio::spawn(async move {
-        c.write_all(&sent).await.unwrap();
-        c.shutdown().await.unwrap();
-        c
-    });
-    let got = read_all(&r, usize::MAX).await;
-    assert!(
-        got == data,
-        "{} of {} bytes, in order",
-        got.len(),
-        data.len()
-    );
-    let _c = w.await.unwrap();
+    let data = pattern(512 << 10);
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    pool.stall_ring(0, Duration::from_millis(300)).await;
+    for _ in 0..SOCKETS {
+        let (s, mut c) = pair().await;
+        readers.push(pool.attach_reader(Arc::new(s.into_std().unwrap())));
+        let sent = data.clone();
+        writers.push(tokio::spawn(async move {
+            c.write_all(&sent).await.unwrap();
+            c.shutdown().await.unwrap();
+            c
+        }));
+    }
+    for r in &readers {
+        let got = read_all(r, usize::MAX).await;
+        assert!(
+            got == data,
+            "{} of {} bytes, in order",
+            got.len(),
+            data.len()
+        );
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
     let (slots, _, nobufs) = pool.recv_stats();
-    assert_eq!(slots, 1);
+    assert_eq!(slots, SOCKETS);
     assert!(nobufs > 0, "the provided buffers ran out at least once");
-    drop(r);
-    until("the slot to be released", || pool.recv_stats().0 == 0).await;
+    drop(readers);
+    until("the slots to be released", || pool.recv_stats().0 == 0).await;
     pool.stop().await;
 }
 

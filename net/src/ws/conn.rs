@@ -223,7 +223,14 @@ fn attach(stream: TcpStream, out: &Outbound, limits: &NetLimits) -> Option<(Sour
                 }
             };
         }
-        let (rd, wr) = stream.into_split();
+        // Reads stay on tokio, on this ring thread's reactor (the socket was accepted on
+        // the main runtime's).
+        let moved = stream
+            .into_std()
+            .and_then(TcpStream::from_std)
+            .map_err(|e| tracing::debug!(target: "gateway", "socket not moved: {e}"))
+            .ok()?;
+        let (rd, wr) = moved.into_split();
         return Some((Source::Tokio(rd), Writer::Ring(pool.attach(wr, out))));
     }
     let (rd, wr) = stream.into_split();

@@ -1,0 +1,98 @@
+//! One ring's thread: a current-thread tokio runtime that builds the ring (SINGLE_ISSUER: only
+//! this thread enters it, so a completion's kernel work runs here, on the thread that
+//! handles it, not on whichever tokio worker submitted it), runs the ring's driver, and
+//! runs the connections handed to it ([`super::RingPool::spawn`]): a socket's reads, its
+//! requests, its replies and its writes stay on one thread. After a stop (or a failure)
+//! it waits for the pool's stop, then ends. What the driver does is [`super::ring`]'s.
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use super::{ring, Shared};
+
+thread_local! {
+    /// The ring whose thread this is (none on other threads).
+    static CURRENT: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+}
+
+/// The ring of the thread we are on, if it is a ring thread.
+pub(super) fn current() -> Option<Arc<Shared>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// A running ring thread.
+pub(super) struct Started {
+    /// Its runtime (connections are spawned there).
+    pub handle: Handle,
+    /// Resolves once the thread has ended (its runtime dropped).
+    pub ended: oneshot::Receiver<()>,
+}
+
+/// Start ring `i`'s thread; returns once the ring is built there, or with the kernel's
+/// refusal (the thread has then ended).
+pub(super) fn start(
+    i: usize,
+    shared: Arc<Shared>,
+    seq_prefix: &'static [u8],
+    direct_below: usize,
+) -> std::io::Result<Started> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (ended_tx, ended) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("openclaw-ring-{i}"))
+        .spawn(move || run(shared, seq_prefix, direct_below, ready_tx, ended_tx))?;
+    // A short wait at start-up (the ring's setup), before anything is served.
+    let handle = ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the ring thread ended before its ring was built"))??;
+    Ok(Started { handle, ended })
+}
+
+fn run(
+    shared: Arc<Shared>,
+    seq_prefix: &'static [u8],
+    direct_below: usize,
+    ready: mpsc::Sender<std::io::Result<Handle>>,
+    ended: oneshot::Sender<()>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let built = {
+        let _in = rt.enter();
+        ring::build(shared.clone(), seq_prefix, direct_below)
+    };
+    let (r, event) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    CURRENT.with(|c| *c.borrow_mut() = Some(shared.clone()));
+    if ready.send(Ok(rt.handle().clone())).is_ok() {
+        rt.block_on(async {
+            ring::drive(r, event).await;
+            // A failed ring's connections end here too (they have seen the end of their
+            // sockets); the thread goes with the pool's stop.
+            while !shared.stop.load(Ordering::SeqCst) {
+                shared.notify.notified().await;
+            }
+        });
+    }
+    CURRENT.with(|c| c.borrow_mut().take());
+    // Connections still running past the drain are dropped with the runtime, here.
+    drop(rt);
+    let _ = ended.send(());
+}
