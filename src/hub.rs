@@ -148,6 +148,8 @@ impl Hub {
         self.stats.published.fetch_add(1, Ordering::Relaxed);
         let subs = self.subs.load();
         let mut n = 0;
+        // Each io_uring ring is woken once, after the loop (no-op on tokio).
+        let _batch = openclaw_net::WakeBatch::begin();
         for s in subs.iter() {
             if !allowed(s, required) || !keep(s) {
                 continue;
@@ -220,6 +222,7 @@ impl Hub {
             }
         }
         let t = self.topics.lock();
+        let _batch = openclaw_net::WakeBatch::begin();
         for s in t.get(topic).into_iter().flatten() {
             if owner.is_some_and(|o| o.0 == s.conn) || !allowed(s, required) {
                 continue;

@@ -14,8 +14,9 @@
 //! - [`http`]: hyper's HTTP/1.1 connection with header timeout and graceful shutdown.
 //! - [`shutdown`]: one watch signal plus a drain counter with a deadline.
 //! - [`stats`]: process-wide socket counts by state, accepts and slow-consumer closes.
-//! - `uring` (Linux, feature `io-uring`): rings that write upgraded sockets with batched
-//!   SENDMSGs, one driver task per ring instead of a writer task per socket.
+//! - `uring` (Linux, feature `io-uring`): ring threads that run upgraded connections and
+//!   read and write their sockets (multishot RECV, batched SENDMSGs), one driver per ring
+//!   instead of a writer task per socket.
 #![deny(missing_docs)]
 
 mod app;
@@ -39,3 +40,18 @@ pub use limits::NetLimits;
 pub use listener::{bind, serve};
 pub use outbound::{Outbound, PushResult};
 pub use shutdown::Shutdown;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub use uring::WakeBatch;
+
+/// Without io_uring there are no ring wake-ups to hold: a guard that does nothing.
+#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+#[derive(Debug)]
+pub struct WakeBatch;
+
+#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+impl WakeBatch {
+    /// A guard that does nothing.
+    pub fn begin() -> WakeBatch {
+        WakeBatch
+    }
+}

@@ -20,6 +20,7 @@ mod thread;
 pub(crate) use recv::RingReader;
 pub use recv::{RECV_BUFFERS, RECV_BUFFER_SIZE, RECV_HIGH_WATER};
 pub use ring::{DIRECT_BELOW, TURN_SOCKETS};
+pub use thread::WakeBatch;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -152,19 +153,30 @@ pub struct RecvStats {
 }
 
 impl Shared {
-    /// Leave work in the inbox (nothing, once the driver has ended).
+    /// Leave work in the inbox (nothing, once the driver has ended); `true` if the inbox
+    /// was empty (the driver needs a wake-up).
+    fn fill(&self, f: impl FnOnce(&mut Inbox)) -> bool {
+        let mut ib = self.inbox.lock();
+        if ib.closed {
+            return false;
+        }
+        let was_empty = ib.cmds.is_empty() && ib.ready.is_empty();
+        f(&mut ib);
+        was_empty
+    }
+
+    /// Leave work in the inbox and wake the driver. One wake per inbox fill: a broadcast to
+    /// 10k sockets wakes it once.
     fn push(&self, f: impl FnOnce(&mut Inbox)) {
-        let first = {
-            let mut ib = self.inbox.lock();
-            if ib.closed {
-                return;
-            }
-            let was_empty = ib.cmds.is_empty() && ib.ready.is_empty();
-            f(&mut ib);
-            was_empty
-        };
-        // One wake per inbox fill: a broadcast to 10k sockets wakes the driver once.
-        if first {
+        if self.fill(f) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// A socket's queue has work. Inside a [`WakeBatch`] the wake-up waits for the batch's
+    /// end.
+    fn ready(self: &Arc<Self>, token: u64) {
+        if self.fill(|ib| ib.ready.push(token)) && !thread::hold(self) {
             self.notify.notify_one();
         }
     }
@@ -225,7 +237,7 @@ struct Wake {
 
 impl RingWake for Wake {
     fn schedule(&self) {
-        self.shared.push(|ib| ib.ready.push(self.token));
+        self.shared.ready(self.token);
     }
 }
 

@@ -4,7 +4,8 @@
 //! RECV for a reader that falls behind, a stop with RECVs armed. A whole socket (read and
 //! written by one ring): an echo, and the peer sees the end when the writer finishes while
 //! the RECV still holds the socket. A ring that fails: its sockets end, new ones go to the
-//! ring left. Every wait has a deadline.
+//! ring left. A wake batch holds the ring's wake-up until it ends. Every wait has a
+//! deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -501,4 +502,40 @@ async fn a_failed_ring_ends_its_sockets_and_new_sockets_go_to_the_ring_left() {
     tokio::time::timeout(DEADLINE, pool.stop())
         .await
         .expect("stopped");
+}
+
+/// Inside a [`super::WakeBatch`] (nested ones join it) the pushes leave the ring asleep;
+/// when the batch ends the ring is woken once and everything goes out, in order.
+#[tokio::test]
+async fn a_wake_batch_holds_the_ring_wake_until_it_ends() {
+    let pool = pool();
+    let (s, mut c) = pair().await;
+    let (_rd, wr) = s.into_split();
+    let out = Outbound::new(1 << 20);
+    let w = pool.attach(wr, &out);
+    // A first frame through: the driver has taken its inbox and sleeps.
+    out.send_text(Bytes::from_static(b"0"));
+    let mut head = [0u8; 3];
+    tokio::time::timeout(DEADLINE, c.read_exact(&mut head))
+        .await
+        .expect("the first frame")
+        .unwrap();
+    {
+        let _batch = super::WakeBatch::begin();
+        {
+            let _inner = super::WakeBatch::begin();
+            out.send_text(Bytes::from_static(b"a"));
+        }
+        assert_eq!(super::thread::held(), 1, "the ring's wake-up is held");
+        out.send_text(Bytes::from_static(b"b"));
+        out.close(1000, "");
+    }
+    assert_eq!(super::thread::held(), 0, "given when the batch ends");
+    let frames = read_frames(&mut c).await;
+    assert_eq!(frames[0], (1, b"a".to_vec()));
+    assert_eq!(frames[1], (1, b"b".to_vec()));
+    assert_eq!(frames.len(), 3);
+    tokio::time::timeout(DEADLINE, w.finish(Duration::from_secs(5)))
+        .await
+        .expect("finished");
 }

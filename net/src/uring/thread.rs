@@ -17,6 +17,61 @@ use super::{ring, Shared};
 thread_local! {
     /// The ring whose thread this is (none on other threads).
     static CURRENT: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    /// Inside a [`WakeBatch`]: the rings whose driver wake-up it holds.
+    static HELD: RefCell<Option<Vec<Arc<Shared>>>> = const { RefCell::new(None) };
+}
+
+/// While alive, the ring wake-ups a fan-out causes on this thread are held, and each ring
+/// is woken once when it drops: a ring on another thread then finds the whole fan-out in
+/// its inbox (one turn, one submit) instead of a trickle of small turns that race the
+/// publisher. Nested batches join the outermost.
+#[derive(Debug)]
+pub struct WakeBatch {
+    outer: bool,
+}
+
+impl WakeBatch {
+    /// Hold this thread's ring wake-ups until the returned guard drops.
+    pub fn begin() -> WakeBatch {
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            let outer = h.is_none();
+            if outer {
+                *h = Some(Vec::new());
+            }
+            WakeBatch { outer }
+        })
+    }
+}
+
+impl Drop for WakeBatch {
+    fn drop(&mut self) {
+        if self.outer {
+            let held = HELD.with(|h| h.borrow_mut().take());
+            held.into_iter()
+                .flatten()
+                .for_each(|s| s.notify.notify_one());
+        }
+    }
+}
+
+/// Rings whose wake-up this thread's batch holds (tests only).
+#[cfg(test)]
+pub(super) fn held() -> usize {
+    HELD.with(|h| h.borrow().as_ref().map_or(0, Vec::len))
+}
+
+/// Inside a batch, note that `ring` needs a wake-up at its end; `false` outside one.
+pub(super) fn hold(ring: &Arc<Shared>) -> bool {
+    HELD.with(|h| match h.borrow_mut().as_mut() {
+        Some(held) => {
+            if !held.iter().any(|s| Arc::ptr_eq(s, ring)) {
+                held.push(ring.clone());
+            }
+            true
+        }
+        None => false,
+    })
 }
 
 /// The ring of the thread we are on, if it is a ring thread.
