@@ -52,7 +52,7 @@ impl Rings {
         let _ = limits;
     }
 
-    /// After the drain: cancel what is in flight, close, end the driver tasks.
+    /// After the drain: cancel what is in flight, close, end the ring threads.
     pub async fn stop(&self) {
         #[cfg(all(target_os = "linux", feature = "io-uring"))]
         if let Some(p) = self.pool.clone() {

@@ -67,8 +67,9 @@ pub struct NetLimits {
     /// Bytes inserted before the decimal per-socket sequence number when an event is
     /// spliced at write time (the gateway passes `,"seq":`; the transport stays JSON-free).
     pub seq_splice_prefix: &'static [u8],
-    /// The io_uring writer rings, when the gateway runs on io_uring (`None`: every socket
-    /// has a writer task on tokio).
+    /// The io_uring ring threads, when the gateway runs on io_uring: upgraded connections
+    /// run there and their sockets are written (and read) by the rings. `None`: every socket
+    /// has a writer task on tokio.
     #[cfg(all(target_os = "linux", feature = "io-uring"))]
     pub rings: Option<std::sync::Arc<crate::uring::RingPool>>,
 }

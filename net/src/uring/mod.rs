@@ -123,8 +123,6 @@ struct Inbox {
     gens: Vec<u32>,
     /// Slot indexes free for a new socket.
     free: Vec<u32>,
-    /// The driver has ended: nothing more is queued.
-    closed: bool,
 }
 
 /// The part of a ring other tasks and threads touch.
@@ -133,7 +131,8 @@ struct Shared {
     /// Wakes the driver task (a permit is kept if it is busy).
     notify: Notify,
     stop: AtomicBool,
-    /// The driver has ended (stopped, or failed): new sockets go to another ring.
+    /// The driver has ended (stopped, or failed): nothing more is queued, new sockets go to
+    /// another ring. Set under the inbox lock, so a push that holds the lock sees it.
     dead: AtomicBool,
     /// SENDMSGs submitted through the ring (direct writes not counted).
     ring_sends: AtomicU64,
@@ -157,7 +156,7 @@ impl Shared {
     /// was empty (the driver needs a wake-up).
     fn fill(&self, f: impl FnOnce(&mut Inbox)) -> bool {
         let mut ib = self.inbox.lock();
-        if ib.closed {
+        if self.dead.load(Ordering::Relaxed) {
             return false;
         }
         let was_empty = ib.cmds.is_empty() && ib.ready.is_empty();
@@ -199,11 +198,10 @@ impl Shared {
     fn close(&self) {
         let cmds = {
             let mut ib = self.inbox.lock();
-            ib.closed = true;
+            self.dead.store(true, Ordering::Relaxed);
             ib.ready = Vec::new();
             std::mem::take(&mut ib.cmds)
         };
-        self.dead.store(true, Ordering::SeqCst);
         cmds.into_iter().for_each(abandon);
     }
 
@@ -227,6 +225,15 @@ impl Shared {
         ib.gens[idx as usize] = ib.gens[idx as usize].wrapping_add(1);
         ib.free.push(idx);
     }
+}
+
+/// Put `v` in the slot of `token` (slots grow to fit; a token's index is its low 32 bits).
+fn put<T>(slots: &mut Vec<Option<T>>, token: u64, v: T) {
+    let idx = token as u32 as usize;
+    if slots.len() <= idx {
+        slots.resize_with(idx + 1, || None);
+    }
+    slots[idx] = Some(v);
 }
 
 /// The socket's wake: queue the token for its ring's driver.
@@ -435,7 +442,7 @@ impl RingPool {
     }
 
     /// Cancel every send in flight, wait for their completions (bounded by
-    /// [`STOP_DEADLINE`]), close the sockets; resolves when every driver has ended.
+    /// [`STOP_DEADLINE`]), close the sockets; resolves when every ring thread has ended.
     pub async fn stop(&self) {
         self.signal_stop();
         let ended: Vec<_> = self.ended.lock().drain(..).collect();

@@ -238,18 +238,18 @@ impl Ring {
         rd: Arc<std::net::TcpStream>,
         state: RecvShared,
     ) -> std::io::Result<()> {
-        let idx = token as u32 as usize;
-        if self.recvs.len() <= idx {
-            self.recvs.resize_with(idx + 1, || None);
-        }
-        self.recvs[idx] = Some(Recv {
+        super::put(
+            &mut self.recvs,
             token,
-            rd,
-            state,
-            armed: false,
-            cancelling: false,
-            detached: false,
-        });
+            Recv {
+                token,
+                rd,
+                state,
+                armed: false,
+                cancelling: false,
+                detached: false,
+            },
+        );
         self.shared.recv.slots.fetch_add(1, Ordering::Relaxed);
         self.arm(token)
     }

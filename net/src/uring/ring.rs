@@ -269,18 +269,18 @@ impl Ring {
                 out,
                 done,
             } => {
-                let idx = token as u32 as usize;
-                if self.conns.len() <= idx {
-                    self.conns.resize_with(idx + 1, || None);
-                }
-                self.conns[idx] = Some(Conn {
+                super::put(
+                    &mut self.conns,
                     token,
-                    out,
-                    wr,
-                    flight: None,
-                    done,
-                    cancelled: false,
-                });
+                    Conn {
+                        token,
+                        out,
+                        wr,
+                        flight: None,
+                        done,
+                        cancelled: false,
+                    },
+                );
                 Ok(())
             }
             Cmd::AttachRecv { token, rd, state } => self.attach_recv(token, rd, state),
