@@ -108,6 +108,11 @@ impl Sends {
     pub fn at(&self, idx: u32) -> Option<Instant> {
         self.tokens.lock().ok()?.get(idx as usize).copied()
     }
+
+    /// Send instant of the last token recorded so far.
+    pub fn last(&self) -> Option<Instant> {
+        self.tokens.lock().ok()?.last().copied()
+    }
 }
 
 /// Marker → send instants, shared by the upstream and the measuring client.

@@ -5,7 +5,10 @@
 //! and, again, from the moment it was handed to its connection (free of the harness's 1 ms
 //! timer lag); the gateway's added latency is the difference of the two distributions'
 //! quantiles, both ways; gateway
-//! CPU per request is read from `--pid` over the gateway phase only.
+//! CPU per request is read from `--pid` over the gateway phase only. Each message carries a
+//! marker, so the upstream's receive and last-token instants split every request's time into
+//! the way in (send → upstream has the request) and the way out (last token → response read):
+//! where the gateway's share of a slow request went.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +28,7 @@ use tokio::time::timeout;
 
 use super::Common;
 use crate::client::ClientCfg;
+use crate::marks::{marker, run_tag, Table as Marks};
 use crate::report::{self, hist_json, new_hist, r3, record, Outcome, Table};
 use crate::upstream::{Pacing, Upstream, MODEL_ID};
 use crate::{progress, sys};
@@ -68,6 +72,10 @@ struct Target {
     port: u16,
     auth: Option<String>,
     model: String,
+    /// Marker kind letter of this phase's requests (`marker(tag, kind, n)`).
+    kind: char,
+    tag: String,
+    marks: Arc<Marks>,
 }
 
 /// What one phase measured.
@@ -76,6 +84,10 @@ struct Phase {
     hist: Histogram<u64>,
     /// Latency from the moment the request was handed to its connection (no timer lag).
     sent: Histogram<u64>,
+    /// Send → the upstream has read the request body.
+    way_in: Histogram<u64>,
+    /// The upstream handed over its last token → the whole response was read.
+    way_out: Histogram<u64>,
     ok: u64,
     non200: u64,
     failed: u64,
@@ -90,6 +102,8 @@ impl Phase {
         Phase {
             hist: new_hist(),
             sent: new_hist(),
+            way_in: new_hist(),
+            way_out: new_hist(),
             ok: 0,
             non200: 0,
             failed: 0,
@@ -106,9 +120,10 @@ async fn one(
     t: &Target,
     stream: bool,
     port: u16,
+    mark: &str,
 ) -> Result<u16> {
     let body = json!({"model": t.model, "stream": stream,
-        "messages": [{"role": "user", "content": "hello from chat-rate"}]});
+        "messages": [{"role": "user", "content": format!("hello from chat-rate {mark}")}]});
     let mut req = Request::post("/v1/chat/completions")
         .header("host", format!("127.0.0.1:{port}"))
         .header("content-type", "application/json");
@@ -139,12 +154,12 @@ async fn worker(
     t: Arc<Target>,
     stream: bool,
     limit: Duration,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<(Instant, bool)>>>,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<(Instant, bool, u64)>>>,
 ) -> Phase {
     let mut p = Phase::new();
     let mut sender: Option<http1::SendRequest<Full<Bytes>>> = None;
     loop {
-        let Some((at, measured)) = rx.lock().await.recv().await else {
+        let Some((at, measured, n)) = rx.lock().await.recv().await else {
             return p;
         };
         if sender.is_none() {
@@ -155,9 +170,10 @@ async fn worker(
             };
             sender = timeout(cfg.timeout, c).await.ok().and_then(Result::ok);
         }
+        let mark = marker(&t.tag, t.kind, n);
         let sent = Instant::now();
         let r = match sender.as_mut() {
-            Some(s) => timeout(limit, one(s, &t, stream, cfg.port))
+            Some(s) => timeout(limit, one(s, &t, stream, cfg.port, &mark))
                 .await
                 .unwrap_or_else(|_| Err(anyhow!("timed out after {limit:?}"))),
             None => Err(anyhow!("connect failed")),
@@ -170,6 +186,7 @@ async fn worker(
                     p.ok += 1;
                     record(&mut p.hist, done.saturating_duration_since(at));
                     record(&mut p.sent, done.saturating_duration_since(sent));
+                    split(&mut p, &t.marks, &mark, sent, done);
                 } else {
                     p.non200 += 1;
                 }
@@ -186,6 +203,15 @@ async fn worker(
                 }
             }
         }
+    }
+}
+
+/// Record where one request's time went, when the upstream saw its marker.
+fn split(p: &mut Phase, marks: &Marks, mark: &str, sent: Instant, done: Instant) {
+    let Some(s) = marks.get(mark) else { return };
+    record(&mut p.way_in, s.request_at.saturating_duration_since(sent));
+    if let Some(last) = s.last() {
+        record(&mut p.way_out, done.saturating_duration_since(last));
     }
 }
 
@@ -215,7 +241,7 @@ async fn phase(a: &ChatRateArgs, t: Target, pid: Option<u32>) -> Result<Phase> {
             cpu0 = pid.and_then(sys::cpu_total);
         }
         tokio::time::sleep_until(at.into()).await;
-        if tx.send((at, i >= warm)).is_err() {
+        if tx.send((at, i >= warm, i)).is_err() {
             break;
         }
     }
@@ -225,6 +251,8 @@ async fn phase(a: &ChatRateArgs, t: Target, pid: Option<u32>) -> Result<Phase> {
         let w = r?;
         all.hist.add(&w.hist)?;
         all.sent.add(&w.sent)?;
+        all.way_in.add(&w.way_in)?;
+        all.way_out.add(&w.way_out)?;
         all.ok += w.ok;
         all.non200 += w.non200;
         all.failed += w.failed;
@@ -302,14 +330,35 @@ fn print_table(direct: Option<&Phase>, gw: &Phase) -> Option<(Value, Value)> {
     direct.map(|d| (added_of(&gw.hist, &d.hist), added_of(&gw.sent, &d.sent)))
 }
 
+/// Where the time went: the way in and the way out of each phase (see the module doc).
+fn print_split(direct: Option<&Phase>, gw: &Phase) {
+    let mut tb = Table::with(&[
+        "way", "phase", "n", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms",
+    ]);
+    let phases = direct
+        .map(|d| ("direct", d))
+        .into_iter()
+        .chain([("gateway", gw)]);
+    for (name, p) in phases {
+        for (way, h) in [("in", &p.way_in), ("out", &p.way_out)] {
+            let mut r = vec![way.to_string(), name.to_string(), h.len().to_string()];
+            r.extend(QS.iter().map(|(_, x)| format!("{:.3}", q(h, *x))));
+            r.push(format!("{:.3}", h.max() as f64 / 1000.0));
+            tb.row(r);
+        }
+    }
+    tb.print();
+}
+
 pub async fn run(a: &ChatRateArgs) -> Result<Outcome> {
-    let up = Upstream::start(a.upstream_port, &a.pacing, false)?;
-    let r = measure(a).await;
+    let up = Upstream::start(a.upstream_port, &a.pacing, true)?;
+    let r = measure(a, up.table.clone()).await;
     up.stop().await;
     r
 }
 
-async fn measure(a: &ChatRateArgs) -> Result<Outcome> {
+async fn measure(a: &ChatRateArgs, marks: Arc<Marks>) -> Result<Outcome> {
+    let tag = run_tag();
     let direct = if a.no_direct {
         None
     } else {
@@ -318,6 +367,9 @@ async fn measure(a: &ChatRateArgs) -> Result<Outcome> {
             port: a.upstream_port,
             auth: None,
             model: MODEL_ID.into(),
+            kind: 'd',
+            tag: tag.clone(),
+            marks: marks.clone(),
         };
         Some(phase(a, t, None).await?)
     };
@@ -327,9 +379,13 @@ async fn measure(a: &ChatRateArgs) -> Result<Outcome> {
         port: a.common.port,
         auth,
         model: a.model.clone(),
+        kind: 'g',
+        tag,
+        marks,
     };
     let gw = phase(a, t, a.common.pid).await?;
     let (added, added_sent) = print_table(direct.as_ref(), &gw).unzip();
+    print_split(direct.as_ref(), &gw);
     let cpu_us = gw.cpu_s.map(|s| r3(s * 1e6 / gw.ok.max(1) as f64));
     println!(
         "{} POST /v1/chat/completions at {}/s over {} connections: gateway CPU {} µs/request",
@@ -345,7 +401,8 @@ async fn measure(a: &ChatRateArgs) -> Result<Outcome> {
     let pj = |p: &Phase| {
         json!({"ok": p.ok, "non_200": p.non200, "failed": p.failed, "errors": p.errors,
                "elapsed_s": r3(p.wall), "req_per_s": r3(p.ok as f64 / p.wall.max(1e-9)),
-               "latency": hist_json(&p.hist), "latency_from_send": hist_json(&p.sent)})
+               "latency": hist_json(&p.hist), "latency_from_send": hist_json(&p.sent),
+               "way_in": hist_json(&p.way_in), "way_out": hist_json(&p.way_out)})
     };
     let json = json!({
         "rate": a.rate, "secs": a.secs, "conns": a.conns, "stream": a.stream,
