@@ -54,6 +54,9 @@ pub fn answer<T: Send + 'static>(ack: Option<Ack<T>>, r: rusqlite::Result<T>) ->
 struct Progress {
     queued: AtomicU64,
     done: AtomicU64,
+    /// How often the writer has gone to sleep while gathering (tests wait for it).
+    #[cfg(test)]
+    parks: AtomicU64,
 }
 
 /// The sending side of a store's writer thread.
@@ -61,6 +64,9 @@ pub struct Writer<W> {
     tx: crossbeam::channel::Sender<W>,
     name: &'static str,
     progress: Arc<Progress>,
+    /// The writer thread, unparked when a gathering batch must end now.
+    thread: std::thread::Thread,
+    max_batch: usize,
 }
 
 impl<W> Clone for Writer<W> {
@@ -69,6 +75,8 @@ impl<W> Clone for Writer<W> {
             tx: self.tx.clone(),
             name: self.name,
             progress: self.progress.clone(),
+            thread: self.thread.clone(),
+            max_batch: self.max_batch,
         }
     }
 }
@@ -113,21 +121,40 @@ impl<W: Write> Writer<W> {
         let (tx, rx) = crossbeam::channel::unbounded();
         let progress = Arc::new(Progress::default());
         let p = progress.clone();
-        let batching = (max_batch.max(1), window);
-        std::thread::Builder::new()
+        let max_batch = max_batch.max(1);
+        let thread = std::thread::Builder::new()
             .name(format!("openclaw-{name}"))
-            .spawn(move || run(name, conn, &rx, batching, after, &p))?;
-        Ok(Self { tx, name, progress })
+            .spawn(move || run(name, conn, &rx, (max_batch, window), after, &p))?
+            .thread()
+            .clone();
+        Ok(Self {
+            tx,
+            name,
+            progress,
+            thread,
+            max_batch,
+        })
     }
 
-    /// Queue a write whose caller does not wait.
+    /// Queue a write. An idle writer wakes for it; a writer gathering a batch of writes nobody
+    /// awaits is woken only by an urgent write or a full batch, and otherwise takes this one
+    /// when its window ends (one wake-up per window, not one per write).
     ///
     /// # Errors
     /// The writer thread has stopped.
     pub fn send(&self, w: W) -> Result<(), StoreError> {
+        let urgent = w.urgent();
         // Counted before it is queued: a reader that sees the count also waits for it.
-        self.progress.queued.fetch_add(1, Ordering::AcqRel);
-        self.tx.send(w).map_err(|_| StoreError::Stopped(self.name))
+        let queued = self.progress.queued.fetch_add(1, Ordering::AcqRel) + 1;
+        self.tx
+            .send(w)
+            .map_err(|_| StoreError::Stopped(self.name))?;
+        // Not yet committed: the batch being gathered and what waits behind it.
+        let pending = queued.saturating_sub(self.progress.done.load(Ordering::Acquire));
+        if urgent || pending >= self.max_batch as u64 {
+            self.thread.unpark();
+        }
+        Ok(())
     }
 
     /// Queue a write built around its ack and wait for its committed result.
@@ -142,25 +169,36 @@ impl<W: Write> Writer<W> {
 }
 
 /// The batch that starts with `first`: every write already queued, and while none of them
-/// is urgent, whatever arrives within `window` of the first.
+/// is urgent, whatever arrives within `window` of the first. While it gathers, the thread
+/// sleeps in `park_timeout`, which a lazy write's `send` does not disturb ([`Writer::send`]
+/// unparks it for an urgent write or a full batch).
 fn gather<W: Write>(
     rx: &crossbeam::channel::Receiver<W>,
     first: W,
-    max_batch: usize,
-    window: Duration,
+    (max_batch, window): (usize, Duration),
+    _progress: &Progress,
 ) -> Vec<W> {
+    use crossbeam::channel::TryRecvError;
     let deadline = Instant::now() + window;
     let mut urgent = first.urgent() || window.is_zero();
     let mut batch = vec![first];
     while batch.len() < max_batch {
-        let next = if urgent {
-            rx.try_recv().ok()
-        } else {
-            rx.recv_deadline(deadline).ok()
-        };
-        let Some(w) = next else { break };
-        urgent |= w.urgent();
-        batch.push(w);
+        match rx.try_recv() {
+            Ok(w) => {
+                urgent |= w.urgent();
+                batch.push(w);
+            }
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                let now = Instant::now();
+                if urgent || now >= deadline {
+                    break;
+                }
+                #[cfg(test)]
+                _progress.parks.fetch_add(1, Ordering::AcqRel);
+                std::thread::park_timeout(deadline - now);
+            }
+        }
     }
     batch
 }
@@ -174,7 +212,7 @@ fn run<W: Write>(
     progress: &Progress,
 ) {
     while let Ok(first) = rx.recv() {
-        let batch = gather(rx, first, max_batch, window);
+        let batch = gather(rx, first, (max_batch, window), progress);
         let tx = match c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
@@ -289,13 +327,54 @@ mod tests {
             w.send(Row(i, None)).unwrap();
         }
         assert!(!w.settled());
-        w.call(|ack| Row(99, Some(ack))).await.unwrap();
+        // The gathering writer sleeps: only the awaited write's unpark ends it.
+        tokio::time::timeout(Duration::from_secs(60), w.call(|ack| Row(99, Some(ack))))
+            .await
+            .expect("the awaited write ended the window")
+            .unwrap();
         assert_eq!(
             seen_rx.try_iter().collect::<Vec<_>>(),
             vec![6],
             "one commit for all"
         );
         assert!(w.settled());
+        drop(w);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_of_writes_nobody_awaits_commits_before_its_window_ends() {
+        let dir = std::env::temp_dir().join(format!("oc-group-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = Connection::open(dir.join("g.sqlite")).unwrap();
+        c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        let (seen_tx, seen_rx) = tokio::sync::mpsc::unbounded_channel();
+        let hour = Duration::from_secs(3600);
+        let w = Writer::spawn_windowed("test", c, 8, hour, move |_, n: usize| {
+            let _ = seen_tx.send(n);
+        })
+        .unwrap();
+        // The first write starts a batch and the writer goes to sleep gathering; the eighth
+        // fills it, and its send wakes the writer (without that, the batch waits out the hour).
+        let mut seen_rx = seen_rx;
+        w.send(Row(0, None)).unwrap();
+        let asleep = async {
+            while w.progress.parks.load(Ordering::Acquire) == 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), asleep)
+            .await
+            .expect("the writer sleeps while it gathers");
+        for i in 1..8 {
+            w.send(Row(i, None)).unwrap();
+        }
+        let n = tokio::time::timeout(Duration::from_secs(60), seen_rx.recv())
+            .await
+            .expect("the full batch committed")
+            .unwrap();
+        assert_eq!(n, 8, "one commit for the full batch");
         drop(w);
         let _ = std::fs::remove_dir_all(&dir);
     }
