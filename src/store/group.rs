@@ -250,6 +250,22 @@ fn run<W: Write>(
 mod tests {
     use super::*;
 
+    /// A fresh directory and a connection to `g.sqlite` in it with table `t` of unique values
+    /// (`wal`: in WAL mode, so a second connection can hold the write lock).
+    fn table_db(wal: bool) -> (std::path::PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("oc-group-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.sqlite");
+        let c = if wal {
+            super::super::open_wal(&path).unwrap()
+        } else {
+            Connection::open(&path).unwrap()
+        };
+        c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        (dir, c)
+    }
+
     /// Insert `n` into a table whose values are unique.
     struct Put(i64, Ack<()>);
 
@@ -269,12 +285,8 @@ mod tests {
 
     #[tokio::test]
     async fn settled_only_once_every_queued_write_is_done() {
-        let dir = std::env::temp_dir().join(format!("oc-group-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let (dir, c) = table_db(true);
         let path = dir.join("g.sqlite");
-        let c = super::super::open_wal(&path).unwrap();
-        c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
-            .unwrap();
         let w = Writer::spawn("test", c, 8, |_, _: usize| {}).unwrap();
         assert!(w.settled());
         // Another connection holds the write lock, so the writer cannot commit yet.
@@ -309,20 +321,26 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn writes_nobody_awaits_gather_until_an_awaited_one_arrives() {
-        let dir = std::env::temp_dir().join(format!("oc-group-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = Connection::open(dir.join("g.sqlite")).unwrap();
-        c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
-            .unwrap();
+    /// A writer of [`Row`]s whose window (an hour) outlasts any test, batches of at most
+    /// `max_batch`, and the size of each committed batch.
+    fn hour_writer(
+        c: Connection,
+        max_batch: usize,
+    ) -> (Writer<Row>, std::sync::mpsc::Receiver<usize>) {
         let (seen_tx, seen_rx) = std::sync::mpsc::channel();
-        // A window far longer than the test: only the awaited write can end the batch.
         let hour = Duration::from_secs(3600);
-        let w = Writer::spawn_windowed("test", c, 64, hour, move |_, n: usize| {
+        let w = Writer::spawn_windowed("test", c, max_batch, hour, move |_, n: usize| {
             let _ = seen_tx.send(n);
         })
         .unwrap();
+        (w, seen_rx)
+    }
+
+    #[tokio::test]
+    async fn writes_nobody_awaits_gather_until_an_awaited_one_arrives() {
+        let (dir, c) = table_db(false);
+        // Only the awaited write can end the batch before the window.
+        let (w, seen_rx) = hour_writer(c, 64);
         for i in 0..5 {
             w.send(Row(i, None)).unwrap();
         }
@@ -344,20 +362,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_batch_of_writes_nobody_awaits_commits_before_its_window_ends() {
-        let dir = std::env::temp_dir().join(format!("oc-group-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = Connection::open(dir.join("g.sqlite")).unwrap();
-        c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
-            .unwrap();
-        let (seen_tx, seen_rx) = tokio::sync::mpsc::unbounded_channel();
-        let hour = Duration::from_secs(3600);
-        let w = Writer::spawn_windowed("test", c, 8, hour, move |_, n: usize| {
-            let _ = seen_tx.send(n);
-        })
-        .unwrap();
+        let (dir, c) = table_db(false);
+        let (w, seen_rx) = hour_writer(c, 8);
         // The first write starts a batch and the writer goes to sleep gathering; the eighth
         // fills it, and its send wakes the writer (without that, the batch waits out the hour).
-        let mut seen_rx = seen_rx;
         w.send(Row(0, None)).unwrap();
         let asleep = async {
             while w.progress.parks.load(Ordering::Acquire) == 0 {
@@ -370,10 +378,9 @@ mod tests {
         for i in 1..8 {
             w.send(Row(i, None)).unwrap();
         }
-        let n = tokio::time::timeout(Duration::from_secs(60), seen_rx.recv())
-            .await
-            .expect("the full batch committed")
-            .unwrap();
+        let n = seen_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the full batch committed");
         assert_eq!(n, 8, "one commit for the full batch");
         drop(w);
         let _ = std::fs::remove_dir_all(&dir);
@@ -381,12 +388,8 @@ mod tests {
 
     #[tokio::test]
     async fn each_caller_hears_its_own_write_and_committed_rows_are_durable() {
-        let dir = std::env::temp_dir().join(format!("oc-group-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let (dir, c) = table_db(false);
         let path = dir.join("g.sqlite");
-        let c = Connection::open(&path).unwrap();
-        c.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
-            .unwrap();
         let (seen_tx, seen_rx) = std::sync::mpsc::channel();
         let w = Writer::spawn("test", c, 8, move |_, n: usize| {
             let _ = seen_tx.send(n);
