@@ -13,6 +13,7 @@
 //! ([`RingReader`]). This module owns the pool, the probe and the per-socket handles;
 //! [`ring`] owns one ring's driver, [`recv`] its reads.
 
+mod flight;
 mod recv;
 mod ring;
 mod thread;

@@ -13,20 +13,20 @@
 //! the tokio writer's logic ([`crate::ws::writer::encode`]); the inbox belongs to `super`.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use io_uring::{opcode, types, IoUring, Probe};
+use io_uring::{opcode, IoUring, Probe};
 
+use super::flight::{advance, send_entry, send_now, Flight, Pool, Sent};
 use super::recv::{BufRing, Recv, RECV_BIT};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 
 use super::{Cmd, Shared, WriteSide, RING_ENTRIES, STOP_DEADLINE};
 use crate::limits::MAX_BATCH_FRAMES;
-use crate::outbound::{Item, Outbound, Take};
-use crate::ws::writer::encode;
+use crate::outbound::{Outbound, Take};
 
 /// `user_data` of cancel requests (their own completions carry nothing we need).
 pub(super) const CANCEL_TAG: u64 = u64::MAX - 1;
@@ -37,24 +37,6 @@ pub const TURN_SOCKETS: usize = 1024;
 /// first (one submit per lone send costs more than the syscall it replaces). The default
 /// of [`super::RingPool::start`]'s `direct_below`; 0 sends everything through the ring.
 pub const DIRECT_BELOW: usize = 4;
-
-/// One send in flight: everything the kernel reads from until its completion.
-struct Flight {
-    /// Owns the payloads the iovecs point into (never read here, only kept alive).
-    _batch: Vec<Item>,
-    /// Owns the frame headers and spliced bytes the iovecs point into.
-    _scratch: Vec<u8>,
-    iov: Vec<libc::iovec>,
-    /// First iovec not yet completely sent.
-    at: usize,
-    msg: libc::msghdr,
-    queued: usize,
-    last: bool,
-}
-
-// SAFETY: the raw pointers in `iov` and `msg` point into this flight's own buffers (the
-// boxed batch and scratch), which move with it; only the driver touches a flight.
-unsafe impl Send for Flight {}
 
 /// A socket this ring writes.
 struct Conn {
@@ -80,6 +62,8 @@ pub(super) struct Ring {
     direct_below: usize,
     /// Ready sockets not pumped yet (over a turn's budget).
     pending: VecDeque<u64>,
+    /// Finished flights, reused by the next sends.
+    spare: Pool,
 }
 
 /// A ring (with the opcodes the writer needs) and the eventfd it signals for completions.
@@ -131,6 +115,7 @@ pub(super) fn build(
         seq_prefix,
         direct_below,
         pending: VecDeque::new(),
+        spare: Pool::default(),
     };
     // SAFETY: an OwnedFd returns the same open fd for as long as it lives, and it lives
     // inside the AsyncFd.
@@ -322,28 +307,36 @@ impl Ring {
     fn pump(&mut self, token: u64, direct: bool) -> std::io::Result<()> {
         let seq_prefix = self.seq_prefix;
         loop {
+            let mut f = self.spare.take();
             let Some(conn) = self.conn(token) else {
+                self.spare.give(f);
                 return Ok(());
             };
             if conn.flight.is_some() || conn.cancelled {
+                self.spare.give(f);
                 return Ok(());
             }
-            let mut batch = Vec::new();
-            match conn.out.take_batch(&mut batch, MAX_BATCH_FRAMES) {
-                Take::Empty => return Ok(()),
+            match conn.out.take_batch(&mut f.batch, MAX_BATCH_FRAMES) {
+                Take::Empty => {
+                    self.spare.give(f);
+                    return Ok(());
+                }
                 Take::Finished => {
+                    self.spare.give(f);
                     self.finish(token);
                     return Ok(());
                 }
                 Take::Items => {}
             }
             let fd = conn.wr.fd();
-            let mut f = flight(batch, seq_prefix);
+            f.frame(seq_prefix);
             if direct {
                 let r = send_now(fd, &mut f);
                 if r != Sent::Part {
                     conn.out.written(f.queued);
-                    if r == Sent::Failed || f.last {
+                    let end = r == Sent::Failed || f.last;
+                    self.spare.give(f);
+                    if end {
                         self.finish(token);
                         return Ok(());
                     }
@@ -391,14 +384,15 @@ impl Ring {
         let Some(mut f) = conn.flight.take() else {
             return Ok(());
         };
-        let stalled = res == 0 && f.at < f.iov.len();
+        let stalled = res == 0 && !f.done();
         if res < 0 || stalled || conn.cancelled {
             conn.out.written(f.queued);
+            self.spare.give(f);
             self.finish(token);
             return Ok(());
         }
         advance(&mut f, res as usize);
-        if f.at < f.iov.len() {
+        if !f.done() {
             let fd = conn.wr.fd();
             let e = send_entry(fd, &mut f, token);
             conn.flight = Some(f);
@@ -406,11 +400,12 @@ impl Ring {
             return self.push_sqe(&e);
         }
         conn.out.written(f.queued);
-        if f.last {
+        let last = f.last;
+        self.spare.give(f);
+        if last {
             self.finish(token);
             return Ok(());
         }
-        drop(f);
         self.pump(token, false)
     }
 
@@ -486,93 +481,5 @@ impl Ring {
             self.bufs.leak();
         }
         self.release_recvs();
-    }
-}
-
-/// Frame `batch` into a flight (iovecs over its own buffers, nothing sent yet).
-fn flight(batch: Vec<Item>, seq_prefix: &[u8]) -> Box<Flight> {
-    let mut scratch = Vec::new();
-    let enc = encode(&batch, &mut scratch, seq_prefix);
-    let (queued, last) = (enc.queued, enc.last);
-    let iov: Vec<libc::iovec> = enc
-        .slices(&scratch)
-        .map(|s| libc::iovec {
-            iov_base: s.as_ptr() as *mut libc::c_void,
-            iov_len: s.len(),
-        })
-        .collect();
-    drop(enc);
-    // The iovecs point into `scratch` and the items' `Bytes`, both moved (not copied) into
-    // the box: their heap storage does not move.
-    // SAFETY: msghdr is plain old data; zeroed is its empty value.
-    let msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    Box::new(Flight {
-        _batch: batch,
-        _scratch: scratch,
-        iov,
-        at: 0,
-        msg,
-        queued,
-        last,
-    })
-}
-
-/// What a direct write did.
-#[derive(PartialEq, Eq)]
-enum Sent {
-    /// Everything went out.
-    All,
-    /// Some or none went out (the socket is full): the ring sends the rest.
-    Part,
-    /// The socket failed.
-    Failed,
-}
-
-/// One non-blocking `sendmsg(2)` of the whole flight; advances it by what was sent.
-fn send_now(fd: RawFd, f: &mut Flight) -> Sent {
-    f.msg.msg_iov = f.iov.as_mut_ptr();
-    f.msg.msg_iovlen = f.iov.len() as _;
-    // SAFETY: the msghdr and its iovecs point into live buffers owned by `f`.
-    let n = unsafe { libc::sendmsg(fd, &f.msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        let e = std::io::Error::last_os_error().raw_os_error();
-        return match e {
-            Some(libc::EAGAIN) | Some(libc::EINTR) => Sent::Part,
-            _ => Sent::Failed,
-        };
-    }
-    advance(f, n as usize);
-    match f.at < f.iov.len() {
-        true => Sent::Part,
-        false => Sent::All,
-    }
-}
-
-/// The SENDMSG for what is left of `f`, from iovec `f.at` on.
-fn send_entry(fd: RawFd, f: &mut Flight, token: u64) -> io_uring::squeue::Entry {
-    f.msg.msg_iov = f.iov[f.at..].as_mut_ptr();
-    f.msg.msg_iovlen = (f.iov.len() - f.at) as _;
-    opcode::SendMsg::new(types::Fd(fd), &f.msg)
-        .flags(libc::MSG_NOSIGNAL as u32)
-        .build()
-        .user_data(token)
-}
-
-/// Skip `n` sent bytes: whole iovecs, then part of the next.
-fn advance(f: &mut Flight, mut n: usize) {
-    while n > 0 && f.at < f.iov.len() {
-        let v = &mut f.iov[f.at];
-        if n >= v.iov_len {
-            n -= v.iov_len;
-            f.at += 1;
-        } else {
-            // SAFETY: stays inside the same buffer (n < its length).
-            v.iov_base = unsafe { v.iov_base.cast::<u8>().add(n) }.cast();
-            v.iov_len -= n;
-            n = 0;
-        }
-    }
-    while f.at < f.iov.len() && f.iov[f.at].iov_len == 0 {
-        f.at += 1;
     }
 }
