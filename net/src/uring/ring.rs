@@ -297,8 +297,7 @@ impl Ring {
     }
 
     fn conn(&mut self, token: u64) -> Option<&mut Conn> {
-        let c = self.conns.get_mut(token as u32 as usize)?.as_mut()?;
-        (c.token == token).then_some(c)
+        conn_of(&mut self.conns, token)
     }
 
     /// A socket's queue may have work: send its batches unless one is in flight. With
@@ -307,15 +306,13 @@ impl Ring {
     fn pump(&mut self, token: u64, direct: bool) -> std::io::Result<()> {
         let seq_prefix = self.seq_prefix;
         loop {
-            let mut f = self.spare.take();
-            let Some(conn) = self.conn(token) else {
-                self.spare.give(f);
+            let Some(conn) = conn_of(&mut self.conns, token) else {
                 return Ok(());
             };
             if conn.flight.is_some() || conn.cancelled {
-                self.spare.give(f);
                 return Ok(());
             }
+            let mut f = self.spare.take();
             match conn.out.take_batch(&mut f.batch, MAX_BATCH_FRAMES) {
                 Take::Empty => {
                     self.spare.give(f);
@@ -482,4 +479,10 @@ impl Ring {
         }
         self.release_recvs();
     }
+}
+
+/// The socket of `token` (its slot, if the slot has not been reused since).
+fn conn_of(conns: &mut [Option<Conn>], token: u64) -> Option<&mut Conn> {
+    let c = conns.get_mut(token as u32 as usize)?.as_mut()?;
+    (c.token == token).then_some(c)
 }
