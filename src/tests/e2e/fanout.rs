@@ -65,7 +65,8 @@ async fn slow_consumer_is_dropped_then_closed_without_slowing_others() {
     let (mut fast, _) = operator(g.addr, ALL_SCOPES).await;
     let subs = g.gw.hub.all();
     assert_eq!(subs.len(), 2);
-    let (slow_out, fast_out) = (subs[0].out.clone(), subs[1].out.clone());
+    let outs: Vec<_> = subs.iter().map(|s| s.out.clone()).collect();
+    let (slow_out, fast_out) = (outs[0].clone(), outs[1].clone());
     drop(subs);
     let mut seq = SeqReader { next: 1 };
     seq.until(&mut fast, "health").await;
@@ -155,7 +156,7 @@ async fn slow_consumer_is_released_from_the_hub() {
     p["client"]["instanceId"] = json!("slow-consumer");
     assert_eq!(slow.call("connect", p).await["ok"], true);
     let (mut fast, _) = operator(g.addr, ALL_SCOPES).await;
-    let slow_out = g.gw.hub.all()[0].out.clone();
+    let slow_out = g.gw.hub.all().iter().next().unwrap().out.clone();
     Client::next_event(&mut fast).await;
 
     // Fill the slow socket's kernel buffers and queue, then push one frame it cannot take.

@@ -4,8 +4,10 @@
 //! matching socket's queue. One scope gate, one drop policy ([`droppable`]), one `leave`.
 //!
 //! The subscriber list is an immutable snapshot behind `ArcSwap`: publishers never lock and
-//! never wait on a client; joins and leaves copy the list (rare next to publishes). Delivery
+//! never wait on a client; a join or a leave copies one chunk of it ([`subs`]). Delivery
 //! is gated by the event's required scope; `seq` is spliced per socket at write time.
+
+mod subs;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +21,7 @@ use openclaw_proto::encode::{event_parts, StateVersion};
 use openclaw_proto::scope::{satisfies, GrantedScopes};
 use serde::Serialize;
 use serde_json::Value;
+pub use subs::Subs;
 
 /// One authenticated socket, as the hub sees it.
 #[derive(Debug)]
@@ -75,9 +78,9 @@ pub struct HubStats {
 /// The subscriber registry and publisher.
 #[derive(Debug, Default)]
 pub struct Hub {
-    subs: ArcSwap<Vec<Arc<Subscriber>>>,
-    /// Serializes writers of the snapshot (readers never take it).
-    write: Mutex<()>,
+    subs: ArcSwap<Subs>,
+    /// Serializes writers of the snapshot (readers never take it) and indexes it.
+    write: Mutex<subs::Index>,
     /// Topic subscribers (a socket is in a topic only while it is in `subs`).
     topics: Mutex<HashMap<Topic, Vec<Arc<Subscriber>>>>,
     /// Publish counters.
@@ -87,10 +90,9 @@ pub struct Hub {
 impl Hub {
     /// Add a subscriber.
     pub fn join(&self, sub: Arc<Subscriber>) {
-        let _g = self.write.lock();
-        let mut v = Vec::clone(&self.subs.load());
-        v.push(sub);
-        self.subs.store(Arc::new(v));
+        let mut ix = self.write.lock();
+        let next = ix.join(&self.subs.load(), sub);
+        self.subs.store(Arc::new(next));
     }
 
     /// Remove a subscriber by connection number, from the broadcasts and every topic.
@@ -99,13 +101,10 @@ impl Hub {
             v.retain(|s| s.conn != conn);
             !v.is_empty()
         });
-        let _g = self.write.lock();
-        let cur = self.subs.load();
-        if !cur.iter().any(|s| s.conn == conn) {
-            return;
+        let mut ix = self.write.lock();
+        if let Some(next) = ix.leave(&self.subs.load(), conn) {
+            self.subs.store(Arc::new(next));
         }
-        let v: Vec<_> = cur.iter().filter(|s| s.conn != conn).cloned().collect();
-        self.subs.store(Arc::new(v));
     }
 
     /// Number of subscribers.
@@ -118,8 +117,8 @@ impl Hub {
         self.len() == 0
     }
 
-    /// Every subscriber's queue (for shutdown).
-    pub fn all(&self) -> Arc<Vec<Arc<Subscriber>>> {
+    /// Every subscriber, as of now.
+    pub fn all(&self) -> Arc<Subs> {
         self.subs.load_full()
     }
 
@@ -168,7 +167,7 @@ impl Hub {
 
     /// Subscribe socket `conn` to `topic`. `false` if the socket is not (or no longer) here.
     pub fn subscribe(&self, conn: u64, topic: Topic) -> bool {
-        let Some(sub) = self.subs.load().iter().find(|s| s.conn == conn).cloned() else {
+        let Some(sub) = self.write.lock().find(&self.subs.load(), conn) else {
             return false;
         };
         let mut t = self.topics.lock();
