@@ -67,6 +67,8 @@ pub struct Writer<W> {
     /// The writer thread, unparked when a gathering batch must end now.
     thread: std::thread::Thread,
     max_batch: usize,
+    /// Batches gather for a window (else the writer never sleeps in [`gather`]).
+    windowed: bool,
 }
 
 impl<W> Clone for Writer<W> {
@@ -77,6 +79,7 @@ impl<W> Clone for Writer<W> {
             progress: self.progress.clone(),
             thread: self.thread.clone(),
             max_batch: self.max_batch,
+            windowed: self.windowed,
         }
     }
 }
@@ -133,6 +136,7 @@ impl<W: Write> Writer<W> {
             progress,
             thread,
             max_batch,
+            windowed: !window.is_zero(),
         })
     }
 
@@ -151,7 +155,7 @@ impl<W: Write> Writer<W> {
             .map_err(|_| StoreError::Stopped(self.name))?;
         // Not yet committed: the batch being gathered and what waits behind it.
         let pending = queued.saturating_sub(self.progress.done.load(Ordering::Acquire));
-        if urgent || pending >= self.max_batch as u64 {
+        if self.windowed && (urgent || pending >= self.max_batch as u64) {
             self.thread.unpark();
         }
         Ok(())
