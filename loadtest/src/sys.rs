@@ -106,6 +106,45 @@ pub fn cpu_total(pid: u32) -> Option<u64> {
     Some(main + kids)
 }
 
+/// The host's CPU time so far, from the first line of `/proc/stat`, in clock ticks summed
+/// over every CPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HostCpu {
+    /// Every state's ticks (user … steal).
+    pub total: u64,
+    /// Ticks the hypervisor ran something else while a vCPU wanted to run (`steal`).
+    pub steal: u64,
+}
+
+impl HostCpu {
+    /// Read it now (`None` where `/proc/stat` is missing or unreadable).
+    pub fn now() -> Option<HostCpu> {
+        HostCpu::parse(&fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// Parse the aggregate `cpu` line: user nice system idle iowait irq softirq steal ...
+    /// (guest time is already inside user and nice, so it is not added again).
+    pub fn parse(stat: &str) -> Option<HostCpu> {
+        let line = stat.lines().next()?;
+        let mut f = line.split_whitespace();
+        if f.next()? != "cpu" {
+            return None;
+        }
+        let v: Vec<u64> = f.take(8).map(|x| x.parse().ok()).collect::<Option<_>>()?;
+        (v.len() == 8).then(|| HostCpu {
+            total: v.iter().sum(),
+            steal: v[7],
+        })
+    }
+
+    /// Percent of the host's CPU time between `self` and `later` that was stolen.
+    pub fn steal_pct_until(&self, later: &HostCpu) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let steal = later.steal.checked_sub(self.steal)?;
+        (total > 0).then(|| 100.0 * steal as f64 / total as f64)
+    }
+}
+
 /// Set the calling thread's nice value (Linux: per thread); failures are ignored.
 pub fn nice_this_thread(nice: i32) {
     // SAFETY: setpriority on our own thread id.
@@ -133,6 +172,25 @@ mod tests {
         assert!(vm_rss_kb(me).unwrap() > 0);
         assert!(cpu_ticks(me).is_some());
         assert!(with_children(me).contains(&me));
+        let h = HostCpu::now().expect("/proc/stat");
+        assert!(h.total > 0 && h.steal <= h.total);
         assert!(clk_tck() > 0);
+    }
+
+    #[test]
+    fn steal_between_two_samples() {
+        let a = HostCpu::parse("cpu  100 0 50 800 10 0 20 20 0 0\ncpu0 1 2 3\n").unwrap();
+        assert_eq!(
+            a,
+            HostCpu {
+                total: 1000,
+                steal: 20
+            }
+        );
+        let b = HostCpu::parse("cpu  400 0 150 1080 10 0 40 320 7 0\n").unwrap();
+        assert_eq!(a.steal_pct_until(&b), Some(30.0));
+        assert_eq!(b.steal_pct_until(&a), None);
+        assert_eq!(HostCpu::parse("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(HostCpu::parse("cpu  1 2 3"), None);
     }
 }

@@ -95,6 +95,8 @@ struct Phase {
     wall: f64,
     /// Gateway CPU seconds over the phase (gateway phase with `--pid`).
     cpu_s: Option<f64>,
+    /// Percent of the host's CPU time the hypervisor took away over the phase.
+    steal_pct: Option<f64>,
 }
 
 impl Phase {
@@ -110,6 +112,7 @@ impl Phase {
             errors: Vec::new(),
             wall: 0.0,
             cpu_s: None,
+            steal_pct: None,
         }
     }
 }
@@ -232,13 +235,14 @@ async fn phase(a: &ChatRateArgs, t: Target, pid: Option<u32>) -> Result<Phase> {
     }
     progress::phase(&format!("{} at {}/s", t.name, a.rate), n);
     let start = Instant::now() + Duration::from_millis(20);
-    let mut cpu0 = None;
+    let (mut cpu0, mut host0) = (None, None);
     let mut measured_from = start;
     for i in 0..warm + n {
         let at = start + interval * i as u32;
         if i == warm {
             measured_from = at;
             cpu0 = pid.and_then(sys::cpu_total);
+            host0 = sys::HostCpu::now();
         }
         tokio::time::sleep_until(at.into()).await;
         if tx.send((at, i >= warm, i)).is_err() {
@@ -263,6 +267,9 @@ async fn phase(a: &ChatRateArgs, t: Target, pid: Option<u32>) -> Result<Phase> {
     all.cpu_s = cpu0
         .zip(pid.and_then(sys::cpu_total))
         .map(|(a0, a1)| a1.saturating_sub(a0) as f64 / ticks);
+    all.steal_pct = host0
+        .zip(sys::HostCpu::now())
+        .and_then(|(h0, h1)| h0.steal_pct_until(&h1));
     progress::clear();
     Ok(all)
 }
@@ -394,6 +401,14 @@ async fn measure(a: &ChatRateArgs, marks: Arc<Marks>) -> Result<Outcome> {
         a.conns,
         cpu_us.map_or("-".into(), |c| format!("{c}"))
     );
+    let steal = |p: Option<&Phase>| p.and_then(|p| p.steal_pct).map(r3);
+    let (steal_d, steal_g) = (steal(direct.as_ref()), steal(Some(&gw)));
+    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1} %"));
+    println!(
+        "host CPU stolen by the hypervisor: direct phase {}, gateway phase {}",
+        pct(steal_d),
+        pct(steal_g)
+    );
     report::print_errors(&gw.errors, gw.failed);
     if gw.ok == 0 {
         bail!("no gateway request succeeded");
@@ -409,6 +424,7 @@ async fn measure(a: &ChatRateArgs, marks: Arc<Marks>) -> Result<Outcome> {
         "model": a.model, "pacing": a.pacing.to_json(),
         "direct": direct.as_ref().map(pj), "gateway": pj(&gw), "added_ms": added, "added_from_send_ms": added_sent,
         "gateway_cpu_us_per_request": cpu_us,
+        "host_steal_pct": {"direct": steal_d, "gateway": steal_g},
         "failed": gw.failed + direct.as_ref().map_or(0, |d| d.failed),
         "non_200": gw.non200,
     });

@@ -3,8 +3,9 @@
 //! `presence` broadcast rounds to `--subscribers` readers. Each phase measures them for
 //! `--phase-secs`: first with no attack (baseline), then during each attack of
 //! [`attacks::ATTACKS`] in turn. Reported per phase: the good clients' p50/p99 (and the ratio
-//! to baseline), failed good calls, the gateway's peak RSS (`--pid`), and what the attackers
-//! saw. The run ends by checking the good clients still get answers.
+//! to baseline), failed good calls, the gateway's peak RSS and CPU (`--pid`), the host's
+//! steal time (a VM's vCPUs waiting for the hypervisor), and what the attackers saw. The
+//! run ends by checking the good clients still get answers.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -86,6 +87,11 @@ struct Phase {
     failed: u64,
     missing: usize,
     rss_kb: Option<u64>,
+    /// The gateway's CPU over the phase, in percent of one core (`--pid`).
+    gw_cpu_pct: Option<f64>,
+    /// Percent of the host's CPU time the hypervisor took away during the phase: while it
+    /// is high, the good clients' latency measures the host, not the gateway.
+    steal_pct: Option<f64>,
     attack: Value,
 }
 
@@ -208,7 +214,9 @@ async fn measure(a: &HostileArgs, ctx: Ctx<'_>, ri: &mut usize, rounds: usize) -
     let n = good.len().max(1) as u64;
     let every = Duration::from_micros(1_000_000 * n / a.health_rate.max(1));
     let health = Arc::new(Mutex::new((new_hist(), 0u64)));
-    let end = Instant::now() + secs;
+    let (host0, gw0) = (sys::HostCpu::now(), a.common.pid.and_then(sys::cpu_total));
+    let t0 = Instant::now();
+    let end = t0 + secs;
     let calls: Vec<_> = std::mem::take(good)
         .into_iter()
         .enumerate()
@@ -284,6 +292,14 @@ async fn measure(a: &HostileArgs, ctx: Ctx<'_>, ri: &mut usize, rounds: usize) -
     let (back, (bcast, missing), rss_kb) = tokio::join!(calls, bcast, rss);
     *good = back;
     let (health, failed) = std::mem::replace(&mut *health.lock().unwrap(), (new_hist(), 0));
+    let wall = t0.elapsed().as_secs_f64();
+    let gw1 = a.common.pid.and_then(sys::cpu_total);
+    let gw_cpu_pct = gw0
+        .zip(gw1)
+        .map(|(b, e)| 100.0 * e.saturating_sub(b) as f64 / sys::clk_tck() as f64 / wall.max(1e-3));
+    let steal_pct = host0
+        .zip(sys::HostCpu::now())
+        .and_then(|(b, e)| b.steal_pct_until(&e));
     Phase {
         name: String::new(),
         health,
@@ -291,6 +307,8 @@ async fn measure(a: &HostileArgs, ctx: Ctx<'_>, ri: &mut usize, rounds: usize) -
         failed,
         missing,
         rss_kb,
+        gw_cpu_pct,
+        steal_pct,
         attack: Value::Null,
     }
 }
@@ -315,6 +333,8 @@ fn report(a: &HostileArgs, phases: &[Phase], still: usize) -> Outcome {
         "failed",
         "missing",
         "RSS MB",
+        "gw CPU %",
+        "steal %",
         "attack",
     ]);
     let mut rows = Vec::new();
@@ -336,6 +356,10 @@ fn report(a: &HostileArgs, phases: &[Phase], still: usize) -> Outcome {
             p.rss_kb
                 .map(|k| format!("{:.1}", k as f64 / 1024.0))
                 .unwrap_or("-".into()),
+            p.gw_cpu_pct
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or("-".into()),
+            p.steal_pct.map(|v| format!("{v:.1}")).unwrap_or("-".into()),
             p.attack.to_string(),
         ]);
         let msf = |v: Option<u64>| v.map(|us| r3(us as f64 / 1000.0));
@@ -343,7 +367,8 @@ fn report(a: &HostileArgs, phases: &[Phase], still: usize) -> Outcome {
             "phase": p.name, "health_p50_ms": msf(q(&p.health, 0.5)), "health_p99_ms": msf(h99),
             "health_p99_x_baseline": hb, "broadcast_p99_ms": msf(b99), "broadcast_p99_x_baseline": bb,
             "health_calls": p.health.len(), "failed": p.failed, "missing": p.missing,
-            "peak_rss_kb": p.rss_kb, "attack": p.attack,
+            "peak_rss_kb": p.rss_kb, "gateway_cpu_pct": p.gw_cpu_pct.map(r3),
+            "host_steal_pct": p.steal_pct.map(r3), "attack": p.attack,
         }));
     }
     t.print();
