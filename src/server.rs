@@ -231,6 +231,7 @@ impl Gateway {
             http_header_timeout: Duration::from_millis(l.http_header_timeout_ms),
             close_linger: Duration::from_millis(l.close_linger_ms),
             sniff_max_bytes: l.sniff_max_bytes as usize,
+            max_http_head_bytes: l.max_http_head_bytes as usize,
             max_control_frames_per_sec: u32::try_from(l.max_control_frames_per_sec)
                 .unwrap_or(u32::MAX),
             max_control_flood_secs: u32::try_from(l.max_control_flood_secs).unwrap_or(u32::MAX),

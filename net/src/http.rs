@@ -1,5 +1,6 @@
 //! HTTP/1.1 on a sniffed connection: hyper's server with the replayed prefix, a header read
-//! timeout, and graceful shutdown when the gateway stops.
+//! timeout, the Node gateway's request-head limit (431), and graceful shutdown when the
+//! gateway stops. What a request gets is the app's.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -36,14 +37,23 @@ pub async fn serve_http<A: App>(
 ) {
     let io = TokioIo::new(Rewind::new(prefix, stream));
     let info = Arc::new(info);
+    let max_head = limits.max_http_head_bytes;
     let svc = service_fn(move |req| {
         let app = app.clone();
         let info = info.clone();
-        async move { Ok::<_, Infallible>(app.http(req, &info).await) }
+        async move {
+            if head_count(&req) >= max_head {
+                return Ok::<_, Infallible>(head_too_large());
+            }
+            Ok(app.http(req, &info).await)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.http_header_timeout)
+        // A head still incomplete at this size gets hyper's own 431; smaller ones are
+        // counted exactly above. (Hyper's floor is 8 KiB; this also bounds one body read.)
+        .max_buf_size(max_head.saturating_mul(2).max(8192))
         .keep_alive(true)
         .serve_connection(io, svc);
     tokio::pin!(conn);
@@ -54,4 +64,29 @@ pub async fn serve_http<A: App>(
             let _ = conn.await;
         }
     }
+}
+
+/// What the Node gateway's HTTP parser counts against its head limit: the request target
+/// and every header's name and value (not the method, the version or the separators).
+pub fn head_count<B>(req: &hyper::Request<B>) -> usize {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(req.uri().path().len(), |pq| pq.as_str().len());
+    req.headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum::<usize>()
+        + target
+}
+
+/// 431 with `Connection: close`, as the Node gateway answers an oversized head.
+fn head_too_large() -> hyper::Response<HttpBody> {
+    let mut r = hyper::Response::new(full_body(Bytes::new()));
+    *r.status_mut() = hyper::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    r
 }

@@ -20,6 +20,11 @@ pub const DEFAULT_MAX_PREAUTH_PER_IP: usize = 32;
 pub const DEFAULT_MAX_PREAUTH_GLOBAL: usize = 4096;
 /// Largest HTTP request head we sniff before handing the bytes to hyper.
 pub const DEFAULT_SNIFF_MAX_BYTES: usize = 16 * 1024;
+/// An HTTP request whose target plus header names and values add up to this many bytes is
+/// answered 431 and closed: the Node gateway's limit (its HTTP parser's `maxHeaderSize`,
+/// measured on the wire: a count of 16 383 passes, 16 384 gets the 431). Our HTTP stack
+/// also stops reading a head at twice this (no attacker makes us take in a 256 KB head).
+pub const DEFAULT_MAX_HTTP_HEAD_BYTES: usize = 16 * 1024;
 /// Listen backlog: a burst of simultaneous connects must queue, not be reset.
 pub const DEFAULT_LISTEN_BACKLOG: u32 = 4096;
 /// Frames drained by the writer per vectored write (stays under IOV_MAX with headers).
@@ -60,6 +65,8 @@ pub struct NetLimits {
     pub close_linger: Duration,
     /// See [`DEFAULT_SNIFF_MAX_BYTES`].
     pub sniff_max_bytes: usize,
+    /// See [`DEFAULT_MAX_HTTP_HEAD_BYTES`].
+    pub max_http_head_bytes: usize,
     /// See [`DEFAULT_MAX_CONTROL_FRAMES_PER_SEC`].
     pub max_control_frames_per_sec: u32,
     /// See [`DEFAULT_MAX_CONTROL_FLOOD_SECS`].
@@ -86,6 +93,7 @@ impl Default for NetLimits {
             http_header_timeout: DEFAULT_HTTP_HEADER_TIMEOUT,
             close_linger: DEFAULT_CLOSE_LINGER,
             sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
+            max_http_head_bytes: DEFAULT_MAX_HTTP_HEAD_BYTES,
             max_control_frames_per_sec: DEFAULT_MAX_CONTROL_FRAMES_PER_SEC,
             max_control_flood_secs: DEFAULT_MAX_CONTROL_FLOOD_SECS,
             seq_splice_prefix: b"",

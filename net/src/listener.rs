@@ -178,6 +178,11 @@ async fn handle<A: App>(
     };
     match sniffed {
         Ok(Ok(Sniffed::WebSocket(head))) => {
+            if head.count() >= limits.max_http_head_bytes {
+                let too_large = error_response(431, "Request Header Fields Too Large", "");
+                let _ = stream.write_all(&too_large).await;
+                return;
+            }
             if permit.is_none() {
                 let body = "too many pending connections";
                 let _ = stream

@@ -27,6 +27,13 @@ pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'
 }
 
 impl UpgradeHead {
+    /// The head's size as the Node gateway's HTTP parser counts it against its limit (see
+    /// [`crate::http::head_count`]): the target and every header's name and value.
+    pub fn count(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.path.len() + headers
+    }
+
     /// First header value by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)

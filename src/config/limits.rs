@@ -76,6 +76,8 @@ pub const DEFAULT_CLOSE_LINGER_MS: u64 = net::DEFAULT_CLOSE_LINGER.as_millis() a
 /// Largest request head sniffed before the bytes go to the HTTP stack.
 /// `gateway.limits.sniffMaxBytes`.
 pub const DEFAULT_SNIFF_MAX_BYTES: u64 = net::DEFAULT_SNIFF_MAX_BYTES as u64;
+/// `gateway.limits.maxHttpHeadBytes`.
+pub const DEFAULT_MAX_HTTP_HEAD_BYTES: u64 = net::DEFAULT_MAX_HTTP_HEAD_BYTES as u64;
 
 /// Image types accepted upstream, on `/v1/*` and in `chat.send` attachments (http.md
 /// `allowedMimes`).
@@ -152,6 +154,7 @@ pub struct Limits {
     pub http_header_timeout_ms: u64,
     pub close_linger_ms: u64,
     pub sniff_max_bytes: u64,
+    pub max_http_head_bytes: u64,
     pub max_pending_node_invokes: u64,
     pub pairing_pending_ttl_ms: u64,
     pub max_control_frames_per_sec: u64,
@@ -177,6 +180,7 @@ impl Default for Limits {
             http_header_timeout_ms: DEFAULT_HTTP_HEADER_TIMEOUT_MS,
             close_linger_ms: DEFAULT_CLOSE_LINGER_MS,
             sniff_max_bytes: DEFAULT_SNIFF_MAX_BYTES,
+            max_http_head_bytes: DEFAULT_MAX_HTTP_HEAD_BYTES,
             max_pending_node_invokes: DEFAULT_MAX_PENDING_NODE_INVOKES,
             pairing_pending_ttl_ms: DEFAULT_PAIRING_PENDING_TTL_MS,
             max_control_frames_per_sec: DEFAULT_MAX_CONTROL_FRAMES_PER_SEC,
@@ -203,6 +207,7 @@ pub const LIMIT_KEYS: &[&str] = &[
     "httpHeaderTimeoutMs",
     "closeLingerMs",
     "sniffMaxBytes",
+    "maxHttpHeadBytes",
     "maxPendingNodeInvokes",
     "pairingPendingTtlMs",
     "maxControlFramesPerSec",
@@ -214,7 +219,7 @@ impl Limits {
     pub fn resolve(limits: Option<&Value>, env: &Env, warnings: &mut Vec<String>) -> Limits {
         let mut l = Limits::default();
         let get = |k: &str| limits.and_then(|v| v.get(k)).and_then(Value::as_u64);
-        let slots: [(&str, &mut u64); 20] = [
+        let slots: [(&str, &mut u64); 21] = [
             ("handshakeTimeoutMs", &mut l.handshake_timeout_ms),
             ("maxPreauthPerIp", &mut l.max_preauth_per_ip),
             ("maxPreauthGlobal", &mut l.max_preauth_global),
@@ -231,6 +236,7 @@ impl Limits {
             ("httpHeaderTimeoutMs", &mut l.http_header_timeout_ms),
             ("closeLingerMs", &mut l.close_linger_ms),
             ("sniffMaxBytes", &mut l.sniff_max_bytes),
+            ("maxHttpHeadBytes", &mut l.max_http_head_bytes),
             ("maxPendingNodeInvokes", &mut l.max_pending_node_invokes),
             ("pairingPendingTtlMs", &mut l.pairing_pending_ttl_ms),
             ("maxControlFramesPerSec", &mut l.max_control_frames_per_sec),

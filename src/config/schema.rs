@@ -348,6 +348,9 @@ pub struct Limits {
     /// `sniffMaxBytes`.
     #[schemars(range(min = 1))]
     pub sniff_max_bytes: Option<u64>,
+    /// `maxHttpHeadBytes`.
+    #[schemars(range(min = 1))]
+    pub max_http_head_bytes: Option<u64>,
     /// `maxPendingNodeInvokes`.
     #[schemars(range(min = 1))]
     pub max_pending_node_invokes: Option<u64>,

@@ -66,8 +66,9 @@ async fn half_sent_get(g: &TestGateway, path: &str) -> TcpStream {
     let mut s = bounded("tcp connect", TcpStream::connect(g.addr))
         .await
         .expect("tcp connect");
-    // More than the sniffer's 16 KiB look-ahead: HTTP without waiting for the whole head.
-    let pad = "a".repeat(17 * 1024);
+    // More than the sniffer's look-ahead (`sniffMaxBytes: 1024` below; a head past the
+    // 16 KiB default would be refused 431): HTTP without waiting for the whole head.
+    let pad = "a".repeat(2 * 1024);
     let start = format!("GET {path} HTTP/1.1\r\nX-Pad: {pad}");
     s.write_all(start.as_bytes()).await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -92,7 +93,7 @@ async fn half_sent_get(g: &TestGateway, path: &str) -> TcpStream {
 /// Start draining while a probe request is mid-flight, then finish it: the answer.
 async fn probe_while_draining(path: &str) -> Raw {
     let cfg = r#"{ gateway: { mode: "local", auth: { mode: "token" },
-                   limits: { maxPreauthGlobal: 1, shutdownDrainMs: 60000 } } }"#;
+                   limits: { maxPreauthGlobal: 1, shutdownDrainMs: 60000, sniffMaxBytes: 1024 } } }"#;
     let g = start_with(Setup::config(cfg)).await;
     let ok = raw_get(g.addr, path).await;
     assert_eq!(ok.status, 200, "{path} before draining: {}", ok.text());

@@ -35,6 +35,7 @@ mod devices;
 mod fanout;
 // HTTP on the gateway port: probes, headers, disabled surfaces, Control UI, 1000-connect burst.
 mod http;
+mod http_head;
 // The operator CLI (real binary): health, status, gateway status|probe|call, logs --follow.
 mod cli;
 // Local operator commands (real binary): setup, gateway install|uninstall|start|stop|restart.
