@@ -173,7 +173,7 @@ pub async fn run(a: &HostileArgs) -> Result<Outcome> {
         if attack.is_some() {
             tokio::time::sleep(Duration::from_secs(a.ramp_secs)).await;
         }
-        let ctx = (&mut good, &mut trigger, &mut rx, &markers);
+        let ctx = (&mut good, &mut trigger, &mut rx, &markers, run_id.as_str());
         let mut p = measure(a, ctx, &mut ri, per_phase).await;
         p.name = attack.unwrap_or("baseline").to_string();
         p.attack = stats.json();
@@ -204,12 +204,13 @@ type Ctx<'a> = (
     &'a mut Conn,
     &'a mut mpsc::UnboundedReceiver<(usize, Instant)>,
     &'a Arc<Vec<String>>,
+    &'a str,
 );
 
 /// One measured phase: `health` open-loop on the good sockets and broadcast rounds, side by
 /// side, with the gateway's RSS sampled.
 async fn measure(a: &HostileArgs, ctx: Ctx<'_>, ri: &mut usize, rounds: usize) -> Phase {
-    let (good, trigger, rx, markers) = ctx;
+    let (good, trigger, rx, markers, run_id) = ctx;
     let secs = Duration::from_secs(a.phase_secs);
     let n = good.len().max(1) as u64;
     let every = Duration::from_micros(1_000_000 * n / a.health_rate.max(1));
@@ -255,7 +256,15 @@ async fn measure(a: &HostileArgs, ctx: Ctx<'_>, ri: &mut usize, rounds: usize) -
         let mut missing = 0;
         for _ in 0..rounds {
             tokio::time::sleep(Duration::from_millis(a.gap_ms)).await;
-            let params = format!(r#"{{"text":"{}"}}"#, markers[*ri]);
+            // One presence entry for the whole run (`instanceId` is its key): each round
+            // replaces it, so every phase broadcasts the same list. Keyed by the text, each
+            // round would add an entry (up to the gateway's 200), and the frame every
+            // subscriber reads would grow from 0.3 KB at the baseline to ~14 KB by the
+            // last phases.
+            let params = format!(
+                r#"{{"text":"{}","instanceId":"hostile-{run_id}"}}"#,
+                markers[*ri]
+            );
             match round(
                 trigger,
                 rx,
