@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -79,6 +80,24 @@ pub(super) fn current() -> Option<Arc<Shared>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
+/// The period of a ring thread's anchor timer. tokio's timer wakes its driver (an eventfd
+/// write, then an `epoll_wait` that returns at once) whenever a timer is registered that is
+/// due before every timer already pending, even from the driver's own thread while it runs.
+/// With no timer pending, each connection's handshake deadline and close linger did so: four
+/// syscalls per connection. A timer that is always pending and due within this period keeps
+/// new deadlines later than it. Shorter than the default close linger (1 s), so that
+/// registers quietly too; it costs each ring two wake-ups a second when idle.
+pub const TIMER_ANCHOR_PERIOD: Duration = Duration::from_millis(500);
+
+/// Keep a timer pending on this thread's runtime (see [`TIMER_ANCHOR_PERIOD`]); ends with it.
+async fn timer_anchor(period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
+}
+
 /// A running ring thread.
 pub(super) struct Started {
     /// Its runtime (connections are spawned there).
@@ -138,6 +157,7 @@ fn run(
     CURRENT.with(|c| *c.borrow_mut() = Some(shared.clone()));
     if ready.send(Ok(rt.handle().clone())).is_ok() {
         rt.block_on(async {
+            tokio::spawn(timer_anchor(TIMER_ANCHOR_PERIOD));
             ring::drive(r, event).await;
             // A failed ring's connections end here too (they have seen the end of their
             // sockets); the thread goes with the pool's stop.
