@@ -44,16 +44,27 @@ impl Diagnostics {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        let mut r = self.ring.lock();
-        r.next_seq += 1;
-        e.insert("seq".into(), json!(r.next_seq));
+        // Built before the lock; the sequence number is filled in under it. The event pushed
+        // out of a full ring is dropped after the lock is released.
+        e.insert("seq".into(), Value::Null);
         e.insert("ts".into(), json!(now_ms()));
         e.insert("type".into(), json!(kind));
-        if r.events.len() == CAPACITY {
-            r.events.pop_front();
-            r.dropped += 1;
-        }
-        r.events.push_back(Value::Object(e));
+        let evicted = {
+            let mut r = self.ring.lock();
+            r.next_seq += 1;
+            if let Some(seq) = e.get_mut("seq") {
+                *seq = json!(r.next_seq);
+            }
+            let evicted = if r.events.len() == CAPACITY {
+                r.dropped += 1;
+                r.events.pop_front()
+            } else {
+                None
+            };
+            r.events.push_back(Value::Object(e));
+            evicted
+        };
+        drop(evicted);
     }
 
     /// Record a memory sample (also kept for the summary's latest and maximum).

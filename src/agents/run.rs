@@ -71,12 +71,12 @@ fn watched(agents: &Agents, run: &Run) -> bool {
     agents.runs.watched(&run.session_key, run.owner.as_ref())
 }
 
-fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
+fn agent_event(agents: &Agents, run: &Run, stream: &str, data: impl FnOnce() -> Value) {
     if !watched(agents, run) {
         run.agent_seq.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    let payload = agent_payload(run, stream, data);
+    let payload = agent_payload(run, stream, data());
     agents.runs.emit(
         &run.session_key,
         run.owner.as_ref(),
@@ -86,12 +86,12 @@ fn agent_event(agents: &Agents, run: &Run, stream: &str, data: Value) {
     );
 }
 
-fn chat_event(agents: &Agents, run: &Run, fields: Value) {
+fn chat_event(agents: &Agents, run: &Run, fields: impl FnOnce() -> Value) {
     if !watched(agents, run) {
         run.chat_seq.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    let payload = chat_payload(run, fields);
+    let payload = chat_payload(run, fields());
     agents
         .runs
         .emit(&run.session_key, run.owner.as_ref(), "chat", &payload, true);
@@ -160,12 +160,12 @@ pub async fn drive(agents: Arc<Agents>, mut input: Input) {
                     &agents,
                     &run,
                     "lifecycle",
-                    json!({ "phase": "start", "startedAt": started_ms }),
+                    || json!({ "phase": "start", "startedAt": started_ms }),
                 );
                 chat_event(
                     &agents,
                     &run,
-                    json!({ "state": "status", "phase": "preparing_context" }),
+                    || json!({ "state": "status", "phase": "preparing_context" }),
                 );
                 tokio::select! {
                     e = attempt(&agents, &input) => e,
@@ -239,7 +239,7 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
     chat_event(
         agents,
         run,
-        json!({ "state": "status", "phase": "starting_model" }),
+        || json!({ "state": "status", "phase": "starting_model" }),
     );
     let cfg = agents.catalog();
     let mut last: Option<LastError> = None;
@@ -260,7 +260,7 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
             agents,
             run,
             "lifecycle",
-            json!({ "phase": "model", "provider": pm.0, "model": pm.1 }),
+            || json!({ "phase": "model", "provider": pm.0, "model": pm.1 }),
         );
         let req = ModelRequest {
             model: target.model.clone(),
@@ -437,40 +437,39 @@ async fn finish(
         {
             tracing::error!(target: "agents", "run {}: persisting the reply failed: {e}", run.id);
         }
-        agents.runs.emit(
-            &run.session_key,
-            None,
-            "session.message",
-            &json!({
-                "sessionKey": run.session_key, "runId": run.id, "message": body,
-            }),
-            true,
-        );
+        if agents.runs.watched(&run.session_key, None) {
+            agents.runs.emit(
+                &run.session_key,
+                None,
+                "session.message",
+                &json!({
+                    "sessionKey": run.session_key, "runId": run.id, "message": body,
+                }),
+                true,
+            );
+        }
     }
     // Events: usage, lifecycle end, chat terminal state.
-    let message = assistant_body(&o.text, ended_ms);
+    let message = || assistant_body(&o.text, ended_ms);
     match o.status {
         "ok" => {
-            agent_event(
-                agents,
-                run,
-                "usage",
+            agent_event(agents, run, "usage", || {
                 json!({
                     "input": o.input_tokens, "output": o.output_tokens,
                     "total": o.input_tokens + o.output_tokens,
                     "provider": o.provider, "model": o.model,
-                }),
-            );
+                })
+            });
             agent_event(
                 agents,
                 run,
                 "lifecycle",
-                json!({ "phase": "end", "status": "ok", "endedAt": ended_ms }),
+                || json!({ "phase": "end", "status": "ok", "endedAt": ended_ms }),
             );
             chat_event(
                 agents,
                 run,
-                json!({ "state": "final", "stopReason": o.stop_reason, "message": message }),
+                || json!({ "state": "final", "stopReason": o.stop_reason, "message": message() }),
             );
         }
         "error" => {
@@ -479,42 +478,37 @@ async fn finish(
                 agents,
                 run,
                 "lifecycle",
-                json!({ "phase": "end", "status": "error", "endedAt": ended_ms }),
+                || json!({ "phase": "end", "status": "error", "endedAt": ended_ms }),
             );
             agent_event(
                 agents,
                 run,
                 "lifecycle",
-                json!({ "phase": "error", "error": msg }),
+                || json!({ "phase": "error", "error": msg }),
             );
             let kind = match o.failure.as_ref().and_then(Failure::provider_kind) {
                 Some(ProviderErrorKind::RateLimit { .. }) => "rate_limit",
                 Some(ProviderErrorKind::Timeout) => "timeout",
                 _ => "unknown",
             };
-            chat_event(
-                agents,
-                run,
+            chat_event(agents, run, || {
                 json!({
                     "state": "error", "errorMessage": msg, "errorKind": kind,
                     "errorDetail": o.error_detail.clone().unwrap_or(json!({})), "stopReason": "error",
-                }),
-            );
+                })
+            });
         }
         _ => {
-            agent_event(
-                agents,
-                run,
-                "lifecycle",
+            agent_event(agents, run, "lifecycle", || {
                 json!({
                     "phase": "end", "status": "cancelled", "aborted": true, "endedAt": ended_ms,
                     "stopReason": o.stop_reason,
-                }),
-            );
+                })
+            });
             chat_event(
                 agents,
                 run,
-                json!({ "state": "aborted", "stopReason": o.stop_reason, "message": message }),
+                || json!({ "state": "aborted", "stopReason": o.stop_reason, "message": message() }),
             );
         }
     }

@@ -177,7 +177,7 @@ pub fn sse_response<F: SseFormat + Unpin>(body: SseBody<F>) -> Response<HttpBody
 }
 
 /// `data: <json>\n\n`.
-pub fn data_line(v: &Value) -> Bytes {
+pub fn data_line(v: &impl serde::Serialize) -> Bytes {
     let mut s = Vec::with_capacity(128);
     s.extend_from_slice(b"data: ");
     let _ = serde_json::to_writer(&mut s, v);

@@ -12,6 +12,7 @@ pub mod metrics;
 
 pub mod openai;
 pub mod openai_input;
+pub mod openai_out;
 mod probes;
 pub mod responses;
 pub mod tools;

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::auth::{missing_scope, openai_error, Caller};
 use super::body::{data_line, sse_response, SseBody, SseFormat, DONE};
 use super::openai_input::{flatten_messages, validate};
+use super::openai_out::{self as out, Delta, Head, UsageOut};
 use super::{respond, JSON_UTF8};
 use crate::agents::runs::{AbortReason, Outcome, Run};
 use crate::agents::{Submit, Tap};
@@ -282,11 +283,12 @@ struct ChatChunks {
 }
 
 impl ChatChunks {
-    fn chunk(&self, delta: Value, finish: Value) -> Bytes {
-        data_line(&json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
-        }))
+    fn head(&self) -> Head<'_> {
+        Head {
+            id: &self.id,
+            created: self.created,
+            model: &self.model,
+        }
     }
 }
 
@@ -294,12 +296,21 @@ impl SseFormat for ChatChunks {
     fn frames(&mut self, item: Tap, out: &mut VecDeque<Bytes>) -> bool {
         match item {
             Tap::Delta(d) => {
-                out.push_back(self.chunk(json!({ "content": d }), Value::Null));
+                let delta = Delta {
+                    role: None,
+                    content: Some(&d),
+                };
+                out.push_back(out::chunk(&self.head(), delta, None));
                 false
             }
             Tap::Done(o) => {
                 if o.status == "ok" {
-                    out.push_back(self.chunk(json!({}), json!(finish_reason(&o.stop_reason))));
+                    let delta = Delta {
+                        role: None,
+                        content: None,
+                    };
+                    let finish = finish_reason(&o.stop_reason);
+                    out.push_back(out::chunk(&self.head(), delta, Some(finish)));
                 } else {
                     let msg = o.error_text();
                     out.push_back(data_line(
@@ -307,10 +318,7 @@ impl SseFormat for ChatChunks {
                     ));
                 }
                 if self.usage {
-                    out.push_back(data_line(&json!({
-                        "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                        "choices": [], "usage": usage(&o),
-                    })));
+                    out.push_back(out::usage_chunk(&self.head(), UsageOut::of(&o)));
                 }
                 out.push_back(Bytes::from_static(DONE));
                 true
@@ -325,11 +333,6 @@ fn finish_reason(stop: &str) -> &str {
         "tool_calls" => "tool_calls",
         _ => "stop",
     }
-}
-
-fn usage(o: &Outcome) -> Value {
-    json!({ "prompt_tokens": o.input_tokens, "completion_tokens": o.output_tokens,
-            "total_tokens": o.input_tokens + o.output_tokens })
 }
 
 /// `POST /v1/chat/completions`.
@@ -376,7 +379,11 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
             model,
             usage: body["stream_options"]["include_usage"] == true,
         };
-        let prelude = vec![fmt.chunk(json!({ "role": "assistant" }), Value::Null)];
+        let role = Delta {
+            role: Some("assistant"),
+            content: None,
+        };
+        let prelude = vec![out::chunk(&fmt.head(), role, None)];
         let r2 = run.clone();
         let on_drop = Box::new(move || {
             r2.abort(AbortReason::ClientGone);
@@ -387,12 +394,14 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
         Ok(o) => o,
         Err(r) => return r,
     };
-    json_ok(&json!({
-        "id": id, "object": "chat.completion", "created": now_s(), "model": model,
-        "choices": [{ "index": 0, "message": { "role": "assistant", "content": outcome.text },
-                      "finish_reason": finish_reason(&outcome.stop_reason) }],
-        "usage": usage(&outcome),
-    }))
+    let head = Head {
+        id: &id,
+        created: now_s(),
+        model: &model,
+    };
+    let finish = finish_reason(&outcome.stop_reason);
+    let body = out::completion(&head, &outcome.text, finish, UsageOut::of(&outcome));
+    respond(StatusCode::OK, JSON_UTF8, body, false)
 }
 
 /// `POST /v1/embeddings`: forwarded to the agent's provider (OpenAI-compatible

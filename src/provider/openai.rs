@@ -3,6 +3,10 @@
 //! OpenRouter… A server that ignores `stream: true` and answers `application/json` is read
 //! as one non-stream completion.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::http::{one_line, Call, Flow, ERROR_PREVIEW_CHARS};
@@ -141,6 +145,33 @@ async fn non_stream(
     })
 }
 
+/// The fields of a stream chunk a run reads, borrowed from the chunk's text. A chunk whose
+/// fields have other types fails this parse and is read as a tree instead
+/// ([`StreamState::on_tree`]), so both read the same chunks the same way.
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<ChunkChoice<'a>>>,
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<ChunkDelta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+}
+
 /// What the stream produced so far.
 #[derive(Default)]
 struct StreamState {
@@ -164,6 +195,50 @@ impl StreamState {
         if data == "[DONE]" {
             return Ok(Flow::Done);
         }
+        match serde_json::from_str::<Chunk<'_>>(data) {
+            Ok(c) => self.on_chunk(call, c, on_delta)?,
+            // Not the usual shape (a field of another type, a duplicate key…): read it
+            // as a tree, which takes what it can and ignores the rest.
+            Err(_) => self.on_tree(call, data, on_delta)?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// A chunk of the usual shape, read in place: no map is built for the common case.
+    fn on_chunk(
+        &mut self,
+        call: &Call<'_>,
+        c: Chunk<'_>,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), ProviderError> {
+        if let Some(raw) = c.error {
+            let err: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            return Err(call.upstream_error(&err));
+        }
+        if let Some(choice) = c.choices.as_deref().and_then(<[_]>::first) {
+            let delta = choice.delta.as_ref().and_then(|d| d.content.as_deref());
+            if let Some(t) = delta.filter(|t| !t.is_empty()) {
+                on_delta(t);
+                self.text.push_str(t);
+            }
+            if let Some(f) = &choice.finish_reason {
+                self.stop = Some(f.to_string());
+            }
+        }
+        if let Some(raw) = c.usage.filter(|u| u.get().starts_with('{')) {
+            let u: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            self.usage = usage(&u, self.usage);
+        }
+        Ok(())
+    }
+
+    /// Any other chunk, read as a JSON tree.
+    fn on_tree(
+        &mut self,
+        call: &Call<'_>,
+        data: &str,
+        on_delta: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), ProviderError> {
         let v: Value = serde_json::from_str(data).map_err(|e| {
             let shown = one_line(data, ERROR_PREVIEW_CHARS);
             call.malformed(format_args!("invalid stream data ({e}): {shown}"))
@@ -184,7 +259,7 @@ impl StreamState {
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
             self.usage = usage(u, self.usage);
         }
-        Ok(Flow::Continue)
+        Ok(())
     }
 
     /// The stream is over: by `[DONE]` (`done`) or by the end of the body.
@@ -292,6 +367,70 @@ mod tests {
                 output: 2
             }
         );
+    }
+
+    /// Text, stop reason, usage, the deltas passed on, the errors.
+    type Read = (String, Option<String>, Usage, Vec<String>, Vec<String>);
+
+    /// Feed `chunks` through `on_data` (typed first) and through the tree reader alone.
+    fn both_ways(chunks: &[&str]) -> [Read; 2] {
+        let p = provider();
+        let r = req();
+        let call = Call::new(&p, &r, Duration::from_secs(1), "http://h/v1").unwrap();
+        [true, false].map(|typed| {
+            let mut st = StreamState::default();
+            let (mut deltas, mut errors) = (Vec::new(), Vec::new());
+            for c in chunks {
+                let mut d = |t: &str| deltas.push(t.to_string());
+                let res = if typed {
+                    st.on_data(&call, c, &mut d).map(|_| ())
+                } else {
+                    st.on_tree(&call, c, &mut d)
+                };
+                if let Err(e) = res {
+                    errors.push(format!("{:?} {}", e.kind, e.message));
+                }
+            }
+            (st.text, st.stop, st.usage, deltas, errors)
+        })
+    }
+
+    #[test]
+    fn chunks_read_in_place_read_as_the_tree_reads_them() {
+        let chunks = [
+            r#"{"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":"h\u00e9 \"q\"\n"}}]}"#,
+            r#"{"choices":[{"delta":{"content":null},"finish_reason":null}],"usage":null}"#,
+            r#"{"choices":[{"delta":{"content":7}}]}"#,
+            r#"{"choices":[{"delta":"odd"},{"delta":{"content":"second"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"}},{"delta":5}]}"#,
+            r#"{"choices":{"0":{"delta":{"content":"keyed"}}}}"#,
+            r#"{"choices":[{"delta":{"content":"b"},"finish_reason":"tool_calls"}]}"#,
+            r#"{"choices":[{"finish_reason":3}]}"#,
+            r#"{"choices":[{"delta":{"content":"c","content":"d"}}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":4}}"#,
+            r#"{"usage":[1,2]}"#,
+            r#"{"usage":{"completion_tokens":6,"prompt_tokens":"x"}}"#,
+            r#"[1,2]"#,
+            r#""text""#,
+            r#"{"error":null,"choices":[{"delta":{"content":"e"}}]}"#,
+            r#"{"error":{"message":"overloaded","type":"server_error","code":503}}"#,
+            r#"{"error":"plain"}"#,
+        ];
+        let [typed, tree] = both_ways(&chunks);
+        assert_eq!(typed, tree);
+        let (text, stop, usage, deltas, errors) = typed;
+        // `choices` as an object with a key "0" is read too (a JSON pointer does that).
+        assert_eq!(text, "h\u{e9} \"q\"\nakeyedbde");
+        assert_eq!(stop.as_deref(), Some("tool_calls"));
+        assert_eq!(
+            usage,
+            Usage {
+                input: 4,
+                output: 6
+            }
+        );
+        assert_eq!(deltas.len(), 6);
+        assert_eq!(errors.len(), 2, "{errors:?}");
     }
 
     #[test]
