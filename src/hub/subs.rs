@@ -11,6 +11,11 @@ use super::Subscriber;
 
 /// Most subscribers in one chunk of the snapshot.
 pub const CHUNK: usize = 256;
+/// A chunk that a leave brings to this size or below is merged with a neighbour that has
+/// room for it. So no two neighbouring chunks are both this small, and churn cannot leave
+/// the list as many near-empty chunks: it has at most about `2 × subscribers / MERGE_AT`
+/// chunks (each leave copies the chunk pointers, so their number is a leave's cost).
+pub const MERGE_AT: usize = CHUNK / 4;
 
 /// A run of subscribers; `id` names it across snapshots (a rebuilt chunk keeps its id).
 #[derive(Debug)]
@@ -94,6 +99,8 @@ impl Index {
             .collect();
         if subs.is_empty() {
             chunks.remove(at);
+        } else if subs.len() <= MERGE_AT {
+            self.merge(&mut chunks, at, subs);
         } else {
             chunks[at] = Arc::new(Chunk { id, subs });
         }
@@ -101,6 +108,41 @@ impl Index {
             chunks,
             len: cur.len - 1,
         })
+    }
+
+    /// Put `subs` (what is left of chunk `at`) into a neighbour with room for them, or back
+    /// at `at` when neither has room.
+    fn merge(&mut self, chunks: &mut Vec<Arc<Chunk>>, at: usize, subs: Vec<Arc<Subscriber>>) {
+        let fits = |i: usize| chunks[i].subs.len() + subs.len() <= CHUNK;
+        let into = match (at.checked_sub(1), at + 1 < chunks.len()) {
+            (Some(left), _) if fits(left) => left,
+            (_, true) if fits(at + 1) => at + 1,
+            _ => {
+                chunks[at] = Arc::new(Chunk {
+                    id: chunks[at].id,
+                    subs,
+                });
+                return;
+            }
+        };
+        let host = &chunks[into];
+        let mut merged = Vec::with_capacity(host.subs.len() + subs.len());
+        if into < at {
+            merged.extend(host.subs.iter().cloned());
+            merged.extend(subs.iter().cloned());
+        } else {
+            merged.extend(subs.iter().cloned());
+            merged.extend(host.subs.iter().cloned());
+        }
+        let host_id = host.id;
+        for s in &subs {
+            self.chunk_of.insert(s.conn, host_id);
+        }
+        chunks[into] = Arc::new(Chunk {
+            id: host_id,
+            subs: merged,
+        });
+        chunks.remove(at);
     }
 
     /// The subscriber of connection `conn` in `cur`.
@@ -179,5 +221,82 @@ mod tests {
         }
         assert_eq!(conns(&cur), vec![1000]);
         assert!(ix.find(&cur, 1000).is_some());
+    }
+
+    /// Leaves that thin every chunk out merge them: one subscriber left per chunk of 256
+    /// used to keep every chunk.
+    #[test]
+    fn thinned_out_chunks_merge() {
+        let mut ix = Index::default();
+        let mut cur = Subs::default();
+        let n = CHUNK as u64 * 8;
+        for c in 0..n {
+            cur = ix.join(&cur, sub(c));
+        }
+        for c in (0..n).filter(|c| c % CHUNK as u64 != 0) {
+            cur = ix.leave(&cur, c).unwrap();
+        }
+        assert_eq!(cur.len(), 8);
+        assert_eq!(cur.chunks.len(), 1, "{:?}", sizes(&cur));
+        let mut left = conns(&cur);
+        left.sort_unstable();
+        assert_eq!(left, (0..8).map(|i| i * CHUNK as u64).collect::<Vec<_>>());
+        for c in left {
+            assert_eq!(ix.find(&cur, c).map(|s| s.conn), Some(c));
+        }
+    }
+
+    fn sizes(s: &Subs) -> Vec<usize> {
+        s.chunks.iter().map(|c| c.subs.len()).collect()
+    }
+
+    /// Random joins and leaves against a plain set: the same members, every member found
+    /// through the index, no chunk over [`CHUNK`], and never two small neighbours.
+    #[test]
+    fn churn_keeps_members_index_and_chunk_bounds() {
+        let mut ix = Index::default();
+        let mut cur = Subs::default();
+        let mut model = std::collections::BTreeSet::new();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = 0u64;
+        for step in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Grow towards ~1500 members, then churn around it.
+            let join = model.len() < 200 || (rng % 100 < 48 && model.len() < 3000);
+            if join {
+                next += 1;
+                cur = ix.join(&cur, sub(next));
+                model.insert(next);
+            } else {
+                let nth = (rng >> 8) as usize % model.len();
+                let c = *model.iter().nth(nth).unwrap();
+                cur = ix.leave(&cur, c).unwrap();
+                model.remove(&c);
+            }
+            assert_eq!(cur.len(), model.len(), "step {step}");
+            let sz = sizes(&cur);
+            assert!(
+                sz.iter().all(|&n| n > 0 && n <= CHUNK),
+                "step {step}: {sz:?}"
+            );
+            assert!(
+                sz.windows(2).all(|w| w[0] > MERGE_AT || w[1] > MERGE_AT),
+                "step {step}: two small neighbours in {sz:?}"
+            );
+            if step % 500 == 0 {
+                let mut got = conns(&cur);
+                got.sort_unstable();
+                assert_eq!(
+                    got,
+                    model.iter().copied().collect::<Vec<_>>(),
+                    "step {step}"
+                );
+                for &c in &model {
+                    assert_eq!(ix.find(&cur, c).map(|s| s.conn), Some(c), "step {step}");
+                }
+            }
+        }
     }
 }
