@@ -126,17 +126,18 @@ impl Index {
             }
         };
         let host = &chunks[into];
-        let mut merged = Vec::with_capacity(host.subs.len() + subs.len());
-        if into < at {
-            merged.extend(host.subs.iter().cloned());
-            merged.extend(subs.iter().cloned());
-        } else {
-            merged.extend(subs.iter().cloned());
-            merged.extend(host.subs.iter().cloned());
-        }
         let host_id = host.id;
         for s in &subs {
             self.chunk_of.insert(s.conn, host_id);
+        }
+        // The moved subscribers go in by value; only the host's are cloned.
+        let mut merged = Vec::with_capacity(host.subs.len() + subs.len());
+        if into < at {
+            merged.extend(host.subs.iter().cloned());
+            merged.extend(subs);
+        } else {
+            merged.extend(subs);
+            merged.extend(host.subs.iter().cloned());
         }
         chunks[into] = Arc::new(Chunk {
             id: host_id,
