@@ -15,7 +15,6 @@ use openclaw_proto::{
 use serde_json::{json, Value};
 
 use crate::auth::ct_eq;
-use crate::auth::device::{self, b64url, new_device_token};
 use crate::auth::shared::{
     rate_limited, refuse, secret_failure, truncate_reason, ClientKind, ConnectFail, SecretFailure,
 };
@@ -23,7 +22,6 @@ use crate::clock::now_ms;
 use crate::config::AuthMode;
 use crate::hub::Subscriber;
 use crate::server::Gateway;
-use crate::store::DeviceRecord;
 
 /// Headers that make a loopback socket non-local (a proxy is in between).
 const FORWARDING_HEADERS: &[&str] = &[
@@ -35,6 +33,8 @@ const FORWARDING_HEADERS: &[&str] = &[
 ];
 
 pub use crate::auth::Authed;
+
+mod pairing;
 
 /// `true` for a direct loopback peer with no forwarding headers.
 pub fn is_local_direct(info: &ConnInfo) -> bool {
@@ -277,6 +277,90 @@ pub async fn connect(
     })?;
     let protocol = negotiate(&p).ok_or_else(|| protocol_mismatch(&p))?;
     let role = p.role_or_default().to_string();
+    let local = is_local_direct(info);
+    let kind = check_client(gw, info, &p, &role, local)?;
+    let now = now_ms();
+    let verified = pairing::verify(&p, nonce, now)?;
+    let shared = authenticate(gw, &p, info, kind, verified.as_ref().map(|v| v.id.as_str()))?;
+    let mut scopes = match role.as_str() {
+        "node" => Vec::new(),
+        _ => p.scopes.clone().unwrap_or_default(),
+    };
+    let grant = match &verified {
+        Some(dev) => {
+            let asking = pairing::Asking {
+                gw,
+                info,
+                p: &p,
+                dev,
+                role: &role,
+                scopes: &scopes,
+                local,
+                device_token_ok: shared.device_token_ok,
+                now,
+            };
+            pairing::grant(asking).await?
+        }
+        None => {
+            // Device-less probes get their self-declared scopes cleared (observed).
+            if p.client.mode == "probe" {
+                scopes.clear();
+            }
+            pairing::Grant::default()
+        }
+    };
+    cap_by_trusted_proxy(gw, info, &mut scopes);
+    let conn_id = uuid::Uuid::new_v4().to_string();
+    let granted = GrantedScopes::new(scopes);
+    let device_id = verified.map(|v| v.id);
+    let presence_key = upsert_presence(
+        gw,
+        info,
+        &p,
+        &role,
+        &granted,
+        device_id.as_deref(),
+        &conn_id,
+        now,
+    );
+    let hello = crate::hello::hello_ok(
+        gw,
+        protocol,
+        &conn_id,
+        shared.method,
+        &role,
+        &granted,
+        grant.device_token.as_ref(),
+        grant.newly_paired.is_some(),
+    );
+    let node = (role == "node").then(|| node_decl(&p, device_id.as_deref(), local, info));
+    let authed = Authed {
+        node,
+        conn: info.conn_id,
+        conn_id,
+        client_id: p.client.id.clone(),
+        client_mode: p.client.mode.clone(),
+        role,
+        scopes: granted,
+        presence_key,
+        device_id,
+        newly_paired: grant.newly_paired,
+        caps: p.caps.clone(),
+    };
+    tracing::debug!(target: "gateway/ws", "← connect client={} mode={} role={} auth={} conn={}",
+        authed.client_id, authed.client_mode, authed.role, shared.method, truncate_reason(&authed.conn_id));
+    Ok((authed, hello))
+}
+
+/// The role is one we serve, and a Control UI comes from an allowed origin; what kind of
+/// client this is, for shared-secret auth.
+fn check_client(
+    gw: &Gateway,
+    info: &ConnInfo,
+    p: &ConnectParams,
+    role: &str,
+    local: bool,
+) -> Result<ClientKind, ConnectFail> {
     if role != "operator" && role != "node" {
         return Err(refuse(
             ErrorCode::InvalidRequest,
@@ -285,18 +369,8 @@ pub async fn connect(
             close::POLICY_VIOLATION,
         ));
     }
-    let local = is_local_direct(info);
-    let client_id = p.client.id.clone();
-    let mode = p.client.mode.clone();
-    let kind = ClientKind {
-        cli: mode == "cli" || client_id == "cli",
-        ui: matches!(
-            client_id.as_str(),
-            "openclaw-control-ui" | "webchat-ui" | "webchat"
-        ),
-        local,
-    };
-    if matches!(client_id.as_str(), "openclaw-control-ui" | "webchat-ui")
+    let client_id = p.client.id.as_str();
+    if matches!(client_id, "openclaw-control-ui" | "webchat-ui")
         && !info.header("origin").is_some_and(|o| origin_allowed(gw, o))
     {
         return Err(refuse(
@@ -306,223 +380,72 @@ pub async fn connect(
             close::POLICY_VIOLATION,
         ));
     }
-    let now = now_ms();
-    let verified = match p.device.as_ref() {
-        Some(d) => match device::verify(d, &p, nonce, now) {
-            Ok(pk) => Some((d.id.to_ascii_lowercase(), pk)),
-            Err(r) => {
-                let e = ErrorShape::new(ErrorCode::InvalidRequest, r.message)
-                    .with_details(json!({ "code": r.code, "reason": r.reason }));
-                return Err(ConnectFail::new(e, close::POLICY_VIOLATION));
-            }
-        },
-        None => None,
-    };
-    if verified.is_none() && mode == "ui" {
-        return Err(refuse(
-            ErrorCode::InvalidRequest,
-            "control ui requires device identity (use a browser with WebCrypto or pair the device)",
-            Some("CONTROL_UI_DEVICE_IDENTITY_REQUIRED"),
-            close::POLICY_VIOLATION,
-        ));
-    }
-    let shared = authenticate(
-        gw,
-        &p,
-        info,
-        kind,
-        verified.as_ref().map(|(id, _)| id.as_str()),
-    )?;
-    let requested: Vec<String> = p.scopes.clone().unwrap_or_default();
+    Ok(ClientKind {
+        cli: p.client.mode == "cli" || client_id == "cli",
+        ui: matches!(client_id, "openclaw-control-ui" | "webchat-ui" | "webchat"),
+        local,
+    })
+}
 
-    // Scopes and pairing.
-    let mut scopes = if role == "node" {
-        Vec::new()
-    } else {
-        requested.clone()
-    };
-    let mut device_token: Option<(String, u64)> = None;
-    let mut newly_paired = None;
-    if let Some((id, pk)) = verified.as_ref() {
-        let existing = gw.devices.get(id);
-        // `role` is stored as the comma-separated set of roles the device was approved for;
-        // a role whose token was revoked no longer counts until it is approved again.
-        let revoked = crate::rpc::devices::revoked_roles(gw, id);
-        let has_role =
-            |d: &DeviceRecord| d.role.split(',').any(|r| r == role) && !revoked.contains(&role);
-        let covers = |d: &DeviceRecord| has_role(d) && scopes.iter().all(|s| d.scopes.contains(s));
-        match existing {
-            Some(d) if covers(&d) => device_token = Some((d.token.clone(), d.token_issued_ms)),
-            Some(_) if shared.device_token_ok => {
-                let e = ErrorShape::new(ErrorCode::InvalidRequest, "unauthorized: device token scope mismatch")
-                    .with_details(json!({ "code": "AUTH_SCOPE_MISMATCH", "recommendedNextStep": "review_auth_configuration", "canRetryWithDeviceToken": false }));
-                return Err(ConnectFail::new(e, close::POLICY_VIOLATION));
-            }
-            prev if local && auto_approve_local(gw) => {
-                let (token, issued) = match &prev {
-                    Some(d) if has_role(d) || d.role.split(',').all(|r| r != role) => {
-                        (d.token.clone(), d.token_issued_ms)
-                    }
-                    _ => (new_device_token(), now),
-                };
-                let mut all = prev.as_ref().map(|d| d.scopes.clone()).unwrap_or_default();
-                for s in &scopes {
-                    if !all.contains(s) {
-                        all.push(s.clone());
-                    }
-                }
-                let roles = match &prev {
-                    Some(d) if !has_role(d) => format!("{},{role}", d.role),
-                    Some(d) => d.role.clone(),
-                    None => role.clone(),
-                };
-                let rec = DeviceRecord {
-                    device_id: id.clone(),
-                    public_key: b64url(pk),
-                    role: roles,
-                    scopes: all,
-                    token: token.clone(),
-                    token_issued_ms: issued,
-                    approved_ms: now,
-                    client_id: client_id.clone(),
-                    platform: p.client.platform.clone(),
-                    provenance: "silent".into(),
-                };
-                gw.devices.upsert(rec).await.map_err(|e| {
-                    crate::failure::Failure::Store(e).log("pairing");
-                    refuse(
-                        ErrorCode::Unavailable,
-                        crate::failure::STORE_UNAVAILABLE,
-                        None,
-                        close::TRY_AGAIN_LATER,
-                    )
-                })?;
-                device_token = Some((token, issued));
-                let repaired = prev.as_ref().is_some_and(|d| !has_role(d));
-                if repaired {
-                    crate::rpc::devices::unrevoke(gw, id, &role).await;
-                }
-                if prev.is_none() || repaired {
-                    newly_paired = Some(id.clone());
-                }
-            }
-            prev => {
-                let reason = match &prev {
-                    None => "not-paired",
-                    Some(d) if !has_role(d) => "role-upgrade",
-                    Some(_) => "scope-upgrade",
-                };
-                let ask = crate::rpc::devices::Ask {
-                    device_id: id,
-                    public_key: pk,
-                    display_name: p.client.display_name.as_deref(),
-                    platform: &p.client.platform,
-                    device_family: p.client.device_family.as_deref(),
-                    client_id: &client_id,
-                    client_mode: &mode,
-                    role: &role,
-                    scopes: &scopes,
-                    repair: prev.is_some(),
-                    remote_ip: remote_ip(info),
-                };
-                return Err(crate::rpc::devices::pairing_required(gw, ask, reason).await);
-            }
-        }
-    } else if mode == "probe" {
-        // Device-less probes get their self-declared scopes cleared (observed).
-        scopes.clear();
+/// Behind a trusted proxy, `x-openclaw-scopes` caps the scopes granted.
+fn cap_by_trusted_proxy(gw: &Gateway, info: &ConnInfo, scopes: &mut Vec<String>) {
+    if gw.cfg.load().auth.mode != AuthMode::TrustedProxy {
+        return;
     }
-    if cfg_is_trusted_proxy(gw) {
-        if let Some(cap) = info.header("x-openclaw-scopes") {
-            let allowed: Vec<&str> = cap.split([',', ' ']).filter(|s| !s.is_empty()).collect();
-            scopes.retain(|s| allowed.contains(&s.as_str()));
-        }
+    if let Some(cap) = info.header("x-openclaw-scopes") {
+        let allowed: Vec<&str> = cap.split([',', ' ']).filter(|s| !s.is_empty()).collect();
+        scopes.retain(|s| allowed.contains(&s.as_str()));
     }
+}
 
-    let conn_id = uuid::Uuid::new_v4().to_string();
-    let granted = GrantedScopes::new(scopes);
-    let creates_presence = matches!(mode.as_str(), "ui" | "webchat" | "node");
-    let presence_key = creates_presence.then(|| {
-        verified
-            .as_ref()
-            .map(|(id, _)| id.clone())
-            .or_else(|| p.client.instance_id.clone())
-            .unwrap_or_else(|| conn_id.clone())
-    });
-    if let Some(key) = &presence_key {
-        gw.presence.upsert(
-            key,
-            crate::hello::presence_entry(
-                &p,
-                info,
-                &role,
-                &granted,
-                verified.as_ref().map(|v| v.0.as_str()),
-                now,
-            ),
-            now,
-        );
+/// UIs, webchats and nodes appear in presence (keyed by device, else instance, else
+/// connection); the key, if this connection has one.
+#[allow(clippy::too_many_arguments)]
+fn upsert_presence(
+    gw: &Gateway,
+    info: &ConnInfo,
+    p: &ConnectParams,
+    role: &str,
+    granted: &GrantedScopes,
+    device_id: Option<&str>,
+    conn_id: &str,
+    now: u64,
+) -> Option<String> {
+    if !matches!(p.client.mode.as_str(), "ui" | "webchat" | "node") {
+        return None;
     }
-    let hello = crate::hello::hello_ok(
-        gw,
-        protocol,
-        &conn_id,
-        shared.method,
-        &role,
-        &granted,
-        device_token.as_ref(),
-        newly_paired.is_some(),
-    );
-    let node = (role == "node").then(|| {
-        std::sync::Arc::new(crate::nodes::NodeDecl {
-            node_id: verified
-                .as_ref()
-                .map_or_else(|| p.client.id.clone(), |(id, _)| id.clone()),
-            client_id: p.client.id.clone(),
-            client_mode: p.client.mode.clone(),
-            display_name: p.client.display_name.clone(),
-            platform: p.client.platform.clone(),
-            version: p.client.version.clone(),
-            device_family: p.client.device_family.clone(),
-            model_identifier: p.client.model_identifier.clone(),
-            caps: p.caps.clone(),
-            commands: p.commands.clone().unwrap_or_default(),
-            path_env: p.path_env.clone(),
-            permissions: p.permissions.as_ref().map(|m| json!(m)),
-            local,
-            remote_ip: remote_ip(info),
-        })
-    });
-    let authed = Authed {
-        node,
-        conn: info.conn_id,
-        conn_id,
-        role: role.clone(),
-        scopes: granted.clone(),
-        client_id,
-        client_mode: mode,
-        presence_key,
-        device_id: verified.map(|(id, _)| id),
-        newly_paired,
+    let key = device_id
+        .map(str::to_string)
+        .or_else(|| p.client.instance_id.clone())
+        .unwrap_or_else(|| conn_id.to_string());
+    let entry = crate::hello::presence_entry(p, info, role, granted, device_id, now);
+    gw.presence.upsert(&key, entry, now);
+    Some(key)
+}
+
+/// What a node connection declares about itself.
+fn node_decl(
+    p: &ConnectParams,
+    device_id: Option<&str>,
+    local: bool,
+    info: &ConnInfo,
+) -> Arc<crate::nodes::NodeDecl> {
+    Arc::new(crate::nodes::NodeDecl {
+        node_id: device_id.map_or_else(|| p.client.id.clone(), str::to_string),
+        client_id: p.client.id.clone(),
+        client_mode: p.client.mode.clone(),
+        display_name: p.client.display_name.clone(),
+        platform: p.client.platform.clone(),
+        version: p.client.version.clone(),
+        device_family: p.client.device_family.clone(),
+        model_identifier: p.client.model_identifier.clone(),
         caps: p.caps.clone(),
-    };
-    tracing::debug!(target: "gateway/ws", "← connect client={} mode={} role={} auth={} conn={}",
-        authed.client_id, authed.client_mode, authed.role, shared.method, truncate_reason(&authed.conn_id));
-    Ok((authed, hello))
-}
-
-/// `gateway.nodes.pairing.autoApproveLocal` (default on).
-fn auto_approve_local(gw: &Gateway) -> bool {
-    gw.cfg
-        .load()
-        .parsed
-        .pointer("/gateway/nodes/pairing/autoApproveLocal")
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
-}
-
-fn cfg_is_trusted_proxy(gw: &Gateway) -> bool {
-    gw.cfg.load().auth.mode == AuthMode::TrustedProxy
+        commands: p.commands.clone().unwrap_or_default(),
+        path_env: p.path_env.clone(),
+        permissions: p.permissions.as_ref().map(|m| json!(m)),
+        local,
+        remote_ip: remote_ip(info),
+    })
 }
 
 /// After `hello-ok` is queued: the socket joins the hub (events may follow from now on).
