@@ -348,10 +348,31 @@ async fn finish(
 ) {
     let run = &input.run;
     let ended_ms = now_ms();
-    let streamed = run.text.lock().clone();
+    let mut o = outcome(run, ended, started_ms, ended_ms);
+    crate::metrics::run_ended(o.status, took);
+    persist_reply(agents, run, &o, ended_ms).await;
+    emit_end(agents, run, &o, ended_ms);
+    o.reply = reply(run, &o, took);
+    agents
+        .runs
+        .store
+        .run_done(&run.id, &run.session_key, &o.reply);
+    let o = run.finish(o);
+    agents.runs.retire(run);
+    agents.session_changed(&run.session_key);
+    if let Some(resp) = responder {
+        resp.stored(&o.reply);
+    }
+    if let Some(tap) = &input.tap {
+        let _ = tap.send(Tap::Done(o));
+    }
+}
+
+/// How the run ended, as its outcome (text, status, usage; the reply is built later).
+fn outcome(run: &Run, ended: Ended, started_ms: u64, ended_ms: u64) -> Outcome {
     let mut o = Outcome {
         status: "ok",
-        text: streamed.clone(),
+        text: run.text.lock().clone(),
         stop_reason: "stop".into(),
         failure: None,
         error_detail: None,
@@ -402,54 +423,61 @@ async fn finish(
             o.stop_reason = "timeout".into();
         }
     }
-    crate::metrics::run_ended(o.status, took);
-    // Persist what the assistant said (complete, or partial when aborted/failed mid-stream).
-    if !o.text.is_empty() {
-        let body = json!({
-            "role": "assistant",
-            "content": [{ "type": "text", "text": o.text }],
-            "timestamp": ended_ms,
-            "provider": o.provider,
-            "model": o.model,
-            "usage": { "input": o.input_tokens, "output": o.output_tokens, "totalTokens": o.input_tokens + o.output_tokens },
-            "stopReason": o.stop_reason,
-        });
-        let totals = RunTotals {
-            provider: o.provider.clone().unwrap_or_default(),
-            model: o.model.clone().unwrap_or_default(),
-            input_tokens: o.input_tokens,
-            output_tokens: o.output_tokens,
-        };
-        // Queued, not awaited: the caller is answered while it commits, and every transcript
-        // read waits for writes queued before it (`SessionStore::read`).
-        if let Err(e) = agents
-            .runs
-            .store
-            .assistant(
-                &run.session_key,
-                &run.agent_id,
-                &run.id,
-                &body,
-                Some(totals),
-                false,
-            )
-            .await
-        {
-            tracing::error!(target: "agents", "run {}: persisting the reply failed: {e}", run.id);
-        }
-        if agents.runs.watched(&run.session_key, None) {
-            agents.runs.emit(
-                &run.session_key,
-                None,
-                "session.message",
-                &json!({
-                    "sessionKey": run.session_key, "runId": run.id, "message": body,
-                }),
-                true,
-            );
-        }
+    o
+}
+
+/// Persist what the assistant said (complete, or partial when aborted or failed mid-stream).
+async fn persist_reply(agents: &Arc<Agents>, run: &Run, o: &Outcome, ended_ms: u64) {
+    if o.text.is_empty() {
+        return;
     }
-    // Events: usage, lifecycle end, chat terminal state.
+    let body = json!({
+        "role": "assistant",
+        "content": [{ "type": "text", "text": o.text }],
+        "timestamp": ended_ms,
+        "provider": o.provider,
+        "model": o.model,
+        "usage": { "input": o.input_tokens, "output": o.output_tokens, "totalTokens": o.input_tokens + o.output_tokens },
+        "stopReason": o.stop_reason,
+    });
+    let totals = RunTotals {
+        provider: o.provider.clone().unwrap_or_default(),
+        model: o.model.clone().unwrap_or_default(),
+        input_tokens: o.input_tokens,
+        output_tokens: o.output_tokens,
+    };
+    // Queued, not awaited: the caller is answered while it commits, and every transcript
+    // read waits for writes queued before it (`SessionStore::read`).
+    if let Err(e) = agents
+        .runs
+        .store
+        .assistant(
+            &run.session_key,
+            &run.agent_id,
+            &run.id,
+            &body,
+            Some(totals),
+            false,
+        )
+        .await
+    {
+        tracing::error!(target: "agents", "run {}: persisting the reply failed: {e}", run.id);
+    }
+    if agents.runs.watched(&run.session_key, None) {
+        agents.runs.emit(
+            &run.session_key,
+            None,
+            "session.message",
+            &json!({
+                "sessionKey": run.session_key, "runId": run.id, "message": body,
+            }),
+            true,
+        );
+    }
+}
+
+/// The run's end as events: usage, lifecycle end, the chat's terminal state.
+fn emit_end(agents: &Arc<Agents>, run: &Run, o: &Outcome, ended_ms: u64) {
     let message = || assistant_body(&o.text, ended_ms);
     match o.status {
         "ok" => {
@@ -512,7 +540,11 @@ async fn finish(
             );
         }
     }
-    o.reply = match (o.status, &o.failure) {
+}
+
+/// The run's reply (what `agent` answers, and what `agent.wait` and a reload see).
+fn reply(run: &Run, o: &Outcome, took: Duration) -> Value {
+    match (o.status, &o.failure) {
         ("ok", _) => json!({ "ok": true, "payload": {
             "runId": run.id, "status": "ok", "summary": "completed",
             "result": {
@@ -540,18 +572,5 @@ async fn finish(
         _ => json!({ "ok": true, "payload": {
             "runId": run.id, "status": "timeout", "summary": "aborted", "stopReason": o.stop_reason,
         }}),
-    };
-    agents
-        .runs
-        .store
-        .run_done(&run.id, &run.session_key, &o.reply);
-    let o = run.finish(o);
-    agents.runs.retire(run);
-    agents.session_changed(&run.session_key);
-    if let Some(resp) = responder {
-        resp.stored(&o.reply);
-    }
-    if let Some(tap) = &input.tap {
-        let _ = tap.send(Tap::Done(o));
     }
 }
