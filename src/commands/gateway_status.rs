@@ -76,6 +76,53 @@ pub async fn run(global: &GlobalArgs, a: &GatewayStatusArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let st = gather(&ctx, a).await;
+    let connected = st.pr.as_ref().is_some_and(|p| p.hello.is_some());
+    let failed = match &st.pr {
+        None => false,
+        Some(_) if !connected => true,
+        Some(_) => a.require_rpc && !st.read_ok(),
+    };
+    if a.json {
+        out_json(&json_report(&ctx, a, &st));
+    } else {
+        out(&text_report(&ctx, a, &st));
+    }
+    i32::from(failed)
+}
+
+/// What the report says: the probe, the service, who listens, where things are.
+struct State {
+    target: super::Target,
+    pr: Option<Probe>,
+    service: Service,
+    listeners: Vec<Listener>,
+    /// Other gateway-like services (`--deep` only).
+    extra: Vec<Value>,
+    running: bool,
+    pid: Option<u32>,
+    exe: String,
+    dashboard: String,
+}
+
+impl State {
+    fn read_ok(&self) -> bool {
+        self.pr
+            .as_ref()
+            .and_then(|p| p.read.as_ref())
+            .is_some_and(|r| r.is_ok())
+    }
+
+    fn gw_version(&self) -> Option<&str> {
+        self.pr
+            .as_ref()
+            .and_then(|p| p.hello.as_ref())
+            .and_then(Hello::server_version)
+    }
+}
+
+/// Probe the gateway while the service and the port's listeners are inspected.
+async fn gather(ctx: &Ctx, a: &GatewayStatusArgs) -> State {
     let cfg = &ctx.cfg;
     // `gateway status` ignores OPENCLAW_GATEWAY_URL (cli.md): --url or config/port only.
     let target = ctx.target(&a.conn, false);
@@ -85,178 +132,182 @@ pub async fn run(global: &GlobalArgs, a: &GatewayStatusArgs) -> i32 {
     });
     let port = cfg.port;
     let listeners = tokio::task::spawn_blocking(move || local::listeners(port));
-    let pr = if a.no_probe {
-        None
-    } else {
-        Some(probe(&ctx, a, &target.url).await)
+    let pr = match a.no_probe {
+        true => None,
+        false => Some(probe(ctx, a, &target.url).await),
     };
     let service = service.await.unwrap_or_else(|_| Service::inspect(None));
     let listeners: Vec<Listener> = listeners.await.unwrap_or_default();
-    let extra = if a.deep {
-        let own = service.unit.clone();
-        let home = ctx.env.home();
-        tokio::task::spawn_blocking(move || local::extra_services(&own, home.as_deref()))
-            .await
-            .unwrap_or_default()
-    } else {
-        Vec::new()
+    let extra = match a.deep {
+        true => {
+            let own = service.unit.clone();
+            let home = ctx.env.home();
+            tokio::task::spawn_blocking(move || local::extra_services(&own, home.as_deref()))
+                .await
+                .unwrap_or_default()
+        }
+        false => Vec::new(),
     };
-
     let connected = pr.as_ref().is_some_and(|p| p.hello.is_some());
-    let read_ok = pr
-        .as_ref()
-        .and_then(|p| p.read.as_ref())
-        .is_some_and(|r| r.is_ok());
-    let failed = match &pr {
-        None => false,
-        Some(_) if !connected => true,
-        Some(_) => a.require_rpc && !read_ok,
-    };
-    let running = connected || !listeners.is_empty();
-    let pid = listeners.iter().find_map(|l| l.pid).or(service.main_pid);
-    let bind_host = cfg.bind_host.to_string();
-    let log_file = cfg.logging.file.display().to_string();
-    let cfg_path = cfg.path.display().to_string();
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "openclaw".into());
-    let version = crate::client::CLIENT_VERSION;
-    let dashboard = ctx.dashboard_url();
-    let hello = pr.as_ref().and_then(|p| p.hello.as_ref());
-    let gw_version = hello.and_then(Hello::server_version);
-
-    if a.json {
-        let rpc = pr.as_ref().map(|p| match (&p.hello, &p.connect_error) {
-            (Some(h), _) => {
-                let mut v = json!({
-                    "ok": !a.require_rpc || read_ok,
-                    "kind": if a.require_rpc { "read" } else { "connect" },
-                    "capability": h.capability().json_key(),
-                    "auth": h.auth_summary(),
-                    "server": h.server_summary(),
-                    "version": h.server_version(),
-                    "url": target.url,
-                });
-                if let Some(Err(e)) = &p.read {
-                    v["error"] = json!(e.to_string());
-                }
-                v
-            }
-            (None, e) => json!({
-                "ok": false,
-                "kind": "connect",
-                "error": e.as_ref().map(|e| e.to_string()),
-                "url": target.url,
-            }),
-        });
-        let v = json!({
-            "cli": { "version": version, "entrypoint": exe },
-            "logFile": log_file,
-            "service": service.to_json(),
-            "config": {
-                "cli": { "path": cfg_path, "exists": cfg.exists, "valid": true },
-                "daemon": { "path": cfg_path, "exists": cfg.exists, "valid": true },
-            },
-            "gateway": {
-                "bindMode": cfg.bind.as_str(),
-                "bindHost": bind_host,
-                "port": cfg.port,
-                "portSource": port_source(cfg.port_source),
-                "probeUrl": target.url,
-                "controlUiLinks": { "httpUrl": dashboard, "wsUrl": ctx.local_url() },
-                "probeNote": probe_note(cfg.bind),
-                "version": gw_version,
-            },
-            "hostDesktop": { "enabled": false, "state": "disabled", "port": 5900 },
-            "port": {
-                "port": cfg.port,
-                "status": if listeners.is_empty() { "free" } else { "busy" },
-                "listeners": listeners.iter().map(Listener::to_json).collect::<Vec<_>>(),
-                "hints": [],
-            },
-            "runtime": { "status": if running { "running" } else { "stopped" }, "pid": pid },
-            "rpc": rpc,
-            "extraServices": extra,
-            "pluginVersionDrift": { "gatewayVersion": gw_version, "drifts": [] },
-        });
-        out_json(&v);
-        return i32::from(failed);
+    State {
+        running: connected || !listeners.is_empty(),
+        pid: listeners.iter().find_map(|l| l.pid).or(service.main_pid),
+        exe: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "openclaw".into()),
+        dashboard: ctx.dashboard_url(),
+        target,
+        pr,
+        service,
+        listeners,
+        extra,
     }
+}
 
+/// `gateway status --json`: the stock CLI's keys.
+fn json_report(ctx: &Ctx, a: &GatewayStatusArgs, st: &State) -> Value {
+    let cfg = &ctx.cfg;
+    let url = &st.target.url;
+    let rpc = st.pr.as_ref().map(|p| match (&p.hello, &p.connect_error) {
+        (Some(h), _) => {
+            let mut v = json!({
+                "ok": !a.require_rpc || st.read_ok(),
+                "kind": if a.require_rpc { "read" } else { "connect" },
+                "capability": h.capability().json_key(),
+                "auth": h.auth_summary(),
+                "server": h.server_summary(),
+                "version": h.server_version(),
+                "url": url,
+            });
+            if let Some(Err(e)) = &p.read {
+                v["error"] = json!(e.to_string());
+            }
+            v
+        }
+        (None, e) => json!({
+            "ok": false,
+            "kind": "connect",
+            "error": e.as_ref().map(|e| e.to_string()),
+            "url": url,
+        }),
+    });
+    let cfg_path = cfg.path.display().to_string();
+    let gw_version = st.gw_version();
+    json!({
+        "cli": { "version": crate::client::CLIENT_VERSION, "entrypoint": st.exe },
+        "logFile": cfg.logging.file.display().to_string(),
+        "service": st.service.to_json(),
+        "config": {
+            "cli": { "path": cfg_path, "exists": cfg.exists, "valid": true },
+            "daemon": { "path": cfg_path, "exists": cfg.exists, "valid": true },
+        },
+        "gateway": {
+            "bindMode": cfg.bind.as_str(),
+            "bindHost": cfg.bind_host.to_string(),
+            "port": cfg.port,
+            "portSource": port_source(cfg.port_source),
+            "probeUrl": url,
+            "controlUiLinks": { "httpUrl": st.dashboard, "wsUrl": ctx.local_url() },
+            "probeNote": probe_note(cfg.bind),
+            "version": gw_version,
+        },
+        "hostDesktop": { "enabled": false, "state": "disabled", "port": 5900 },
+        "port": {
+            "port": cfg.port,
+            "status": if st.listeners.is_empty() { "free" } else { "busy" },
+            "listeners": st.listeners.iter().map(Listener::to_json).collect::<Vec<_>>(),
+            "hints": [],
+        },
+        "runtime": { "status": if st.running { "running" } else { "stopped" }, "pid": st.pid },
+        "rpc": rpc,
+        "extraServices": st.extra,
+        "pluginVersionDrift": { "gatewayVersion": gw_version, "drifts": [] },
+    })
+}
+
+/// The text report, line by line as the stock CLI prints it.
+fn text_report(ctx: &Ctx, a: &GatewayStatusArgs, st: &State) -> String {
+    let cfg = &ctx.cfg;
+    let cfg_path = cfg.path.display().to_string();
     let mut t: Vec<String> = vec![
-        format!("Service: {}", service.label()),
-        format!("File logs: {log_file}"),
+        format!("Service: {}", st.service.label()),
+        format!("File logs: {}", cfg.logging.file.display()),
         "Host desktop: disabled".into(),
         String::new(),
         format!("Config (cli): {cfg_path}"),
         format!("Config (service): {cfg_path}"),
         String::new(),
         format!(
-            "Gateway: bind={} ({bind_host}), port={} ({})",
+            "Gateway: bind={} ({}), port={} ({})",
             cfg.bind.as_str(),
+            cfg.bind_host,
             cfg.port,
             port_source(cfg.port_source)
         ),
-        format!("Probe target: {}", target.url),
-        format!("Dashboard: {dashboard}"),
+        format!("Probe target: {}", st.target.url),
+        format!("Dashboard: {}", st.dashboard),
         format!("Probe note: {}", probe_note(cfg.bind)),
         String::new(),
-        format!("CLI version: {version} ({exe})"),
+        format!(
+            "CLI version: {} ({})",
+            crate::client::CLIENT_VERSION,
+            st.exe
+        ),
     ];
-    if let Some(v) = gw_version {
+    if let Some(v) = st.gw_version() {
         t.push(format!("Gateway version: {v}"));
     }
     t.push(String::new());
-    t.push(match (running, pid) {
+    t.push(match (st.running, st.pid) {
         (true, Some(pid)) => format!("Runtime: running (pid {pid})"),
         (true, None) => "Runtime: running".into(),
         (false, _) => "Runtime: stopped".into(),
     });
-    match &pr {
-        None => t.push("Connectivity probe: skipped (--no-probe)".into()),
-        Some(p) => match (&p.hello, &p.connect_error) {
-            (Some(h), _) => {
-                match &p.read {
-                    None => t.push("Connectivity probe: ok".into()),
-                    Some(Ok(_)) => t.push("Read probe: ok".into()),
-                    Some(Err(e)) => match e.missing_scope() {
-                        Some(s) => t.push(format!("Read probe: limited - missing scope: {s}")),
-                        None => t.push(format!("Read probe: failed ({e})")),
-                    },
-                }
-                t.push(format!("Capability: {}", h.capability().label()));
-            }
-            (None, e) => {
-                t.push("Connectivity probe: failed".into());
-                if let Some(e) = e {
-                    t.push(format!("Probe error: {e}"));
-                }
-            }
-        },
-    }
+    t.extend(probe_lines(st.pr.as_ref()));
     if a.deep {
         t.push(String::new());
         t.push("Other gateway-like services detected (best effort):".into());
-        if extra.is_empty() {
+        if st.extra.is_empty() {
             t.push("- none".into());
         }
-        for e in &extra {
-            t.push(format!(
-                "- {} ({})",
-                e["label"].as_str().unwrap_or("?"),
-                e["detail"].as_str().unwrap_or("")
-            ));
-        }
+        t.extend(st.extra.iter().map(|e| {
+            let label = e["label"].as_str().unwrap_or("?");
+            format!("- {label} ({})", e["detail"].as_str().unwrap_or(""))
+        }));
     }
     t.push(String::new());
-    if listeners.is_empty() {
+    if st.listeners.is_empty() {
         t.push(format!("Listening: nothing on port {}", cfg.port));
     }
-    for l in &listeners {
-        t.push(format!("Listening: {}", l.address));
-    }
+    t.extend(
+        st.listeners
+            .iter()
+            .map(|l| format!("Listening: {}", l.address)),
+    );
     t.push("Troubles: run openclaw status".into());
     t.push("Troubleshooting: https://docs.openclaw.ai/troubleshooting".into());
-    out(&t.join("\n"));
-    i32::from(failed)
+    t.join("\n")
+}
+
+/// What the probe found, as report lines.
+fn probe_lines(pr: Option<&Probe>) -> Vec<String> {
+    let Some(p) = pr else {
+        return vec!["Connectivity probe: skipped (--no-probe)".into()];
+    };
+    let Some(h) = &p.hello else {
+        let mut t = vec!["Connectivity probe: failed".to_string()];
+        if let Some(e) = &p.connect_error {
+            t.push(format!("Probe error: {e}"));
+        }
+        return t;
+    };
+    let read = match &p.read {
+        None => "Connectivity probe: ok".to_string(),
+        Some(Ok(_)) => "Read probe: ok".into(),
+        Some(Err(e)) => match e.missing_scope() {
+            Some(s) => format!("Read probe: limited - missing scope: {s}"),
+            None => format!("Read probe: failed ({e})"),
+        },
+    };
+    vec![read, format!("Capability: {}", h.capability().label())]
 }

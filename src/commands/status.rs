@@ -84,193 +84,209 @@ pub async fn run(global: &GlobalArgs, a: &StatusArgs) -> i32 {
     });
     let snap = fetch(&opts).await;
     let service = service.await.unwrap_or_else(|_| Service::inspect(None));
+    let f = Facts::of(&snap, &ctx.cfg.default_agent_id);
+    let dashboard = ctx.dashboard_url();
+    let os = local::os_summary();
+    if a.json {
+        out_json(&json_report(&snap, &target, &f, &service, dashboard, &os));
+        return 0;
+    }
     let local_label = if target.source == "local" && ctx.cfg.bind_host.is_loopback() {
         "local loopback"
     } else {
         target.source
     };
-    let auth = ctx.auth_label(&opts);
-    let dashboard = ctx.dashboard_url();
-    let os = local::os_summary();
-
-    let (health, status) = match &snap {
-        Ok(s) => (s.health.clone(), s.status.clone()),
-        Err(_) => (None, None),
-    };
-    let health = health.unwrap_or(Value::Null);
-    let status = status.unwrap_or(Value::Null);
-    let agents = health
-        .get("agents")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let default_agent = str_at(&health, &["defaultAgentId"])
-        .unwrap_or(&ctx.cfg.default_agent_id)
-        .to_string();
-    let sessions_count = health
-        .get("sessions")
-        .and_then(|s| s.get("count"))
-        .and_then(Value::as_u64);
-    let sessions_path = str_at(&health, &["sessions", "path"]).map(str::to_string);
-    let heartbeat: Vec<String> = agents
-        .iter()
-        .filter_map(|ag| {
-            let id = ag.get("agentId")?.as_str()?;
-            let hb = ag.get("heartbeat")?;
-            Some(
-                if hb.get("enabled").and_then(Value::as_bool) == Some(false) {
-                    format!("disabled ({id})")
-                } else {
-                    format!("{} ({id})", hb.get("every")?.as_str()?)
-                },
-            )
-        })
-        .collect();
-    let channels: Vec<String> = crate::json::strings(health.get("channelOrder"));
-    let recent = health
-        .get("sessions")
-        .and_then(|s| s.get("recent"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-
-    if a.json {
-        let gateway = match &snap {
-            Ok(s) => json!({
-                "mode": "local", "url": target.url, "urlSource": target.source,
-                "reachable": true, "connectLatencyMs": s.latency.as_millis() as u64,
-                "error": null, "auth": s.hello.auth_summary(), "self": s.hello.server_summary(),
-            }),
-            // As the stock CLI: a gateway that answered (even to refuse the connect, e.g. a
-            // token mismatch) is reachable; `error` says why there is no snapshot.
-            Err(e) => json!({
-                "mode": "local", "url": target.url, "urlSource": target.source,
-                "reachable": matches!(e, ClientError::Rpc { .. }), "connectLatencyMs": null,
-                "error": e.to_string(),
-            }),
-        };
-        out_json(&json!({
-            "os": { "platform": std::env::consts::OS, "arch": std::env::consts::ARCH, "label": os },
-            "dashboard": dashboard,
-            "gateway": gateway,
-            "gatewayService": service.to_json(),
-            "agents": { "defaultId": default_agent, "count": agents.len(), "agents": agents },
-            "heartbeat": { "agents": heartbeat },
-            "sessions": { "count": sessions_count, "path": sessions_path, "recent": recent },
-            "channels": channels,
-            "presence": snap.as_ref().ok().and_then(|s| s.presence.clone()),
-            "health": health,
-            "status": status,
-        }));
-        return 0;
-    }
-
     let gateway = match &snap {
         Ok(s) => {
             let v = s.hello.server_version().unwrap_or("?");
             format!(
-                "local · {} ({local_label}) · reachable {} · {auth} · v{v}",
+                "local · {} ({local_label}) · reachable {} · {} · v{v}",
                 target.url,
-                fmt_latency(s.latency)
+                fmt_latency(s.latency),
+                ctx.auth_label(&opts)
             )
         }
         Err(e) => format!(
-            "local · {} ({local_label}) · unreachable ({e}) · {auth}",
-            target.url
+            "local · {} ({local_label}) · unreachable ({e}) · {}",
+            target.url,
+            ctx.auth_label(&opts)
         ),
     };
-    let n_agents = agents.len();
-    let unknown = || "unknown".to_string();
     let mut rows: Vec<(String, String)> = vec![
         ("OS".into(), format!("{os} · openclaw-rs")),
         ("Dashboard".into(), dashboard),
         ("Tailscale exposure".into(), "off".into()),
         ("Gateway".into(), gateway),
         ("Gateway service".into(), service.label()),
-        (
-            "Agents".into(),
-            if snap.is_ok() {
-                format!(
-                    "{n_agents} · sessions {} · default {default_agent}",
-                    sessions_count.unwrap_or(0)
-                )
-            } else {
-                unknown()
-            },
-        ),
     ];
-    let events = status
-        .get("queuedSystemEvents")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    let tasks = status
-        .get("tasks")
-        .and_then(|t| t.get("active"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    rows.push((
-        "Events".into(),
-        if events == 0 {
-            "none".into()
-        } else {
-            format!("{events} queued")
-        },
-    ));
-    rows.push((
-        "Tasks".into(),
-        if tasks == 0 {
-            "none".into()
-        } else {
-            format!("{tasks} active")
-        },
-    ));
-    rows.push((
-        "Heartbeat".into(),
-        if heartbeat.is_empty() {
-            unknown()
-        } else {
-            heartbeat.join(", ")
-        },
-    ));
-    rows.push((
-        "Sessions".into(),
-        match (sessions_count, &sessions_path) {
+    rows.extend(f.rows(snap.is_ok()));
+    out(&text_report(&rows, &f));
+    0
+}
+
+/// What `health` and `status` say, as the report shows it.
+struct Facts {
+    health: Value,
+    status: Value,
+    agents: Vec<Value>,
+    default_agent: String,
+    sessions_count: Option<u64>,
+    sessions_path: Option<String>,
+    heartbeat: Vec<String>,
+    channels: Vec<String>,
+    recent: Vec<Value>,
+}
+
+impl Facts {
+    fn of(snap: &Result<Snapshot, ClientError>, default_agent: &str) -> Facts {
+        let (health, status) = match snap {
+            Ok(s) => (s.health.clone(), s.status.clone()),
+            Err(_) => (None, None),
+        };
+        let health = health.unwrap_or(Value::Null);
+        let array = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+        let agents = array(health.get("agents"));
+        let heartbeat = agents.iter().filter_map(heartbeat_of).collect();
+        Facts {
+            default_agent: str_at(&health, &["defaultAgentId"])
+                .unwrap_or(default_agent)
+                .to_string(),
+            sessions_count: health.pointer("/sessions/count").and_then(Value::as_u64),
+            sessions_path: str_at(&health, &["sessions", "path"]).map(str::to_string),
+            channels: crate::json::strings(health.get("channelOrder")),
+            recent: array(health.pointer("/sessions/recent")),
+            status: status.unwrap_or(Value::Null),
+            agents,
+            heartbeat,
+            health,
+        }
+    }
+
+    /// The overview rows after the gateway's: agents, events, tasks, heartbeat, sessions.
+    fn rows(&self, reachable: bool) -> Vec<(String, String)> {
+        let unknown = || "unknown".to_string();
+        let count = |n: usize, what: &str| match n {
+            0 => "none".to_string(),
+            n => format!("{n} {what}"),
+        };
+        let events = self
+            .status
+            .get("queuedSystemEvents")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let tasks = self
+            .status
+            .pointer("/tasks/active")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let agents = match reachable {
+            true => format!(
+                "{} · sessions {} · default {}",
+                self.agents.len(),
+                self.sessions_count.unwrap_or(0),
+                self.default_agent
+            ),
+            false => unknown(),
+        };
+        let heartbeat = match self.heartbeat.is_empty() {
+            true => unknown(),
+            false => self.heartbeat.join(", "),
+        };
+        let sessions = match (self.sessions_count, &self.sessions_path) {
             (Some(n), Some(p)) => format!("{n} stored · {p}"),
             (Some(n), None) => format!("{n} stored"),
             _ => unknown(),
-        },
-    ));
+        };
+        vec![
+            ("Agents".into(), agents),
+            ("Events".into(), count(events, "queued")),
+            ("Tasks".into(), count(tasks as usize, "active")),
+            ("Heartbeat".into(), heartbeat),
+            ("Sessions".into(), sessions),
+        ]
+    }
+}
 
+/// An agent's heartbeat as the overview shows it (`30m (main)`, `disabled (main)`).
+fn heartbeat_of(ag: &Value) -> Option<String> {
+    let id = ag.get("agentId")?.as_str()?;
+    let hb = ag.get("heartbeat")?;
+    if hb.get("enabled").and_then(Value::as_bool) == Some(false) {
+        return Some(format!("disabled ({id})"));
+    }
+    Some(format!("{} ({id})", hb.get("every")?.as_str()?))
+}
+
+/// `status --json`: the stock CLI's keys.
+fn json_report(
+    snap: &Result<Snapshot, ClientError>,
+    target: &super::Target,
+    f: &Facts,
+    service: &Service,
+    dashboard: String,
+    os: &str,
+) -> Value {
+    let gateway = match snap {
+        Ok(s) => json!({
+            "mode": "local", "url": target.url, "urlSource": target.source,
+            "reachable": true, "connectLatencyMs": s.latency.as_millis() as u64,
+            "error": null, "auth": s.hello.auth_summary(), "self": s.hello.server_summary(),
+        }),
+        // As the stock CLI: a gateway that answered (even to refuse the connect, e.g. a
+        // token mismatch) is reachable; `error` says why there is no snapshot.
+        Err(e) => json!({
+            "mode": "local", "url": target.url, "urlSource": target.source,
+            "reachable": matches!(e, ClientError::Rpc { .. }), "connectLatencyMs": null,
+            "error": e.to_string(),
+        }),
+    };
+    json!({
+        "os": { "platform": std::env::consts::OS, "arch": std::env::consts::ARCH, "label": os },
+        "dashboard": dashboard,
+        "gateway": gateway,
+        "gatewayService": service.to_json(),
+        "agents": { "defaultId": f.default_agent, "count": f.agents.len(), "agents": f.agents },
+        "heartbeat": { "agents": f.heartbeat },
+        "sessions": { "count": f.sessions_count, "path": f.sessions_path, "recent": f.recent },
+        "channels": f.channels,
+        "presence": snap.as_ref().ok().and_then(|s| s.presence.clone()),
+        "health": f.health,
+        "status": f.status,
+    })
+}
+
+/// The text report: the overview table, channels, recent sessions, pointers.
+fn text_report(rows: &[(String, String)], f: &Facts) -> String {
     let mut t = vec![
         "OpenClaw status".to_string(),
         String::new(),
         "Overview".into(),
-        table(&rows),
+        table(rows),
         String::new(),
         "Channels".into(),
     ];
-    if channels.is_empty() {
+    if f.channels.is_empty() {
         t.push("No channels configured".into());
     } else {
-        t.extend(channels.iter().map(|c| format!("- {c}")));
+        t.extend(f.channels.iter().map(|c| format!("- {c}")));
     }
     t.push(String::new());
     t.push("Sessions".into());
-    if recent.is_empty() {
+    if f.recent.is_empty() {
         t.push("No sessions".into());
     } else {
-        for s in &recent {
-            let key = str_at(s, &["key"]).unwrap_or("?");
-            t.push(format!("- {key}"));
-        }
+        t.extend(
+            f.recent
+                .iter()
+                .map(|s| format!("- {}", str_at(s, &["key"]).unwrap_or("?"))),
+        );
     }
     t.push(String::new());
     t.push("FAQ: https://docs.openclaw.ai/faq".into());
     t.push("Troubleshooting: https://docs.openclaw.ai/troubleshooting".into());
     t.push("Next steps:".into());
     t.push("  Need to debug live? openclaw logs --follow".into());
-    out(&t.join("\n"));
-    0
+    t.join("\n")
 }
 
 #[cfg(test)]
