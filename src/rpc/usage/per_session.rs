@@ -83,74 +83,15 @@ pub(super) async fn build(
     date_of: impl Fn(u64) -> NaiveDate,
     limit: Option<usize>,
 ) -> Result<Value, ErrorShape> {
-    let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
-    let (mut all, mut models, mut providers, mut agents) = (
-        Totals::default(),
-        BTreeMap::<(String, String), Group>::new(),
-        BTreeMap::<String, Group>::new(),
-        BTreeMap::<String, Totals>::new(),
-    );
-    let mut daily: BTreeMap<NaiveDate, Day> = BTreeMap::new();
-    let mut model_days: BTreeMap<(NaiveDate, String, String), Group> = BTreeMap::new();
+    let mut acc = Acc::default();
     for (r, price) in runs {
-        let s = sessions.entry(r.session_key.clone()).or_default();
-        s.totals.add(r, *price);
-        s.duration_ms += r.duration_ms;
-        s.days
-            .entry(date_of(r.ended_ms))
-            .or_default()
-            .add(r, *price);
-        s.first_ms = if s.first_ms == 0 {
-            r.ended_ms
-        } else {
-            s.first_ms.min(r.ended_ms)
-        };
-        s.last_ms = s.last_ms.max(r.ended_ms);
-        if !r.ok {
-            s.messages.errors += 1;
-        }
-        all.add(r, *price);
-        let date = date_of(r.ended_ms);
-        let day = daily.entry(date).or_default();
-        day.totals.add(r, *price);
-        day.errors += u64::from(!r.ok);
-        if r.duration_ms > 0 {
-            day.latencies.push(r.duration_ms);
-        }
-        if let (Some(p), Some(m)) = (&r.provider, &r.model) {
-            let g = model_days.entry((date, p.clone(), m.clone())).or_default();
-            g.0 += 1;
-            g.1.add(r, *price);
-            let g = models.entry((p.clone(), m.clone())).or_default();
-            g.0 += 1;
-            g.1.add(r, *price);
-            let g = providers.entry(p.clone()).or_default();
-            g.0 += 1;
-            g.1.add(r, *price);
-        }
-        let agent = key_agent(&r.session_key).unwrap_or("main").to_string();
-        agents.entry(agent).or_default().add(r, *price);
+        acc.add_run(r, *price, date_of(r.ended_ms));
     }
-    let mut msgs = Messages::default();
     for (key, role, bucket, n) in counts {
-        daily.entry(date_of(*bucket)).or_default().messages += n;
-        let s = sessions.entry(key.clone()).or_default();
-        s.messages.total += n;
-        msgs.total += n;
-        match role.as_str() {
-            "user" => {
-                s.messages.user += n;
-                msgs.user += n;
-            }
-            "assistant" => {
-                s.messages.assistant += n;
-                msgs.assistant += n;
-            }
-            _ => {}
-        }
+        acc.add_messages(key, role, date_of(*bucket), *n);
     }
-    msgs.errors = sessions.values().map(|s| s.messages.errors).sum();
-    let keys: Vec<String> = sessions.keys().cloned().collect();
+    acc.msgs.errors = acc.sessions.values().map(|s| s.messages.errors).sum();
+    let keys: Vec<String> = acc.sessions.keys().cloned().collect();
     let rows =
         c.gw.agents
             .runs
@@ -161,115 +102,204 @@ pub(super) async fn build(
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
-    let mut entries: Vec<(Value, Totals)> = sessions
+    let mut entries: Vec<(Value, Totals)> = acc
+        .sessions
         .iter()
         .zip(rows)
-        .map(|((key, s), row)| {
-            let days: Vec<Value> = s
-                .days
-                .iter()
-                .map(|(d, t)| json!({ "date": d.to_string(), "tokens": t.tokens(), "cost": t.cost() }))
-                .collect();
-            let mut usage = s.totals.json();
-            usage["messageCounts"] = s.messages.json();
-            usage["durationMs"] = json!(s.duration_ms);
-            usage["firstActivity"] = json!(s.first_ms);
-            usage["lastActivity"] = json!(s.last_ms);
-            usage["dailyBreakdown"] = json!(days);
-            usage["activityDates"] = json!(s.days.keys().map(|d| d.to_string()).collect::<Vec<_>>());
-            let entry = json!({
-                "key": key,
-                "sessionId": row.as_ref().map(|r| r.session_id.clone()),
-                "label": row.as_ref().and_then(|r| r.label.clone()),
-                "agentId": row.as_ref().map_or_else(
-                    || key_agent(key).unwrap_or("main").to_string(),
-                    |r| r.agent_id.clone()),
-                "updatedAt": row.as_ref().map_or(s.last_ms, |r| r.updated_ms),
-                "usage": usage,
-            });
-            (entry, s.totals)
-        })
+        .map(|((key, s), row)| (session_entry(key, s, row.as_ref()), s.totals))
         .collect();
     by_cost(&mut entries);
     let session_count = entries.len();
     if let Some(l) = limit {
         entries.truncate(l);
     }
-    let grouped = |rows: Vec<(Value, Totals)>| -> Vec<Value> {
-        let mut rows = rows;
-        by_cost(&mut rows);
-        rows.into_iter().map(|(v, _)| v).collect()
-    };
-    let by_model = grouped(
-        models
-            .iter()
-            .map(|((p, m), (n, t))| {
-                (
-                    json!({ "provider": p, "model": m, "count": n, "totals": t.json() }),
-                    *t,
-                )
-            })
-            .collect(),
-    );
-    let by_provider = grouped(
-        providers
-            .iter()
-            .map(|(p, (n, t))| (json!({ "provider": p, "count": n, "totals": t.json() }), *t))
-            .collect(),
-    );
-    let by_agent = grouped(
-        agents
-            .iter()
-            .map(|(a, t)| (json!({ "agentId": a, "totals": t.json() }), *t))
-            .collect(),
-    );
-    let model_daily: Vec<Value> = model_days
-        .iter()
-        .map(|((d, p, m), (n, t))| {
-            json!({ "date": d.to_string(), "provider": p, "model": m,
-                    "tokens": t.tokens(), "cost": t.cost(), "count": n })
-        })
-        .collect();
-    let cost_daily: Vec<Value> = daily
-        .iter()
-        .filter(|(_, d)| d.totals != Totals::default())
-        .map(|(date, d)| d.totals.json_with(json!({ "date": date.to_string() })))
-        .collect();
-    let latency: Vec<Value> = daily
-        .iter()
-        .filter_map(|(date, d)| d.latency().map(|l| (date, l)))
-        .map(|(date, mut l)| {
-            l["date"] = json!(date.to_string());
-            l
-        })
-        .collect();
-    let days: Vec<Value> = daily
-        .iter()
-        .map(|(date, d)| {
-            json!({
-                "date": date.to_string(), "tokens": d.totals.tokens(), "cost": d.totals.cost(),
-                "messages": d.messages, "toolCalls": 0, "errors": d.errors,
-            })
-        })
-        .collect();
+    let mut aggregates = acc.breakdowns();
+    aggregates["sessionCount"] = json!(session_count);
     Ok(json!({
         "updatedAt": now_ms(),
         "sessions": entries.into_iter().map(|(v, _)| v).collect::<Vec<_>>(),
-        "totals": all.json(),
-        "aggregates": {
-            "sessionCount": session_count,
-            "messages": msgs.json(),
+        "totals": acc.all.json(),
+        "aggregates": aggregates,
+        "creatorOptions": [],
+    }))
+}
+
+/// Everything `sessions.usage` adds up over the range.
+#[derive(Default)]
+struct Acc {
+    sessions: BTreeMap<String, Session>,
+    all: Totals,
+    msgs: Messages,
+    models: BTreeMap<(String, String), Group>,
+    providers: BTreeMap<String, Group>,
+    agents: BTreeMap<String, Totals>,
+    daily: BTreeMap<NaiveDate, Day>,
+    model_days: BTreeMap<(NaiveDate, String, String), Group>,
+}
+
+impl Acc {
+    /// One finished run, ended on `date`.
+    fn add_run(&mut self, r: &RunUsage, price: Option<ModelCost>, date: NaiveDate) {
+        let s = self.sessions.entry(r.session_key.clone()).or_default();
+        s.totals.add(r, price);
+        s.duration_ms += r.duration_ms;
+        s.days.entry(date).or_default().add(r, price);
+        s.first_ms = match s.first_ms {
+            0 => r.ended_ms,
+            f => f.min(r.ended_ms),
+        };
+        s.last_ms = s.last_ms.max(r.ended_ms);
+        s.messages.errors += u64::from(!r.ok);
+        self.all.add(r, price);
+        let day = self.daily.entry(date).or_default();
+        day.totals.add(r, price);
+        day.errors += u64::from(!r.ok);
+        if r.duration_ms > 0 {
+            day.latencies.push(r.duration_ms);
+        }
+        if let (Some(p), Some(m)) = (&r.provider, &r.model) {
+            let groups = [
+                self.model_days
+                    .entry((date, p.clone(), m.clone()))
+                    .or_default(),
+                self.models.entry((p.clone(), m.clone())).or_default(),
+                self.providers.entry(p.clone()).or_default(),
+            ];
+            for g in groups {
+                g.0 += 1;
+                g.1.add(r, price);
+            }
+        }
+        let agent = key_agent(&r.session_key).unwrap_or("main").to_string();
+        self.agents.entry(agent).or_default().add(r, price);
+    }
+
+    /// `n` transcript messages of `role` in session `key`, on `date`.
+    fn add_messages(&mut self, key: &str, role: &str, date: NaiveDate, n: u64) {
+        self.daily.entry(date).or_default().messages += n;
+        let s = self.sessions.entry(key.to_string()).or_default();
+        s.messages.total += n;
+        self.msgs.total += n;
+        match role {
+            "user" => {
+                s.messages.user += n;
+                self.msgs.user += n;
+            }
+            "assistant" => {
+                s.messages.assistant += n;
+                self.msgs.assistant += n;
+            }
+            _ => {}
+        }
+    }
+
+    /// The `aggregates` object (all but `sessionCount`).
+    fn breakdowns(&self) -> Value {
+        let grouped = |mut rows: Vec<(Value, Totals)>| -> Vec<Value> {
+            by_cost(&mut rows);
+            rows.into_iter().map(|(v, _)| v).collect()
+        };
+        let by_model = grouped(
+            self.models
+                .iter()
+                .map(|((p, m), (n, t))| {
+                    let v = json!({ "provider": p, "model": m, "count": n, "totals": t.json() });
+                    (v, *t)
+                })
+                .collect(),
+        );
+        let by_provider = grouped(
+            self.providers
+                .iter()
+                .map(|(p, (n, t))| (json!({ "provider": p, "count": n, "totals": t.json() }), *t))
+                .collect(),
+        );
+        let by_agent = grouped(
+            self.agents
+                .iter()
+                .map(|(a, t)| (json!({ "agentId": a, "totals": t.json() }), *t))
+                .collect(),
+        );
+        let model_daily: Vec<Value> = self
+            .model_days
+            .iter()
+            .map(|((d, p, m), (n, t))| {
+                json!({ "date": d.to_string(), "provider": p, "model": m,
+                        "tokens": t.tokens(), "cost": t.cost(), "count": n })
+            })
+            .collect();
+        json!({
+            "sessionCount": 0,
+            "messages": self.msgs.json(),
             "tools": { "totalCalls": 0, "uniqueTools": 0, "tools": [] },
             "byModel": by_model,
             "byProvider": by_provider,
             "byAgent": by_agent,
             "byChannel": [],
             "byCreator": [],
-            "costDaily": cost_daily,
-            "dailyLatency": latency,
+            "costDaily": self.cost_daily(),
+            "dailyLatency": self.daily_latency(),
             "modelDaily": model_daily,
-            "daily": days,
-        },
-        "creatorOptions": [],
-    }))
+            "daily": self.days(),
+        })
+    }
+
+    fn cost_daily(&self) -> Vec<Value> {
+        self.daily
+            .iter()
+            .filter(|(_, d)| d.totals != Totals::default())
+            .map(|(date, d)| d.totals.json_with(json!({ "date": date.to_string() })))
+            .collect()
+    }
+
+    fn daily_latency(&self) -> Vec<Value> {
+        self.daily
+            .iter()
+            .filter_map(|(date, d)| d.latency().map(|l| (date, l)))
+            .map(|(date, mut l)| {
+                l["date"] = json!(date.to_string());
+                l
+            })
+            .collect()
+    }
+
+    fn days(&self) -> Vec<Value> {
+        self.daily
+            .iter()
+            .map(|(date, d)| {
+                json!({
+                    "date": date.to_string(), "tokens": d.totals.tokens(), "cost": d.totals.cost(),
+                    "messages": d.messages, "toolCalls": 0, "errors": d.errors,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One session's entry: its row's identity and its usage over the range.
+fn session_entry(
+    key: &str,
+    s: &Session,
+    row: Option<&crate::store::sessions::SessionRow>,
+) -> Value {
+    let days: Vec<Value> = s
+        .days
+        .iter()
+        .map(|(d, t)| json!({ "date": d.to_string(), "tokens": t.tokens(), "cost": t.cost() }))
+        .collect();
+    let mut usage = s.totals.json();
+    usage["messageCounts"] = s.messages.json();
+    usage["durationMs"] = json!(s.duration_ms);
+    usage["firstActivity"] = json!(s.first_ms);
+    usage["lastActivity"] = json!(s.last_ms);
+    usage["dailyBreakdown"] = json!(days);
+    usage["activityDates"] = json!(s.days.keys().map(|d| d.to_string()).collect::<Vec<_>>());
+    json!({
+        "key": key,
+        "sessionId": row.map(|r| r.session_id.clone()),
+        "label": row.and_then(|r| r.label.clone()),
+        "agentId": row.map_or_else(|| key_agent(key).unwrap_or("main").to_string(), |r| r.agent_id.clone()),
+        "updatedAt": row.map_or(s.last_ms, |r| r.updated_ms),
+        "usage": usage,
+    })
 }
