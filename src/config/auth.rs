@@ -245,25 +245,7 @@ pub fn resolve_auth(
     }
     let explicit_mode = args.auth.or(cfg_mode);
 
-    // CLI overrides.
-    let cli_token = args
-        .token
-        .as_ref()
-        .map(|t| t.expose().trim().to_string())
-        .filter(|t| !t.is_empty());
-    let mut cli_password = args
-        .password
-        .as_ref()
-        .map(|p| p.expose().trim().to_string())
-        .filter(|p| !p.is_empty());
-    if cli_password.is_none() {
-        if let Some(pf) = &args.password_file {
-            cli_password = Some(
-                read_secret_file(pf)
-                    .map_err(|e| ConfigError::Auth(format!("--password-file: {e}")))?,
-            );
-        }
-    }
+    let (cli_token, cli_password) = cli_secrets(args)?;
 
     // Config values (SecretRefs resolved; failures only matter if the credential can be used).
     let token_relevant = matches!(explicit_mode, None | Some(AuthMode::Token));
@@ -306,23 +288,9 @@ pub fn resolve_auth(
         (None, None) => (AuthMode::Token, AuthModeSource::Default),
     };
 
-    let trusted_proxy = field("trustedProxy").and_then(Value::as_object).map(|t| {
-        let strings = |k: &str| crate::json::strings(t.get(k));
-        TrustedProxyConfig {
-            user_header: t
-                .get("userHeader")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-            required_headers: strings("requiredHeaders"),
-            allow_users: strings("allowUsers"),
-            allow_loopback: t
-                .get("allowLoopback")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        }
-    });
+    let trusted_proxy = field("trustedProxy")
+        .and_then(Value::as_object)
+        .map(trusted_proxy_of);
 
     let mut cfg = AuthConfig {
         mode,
@@ -337,7 +305,48 @@ pub fn resolve_auth(
         trusted_proxy,
     };
 
-    match mode {
+    check_mode(&mut cfg)?;
+    Ok(cfg)
+}
+
+/// `--token`, and `--password` or `--password-file` (blank values count as unset).
+fn cli_secrets(args: &LoadArgs) -> Result<(Option<String>, Option<String>), ConfigError> {
+    let trimmed = |s: &Secret| Some(s.expose().trim().to_string()).filter(|t| !t.is_empty());
+    let token = args.token.as_ref().and_then(trimmed);
+    let mut password = args.password.as_ref().and_then(trimmed);
+    if password.is_none() {
+        if let Some(pf) = &args.password_file {
+            let read = read_secret_file(pf)
+                .map_err(|e| ConfigError::Auth(format!("--password-file: {e}")))?;
+            password = Some(read);
+        }
+    }
+    Ok((token, password))
+}
+
+/// `gateway.auth.trustedProxy`.
+fn trusted_proxy_of(t: &serde_json::Map<String, Value>) -> TrustedProxyConfig {
+    let strings = |k: &str| crate::json::strings(t.get(k));
+    TrustedProxyConfig {
+        user_header: t
+            .get("userHeader")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        required_headers: strings("requiredHeaders"),
+        allow_users: strings("allowUsers"),
+        allow_loopback: t
+            .get("allowLoopback")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    }
+}
+
+/// What the resolved mode needs: token mode without a token gets an ephemeral one; password
+/// mode needs a password; trusted-proxy needs its header and no shared token.
+fn check_mode(cfg: &mut AuthConfig) -> Result<(), ConfigError> {
+    match cfg.mode {
         AuthMode::Token => match cfg.token.as_ref().map(Secret::expose) {
             Some("undefined" | "null") => {
                 return Err(ConfigError::Auth(
@@ -377,5 +386,5 @@ pub fn resolve_auth(
         }
         AuthMode::Password | AuthMode::None => {}
     }
-    Ok(cfg)
+    Ok(())
 }
