@@ -191,25 +191,11 @@ impl SseFormat for Events {
 
 /// `POST /v1/responses`.
 pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -> Resp {
-    for (k, lo, hi) in [("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0)] {
-        if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
-            if !v.as_f64().is_some_and(|x| (lo..=hi).contains(&x)) {
-                return bad(&format!("`{k}` must be a number between {lo} and {hi}."));
-            }
-        }
-    }
-    if let Some(v) = body.get("max_output_tokens").filter(|v| !v.is_null()) {
-        if v.as_u64().unwrap_or(0) == 0 {
-            return bad("`max_output_tokens` must be a positive integer.");
-        }
+    if let Err(r) = check_sampling(&body) {
+        return r;
     }
     let model = body["model"].as_str().map(str::to_string);
-    let Target {
-        agent,
-        mut key,
-        model_override,
-        mut new_session,
-    } = match resolve(
+    let mut target = match resolve(
         gw,
         caller,
         h,
@@ -224,35 +210,8 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         .as_str()
         .filter(|s| !s.is_empty())
     {
-        let id = prev.to_string();
-        let in_memory = gw.agents.runs.get(prev).map(|r| r.session_key.clone());
-        let found = match in_memory {
-            Some(k) => Some(k),
-            None => gw
-                .agents
-                .runs
-                .store
-                .read(move |c| {
-                    use rusqlite::OptionalExtension;
-                    c.query_row(
-                        "SELECT session_key FROM runs WHERE run_id = ?1",
-                        [&id],
-                        |r| r.get::<_, String>(0),
-                    )
-                    .optional()
-                })
-                .await
-                .ok()
-                .flatten(),
-        };
-        let explicit = h.get("x-openclaw-session-key").is_some();
-        match found {
-            Some(k) if key_agent(&k) == Some(agent.as_str()) && (!explicit || k == key) => {
-                key = k;
-                new_session = false;
-            }
-            Some(_) => return bad("`previous_response_id` belongs to another agent or session."),
-            None => return bad(&format!("Unknown `previous_response_id` {prev}.")),
+        if let Err(r) = continue_from(gw, h, prev, &mut target).await {
+            return r;
         }
     }
     let (mut system, message) = match flatten_input(&body["input"]) {
@@ -268,13 +227,13 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
     let id = format!("resp_{}", uuid::Uuid::new_v4());
     let spec = RunSpec {
         run_id: Some(id.clone()),
-        agent_id: agent,
-        session_key: key,
+        agent_id: target.agent,
+        session_key: target.key,
         message,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
-        model_override,
+        model_override: target.model_override,
         images: Vec::new(),
-        new_session,
+        new_session: target.new_session,
     };
     let (run, rx) = match start_run(gw, spec).await {
         Ok(x) => x,
@@ -287,42 +246,15 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         created: crate::clock::now_ms() / 1000,
     };
     if body["stream"] == true {
-        let started = shell.response("in_progress", json!([]), Value::Null);
-        let item = message_item(&shell.msg_id, "", false);
-        let prelude = vec![
-            event_line(
-                "response.created",
-                &json!({ "type": "response.created", "response": started }),
-            ),
-            event_line(
-                "response.in_progress",
-                &json!({ "type": "response.in_progress", "response": started }),
-            ),
-            event_line(
-                "response.output_item.added",
-                &json!({ "type": "response.output_item.added", "output_index": 0, "item": item }),
-            ),
-            event_line(
-                "response.content_part.added",
-                &json!({
-                    "type": "response.content_part.added", "item_id": shell.msg_id, "output_index": 0, "content_index": 0,
-                    "part": { "type": "output_text", "text": "", "annotations": [] },
-                }),
-            ),
-        ];
-        let r2 = run.clone();
+        let prelude = prelude(&shell);
         let on_drop = Box::new(move || {
-            r2.abort(AbortReason::ClientGone);
+            run.abort(AbortReason::ClientGone);
         });
-        return sse_response(SseBody::new(
-            rx,
-            Events {
-                shell,
-                text: String::new(),
-            },
-            prelude,
-            on_drop,
-        ));
+        let events = Events {
+            shell,
+            text: String::new(),
+        };
+        return sse_response(SseBody::new(rx, events, prelude, on_drop));
     }
     let outcome = match finished(run, rx).await {
         Ok(o) => o,
@@ -331,4 +263,96 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
     let item = message_item(&shell.msg_id, &outcome.text, true);
     let v = shell.response("completed", json!([item]), usage(&outcome));
     respond(StatusCode::OK, JSON_UTF8, v.to_string(), false)
+}
+
+/// `temperature`, `top_p` and `max_output_tokens` in range (or absent).
+fn check_sampling(body: &Value) -> Result<(), Resp> {
+    for (k, lo, hi) in [("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0)] {
+        if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
+            if !v.as_f64().is_some_and(|x| (lo..=hi).contains(&x)) {
+                return Err(bad(&format!(
+                    "`{k}` must be a number between {lo} and {hi}."
+                )));
+            }
+        }
+    }
+    if let Some(v) = body.get("max_output_tokens").filter(|v| !v.is_null()) {
+        if v.as_u64().unwrap_or(0) == 0 {
+            return Err(bad("`max_output_tokens` must be a positive integer."));
+        }
+    }
+    Ok(())
+}
+
+/// `previous_response_id`: continue in that response's session, which must be the agent's
+/// (and the one named by `x-openclaw-session-key`, if any).
+async fn continue_from(
+    gw: &Gateway,
+    h: &HeaderMap,
+    prev: &str,
+    target: &mut Target,
+) -> Result<(), Resp> {
+    let id = prev.to_string();
+    let in_memory = gw.agents.runs.get(prev).map(|r| r.session_key.clone());
+    let found = match in_memory {
+        Some(k) => Some(k),
+        None => gw
+            .agents
+            .runs
+            .store
+            .read(move |c| {
+                use rusqlite::OptionalExtension;
+                c.query_row(
+                    "SELECT session_key FROM runs WHERE run_id = ?1",
+                    [&id],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+            })
+            .await
+            .ok()
+            .flatten(),
+    };
+    let explicit = h.get("x-openclaw-session-key").is_some();
+    match found {
+        Some(k)
+            if key_agent(&k) == Some(target.agent.as_str()) && (!explicit || k == target.key) =>
+        {
+            target.key = k;
+            target.new_session = false;
+            Ok(())
+        }
+        Some(_) => Err(bad(
+            "`previous_response_id` belongs to another agent or session.",
+        )),
+        None => Err(bad(&format!("Unknown `previous_response_id` {prev}."))),
+    }
+}
+
+/// The events a streamed response opens with: created, in progress, the message item and
+/// its empty text part.
+fn prelude(shell: &Shell) -> Vec<Bytes> {
+    let started = shell.response("in_progress", json!([]), Value::Null);
+    let item = message_item(&shell.msg_id, "", false);
+    vec![
+        event_line(
+            "response.created",
+            &json!({ "type": "response.created", "response": started }),
+        ),
+        event_line(
+            "response.in_progress",
+            &json!({ "type": "response.in_progress", "response": started }),
+        ),
+        event_line(
+            "response.output_item.added",
+            &json!({ "type": "response.output_item.added", "output_index": 0, "item": item }),
+        ),
+        event_line(
+            "response.content_part.added",
+            &json!({
+                "type": "response.content_part.added", "item_id": shell.msg_id, "output_index": 0, "content_index": 0,
+                "part": { "type": "output_text", "text": "", "annotations": [] },
+            }),
+        ),
+    ]
 }
