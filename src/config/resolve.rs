@@ -1,7 +1,7 @@
 //! Turn a validated config tree + CLI overrides + env into a [`GatewayConfig`].
 
-use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -244,11 +244,7 @@ pub(super) fn build(
         .unwrap_or(BindMode::Loopback);
     let custom_bind_host = str_at(&parsed, &["gateway", "customBindHost"])
         .and_then(|s| s.trim().parse::<Ipv4Addr>().ok());
-    let facts = match bind {
-        BindMode::Tailnet | BindMode::Auto => super::bind::HostFacts::detect(),
-        _ => super::bind::HostFacts::default(),
-    };
-    let (bind_host, bind_reason) = super::bind::resolve_bind(bind, custom_bind_host, &facts);
+    let (bind_host, bind_reason) = bind_address(bind, custom_bind_host);
 
     let config_dir = paths
         .config_path
@@ -260,25 +256,25 @@ pub(super) fn build(
     let limits = Limits::resolve(at(&parsed, &["gateway", "limits"]), env, &mut warnings);
     let logging = resolve_logging(&parsed, args, env, profile.as_deref(), &mut warnings);
 
+    // Runtime warnings come before the model catalog's (the order they are logged in).
+    let runtime = resolve_runtime(args, env, &parsed, &mut warnings);
+    let agents = {
+        let cat = super::catalog::Catalog::from_config(
+            &parsed,
+            env,
+            &config_dir,
+            &resolve_default_agent_id(&parsed),
+        );
+        warnings.extend(cat.warnings.iter().cloned());
+        std::sync::Arc::new(cat)
+    };
     let reload_mode = str_at(&parsed, &["gateway", "reload", "mode"])
         .and_then(ReloadMode::parse)
         .unwrap_or(ReloadMode::Hybrid);
     let heartbeat_every_ms = str_at(&parsed, &["agents", "defaults", "heartbeat", "every"])
         .and_then(|s| parse_duration_ms_with_default(s, DurationUnit::M))
         .unwrap_or(DEFAULT_HEARTBEAT_EVERY_MS);
-    let http = HttpEndpoints {
-        chat_completions: bool_at(
-            &parsed,
-            &["gateway", "http", "endpoints", "chatCompletions", "enabled"],
-        )
-        .unwrap_or(false),
-        responses: bool_at(
-            &parsed,
-            &["gateway", "http", "endpoints", "responses", "enabled"],
-        )
-        .unwrap_or(false),
-    };
-
+    let http = http_endpoints(&parsed);
     let control_ui_host_header_fallback = bool_at(
         &parsed,
         &[
@@ -287,25 +283,14 @@ pub(super) fn build(
             "dangerouslyAllowHostHeaderOriginFallback",
         ],
     ) == Some(true);
-    let mut control_ui_allowed_origins =
-        strings_at(&parsed, &["gateway", "controlUi", "allowedOrigins"]);
-    if bind != BindMode::Loopback
-        && control_ui_allowed_origins.is_empty()
-        && !control_ui_host_header_fallback
-    {
-        control_ui_allowed_origins = vec![
-            format!("http://localhost:{port}"),
-            format!("http://127.0.0.1:{port}"),
-        ];
-        if let (BindMode::Custom, Some(h)) = (bind, custom_bind_host) {
-            control_ui_allowed_origins.push(format!("http://{h}:{port}"));
-        }
-    }
-
-    let control_ui_dir = match str_at(&parsed, &["gateway", "controlUi", "root"]) {
-        Some(r) if !r.trim().is_empty() => Some(PathBuf::from(r.trim())),
-        _ => Some(paths.state_dir.join(CONTROL_UI_DIR)).filter(|d| d.join("index.html").is_file()),
-    };
+    let control_ui_allowed_origins = allowed_origins(
+        &parsed,
+        bind,
+        port,
+        custom_bind_host,
+        control_ui_host_header_fallback,
+    );
+    let control_ui_dir = control_ui_dir(&parsed, &paths.state_dir);
 
     Ok(GatewayConfig {
         control_ui_dir,
@@ -334,23 +319,14 @@ pub(super) fn build(
         http,
         control_ui_enabled: bool_at(&parsed, &["gateway", "controlUi", "enabled"]).unwrap_or(true),
         metrics_enabled: bool_at(&parsed, &["gateway", "metrics", "enabled"]).unwrap_or(false),
-        runtime: resolve_runtime(args, env, &parsed, &mut warnings),
+        runtime,
         control_ui_base_path: normalize_base_path(str_at(
             &parsed,
             &["gateway", "controlUi", "basePath"],
         )),
         control_ui_allowed_origins,
         control_ui_host_header_fallback,
-        agents: {
-            let cat = super::catalog::Catalog::from_config(
-                &parsed,
-                env,
-                &config_dir,
-                &resolve_default_agent_id(&parsed),
-            );
-            warnings.extend(cat.warnings.iter().cloned());
-            std::sync::Arc::new(cat)
-        },
+        agents,
         default_agent_id: resolve_default_agent_id(&parsed),
         allow_multi_gateway: env.allow_multi_gateway(),
         supervisor_external: env.supervisor_external(),
@@ -363,4 +339,54 @@ pub(super) fn build(
             env: env.clone(),
         }),
     })
+}
+
+/// The address to listen on for `bind` (tailnet and auto look at the host's interfaces).
+fn bind_address(bind: BindMode, custom: Option<Ipv4Addr>) -> (IpAddr, String) {
+    let facts = match bind {
+        BindMode::Tailnet | BindMode::Auto => super::bind::HostFacts::detect(),
+        _ => super::bind::HostFacts::default(),
+    };
+    super::bind::resolve_bind(bind, custom, &facts)
+}
+
+/// `gateway.http.endpoints.*.enabled` (both off by default).
+fn http_endpoints(parsed: &Value) -> HttpEndpoints {
+    let on = |name: &str| {
+        bool_at(parsed, &["gateway", "http", "endpoints", name, "enabled"]).unwrap_or(false)
+    };
+    HttpEndpoints {
+        chat_completions: on("chatCompletions"),
+        responses: on("responses"),
+    }
+}
+
+/// `gateway.controlUi.allowedOrigins`; off loopback and with none set (and no Host-header
+/// fallback), the gateway's own local origins.
+fn allowed_origins(
+    parsed: &Value,
+    bind: BindMode,
+    port: u16,
+    custom_bind_host: Option<Ipv4Addr>,
+    host_header_fallback: bool,
+) -> Vec<String> {
+    let mut origins = strings_at(parsed, &["gateway", "controlUi", "allowedOrigins"]);
+    if bind != BindMode::Loopback && origins.is_empty() && !host_header_fallback {
+        origins = vec![
+            format!("http://localhost:{port}"),
+            format!("http://127.0.0.1:{port}"),
+        ];
+        if let (BindMode::Custom, Some(h)) = (bind, custom_bind_host) {
+            origins.push(format!("http://{h}:{port}"));
+        }
+    }
+    origins
+}
+
+/// `gateway.controlUi.root`, else the build in the state dir if there is one.
+fn control_ui_dir(parsed: &Value, state_dir: &Path) -> Option<PathBuf> {
+    match str_at(parsed, &["gateway", "controlUi", "root"]) {
+        Some(r) if !r.trim().is_empty() => Some(PathBuf::from(r.trim())),
+        _ => Some(state_dir.join(CONTROL_UI_DIR)).filter(|d| d.join("index.html").is_file()),
+    }
 }
