@@ -166,48 +166,14 @@ async fn serve(
         }
     };
     if force && addr.port() != 0 {
-        let probe = SocketAddr::new(
-            if addr.ip().is_unspecified() {
-                [127, 0, 0, 1].into()
-            } else {
-                addr.ip()
-            },
-            addr.port(),
-        );
-        match tokio::task::spawn_blocking(move || crate::force::free_port(probe)).await {
-            Ok(Ok(pids)) if !pids.is_empty() => {
-                tracing::warn!(target: "gateway", "--force: stopped pid {pids:?} listening on port {}", addr.port());
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(msg)) => {
-                tracing::error!(target: "gateway", "{msg}");
-                eprintln!("{msg}");
-                return Served::Exit(1);
-            }
-            Err(e) => {
-                tracing::error!(target: "gateway", "--force failed: {e}");
-                return Served::Exit(1);
-            }
+        if let Err(code) = free_port(addr).await {
+            return Served::Exit(code);
         }
     }
-    let listener = match bind_with_retry(addr, supervised).await {
+    let listeners = match listen(addr, supervised, lock).await {
         Ok(l) => l,
         Err(code) => return Served::Exit(code),
     };
-    lock.record(listener.local_addr().ok().map(|a| a.port()));
-    let mut listeners = vec![listener];
-    // A custom host other than 127.0.0.1 / 0.0.0.0 keeps a mandatory loopback listener, so
-    // local tools (the CLI, health checks) always reach the gateway on 127.0.0.1.
-    if !addr.ip().is_loopback() && !addr.ip().is_unspecified() {
-        let port = listeners[0]
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or(addr.port());
-        match bind_with_retry(SocketAddr::new([127, 0, 0, 1].into(), port), supervised).await {
-            Ok(l) => listeners.push(l),
-            Err(code) => return Served::Exit(code),
-        }
-    }
     let addrs: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -229,19 +195,7 @@ async fn serve(
             restart_tx,
         ));
     }
-    let restart = loop {
-        tokio::select! {
-            sig = signals.next() => match sig {
-                Sig::Stop => break None,
-                Sig::Restart if restart_allowed => break Some("SIGUSR1".to_string()),
-                Sig::Restart => {
-                    tracing::warn!(target: "gateway", "SIGUSR1 ignored: commands.restart is false");
-                }
-            },
-            Some(reason) = restart_rx.recv() => break Some(reason),
-            reason = gw.restarts.wait() => break Some(reason),
-        }
-    };
+    let restart = stop_or_restart(signals, &mut restart_rx, &gw, restart_allowed).await;
     match restart {
         None => {
             crate::serve::begin_shutdown(&gw, "gateway stopping");
@@ -254,6 +208,79 @@ async fn serve(
             crate::serve::begin_restart(&gw);
             running.wait().await;
             Served::Restart(bound)
+        }
+    }
+}
+
+/// `--force`: stop whoever listens on the port first.
+async fn free_port(addr: SocketAddr) -> Result<(), i32> {
+    let probe = SocketAddr::new(
+        if addr.ip().is_unspecified() {
+            [127, 0, 0, 1].into()
+        } else {
+            addr.ip()
+        },
+        addr.port(),
+    );
+    match tokio::task::spawn_blocking(move || crate::force::free_port(probe)).await {
+        Ok(Ok(pids)) if !pids.is_empty() => {
+            tracing::warn!(target: "gateway", "--force: stopped pid {pids:?} listening on port {}", addr.port());
+            Ok(())
+        }
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(msg)) => {
+            tracing::error!(target: "gateway", "{msg}");
+            eprintln!("{msg}");
+            Err(1)
+        }
+        Err(e) => {
+            tracing::error!(target: "gateway", "--force failed: {e}");
+            Err(1)
+        }
+    }
+}
+
+/// Bind `addr` (its port recorded in the lock). A custom host other than 127.0.0.1 /
+/// 0.0.0.0 keeps a mandatory loopback listener too, so local tools (the CLI, health checks)
+/// always reach the gateway on 127.0.0.1.
+async fn listen(
+    addr: SocketAddr,
+    supervised: bool,
+    lock: &mut crate::lock::StateLock,
+) -> Result<Vec<tokio::net::TcpListener>, i32> {
+    let listener = bind_with_retry(addr, supervised).await?;
+    lock.record(listener.local_addr().ok().map(|a| a.port()));
+    let mut listeners = vec![listener];
+    if !addr.ip().is_loopback() && !addr.ip().is_unspecified() {
+        let port = listeners[0]
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(addr.port());
+        let loopback = SocketAddr::new([127, 0, 0, 1].into(), port);
+        listeners.push(bind_with_retry(loopback, supervised).await?);
+    }
+    Ok(listeners)
+}
+
+/// Serve until a stop signal (`None`) or a restart: SIGUSR1 (unless `commands.restart` is
+/// false), a config change that needs one, or a `gateway.restart` request.
+async fn stop_or_restart(
+    signals: &mut Signals,
+    restart_rx: &mut tokio::sync::mpsc::Receiver<String>,
+    gw: &Gateway,
+    restart_allowed: bool,
+) -> Option<String> {
+    loop {
+        tokio::select! {
+            sig = signals.next() => match sig {
+                Sig::Stop => return None,
+                Sig::Restart if restart_allowed => return Some("SIGUSR1".to_string()),
+                Sig::Restart => {
+                    tracing::warn!(target: "gateway", "SIGUSR1 ignored: commands.restart is false");
+                }
+            },
+            Some(reason) = restart_rx.recv() => return Some(reason),
+            reason = gw.restarts.wait() => return Some(reason),
         }
     }
 }
