@@ -401,46 +401,7 @@ impl Nodes {
         if paired.is_none() && pending.is_none() && live.is_none() {
             return None;
         }
-        let base = paired
-            .clone()
-            .or_else(|| pending.clone())
-            .unwrap_or(json!({}));
-        let decl = live.as_ref().map(|l| l.decl.clone());
-        let pick = |k: &str| -> Value {
-            let from_live = decl.as_ref().map(|d| match k {
-                "displayName" => s(&d.display_name),
-                "platform" => json!(d.platform),
-                "version" => json!(d.version),
-                "clientId" => json!(d.client_id),
-                "clientMode" => json!(d.client_mode),
-                "deviceFamily" => s(&d.device_family),
-                "modelIdentifier" => s(&d.model_identifier),
-                "remoteIp" => s(&d.remote_ip),
-                _ => Value::Null,
-            });
-            match (k, &paired) {
-                ("displayName", Some(p)) if p.get("displayName").is_some() => {
-                    p["displayName"].clone()
-                }
-                _ => from_live
-                    .filter(|v| !v.is_null())
-                    .unwrap_or_else(|| base.get(k).cloned().unwrap_or(Value::Null)),
-            }
-        };
-        let mut row = Map::new();
-        row.insert("nodeId".into(), json!(id));
-        for k in [
-            "displayName",
-            "platform",
-            "version",
-            "clientId",
-            "clientMode",
-            "deviceFamily",
-            "modelIdentifier",
-            "remoteIp",
-        ] {
-            row.insert(k.into(), pick(k));
-        }
+        let mut row = identity(id, paired.as_ref(), pending.as_ref(), live.as_deref());
         let approved = paired.is_some();
         let (caps, commands) = match (&paired, &live) {
             (Some(_), Some(l)) => {
@@ -479,15 +440,7 @@ impl Nodes {
             row.insert("pendingDeclaredCaps".into(), req["caps"].clone());
             row.insert("pendingDeclaredCommands".into(), req["commands"].clone());
         }
-        if let Some(l) = &live {
-            row.insert("connectedAtMs".into(), json!(l.connected_ms));
-            row.insert("lastConnectedAtMs".into(), json!(l.connected_ms));
-            row.insert("lastSeenAtMs".into(), json!(l.connected_ms));
-            row.insert("lastSeenReason".into(), json!("connect"));
-        } else if let Some(p) = &paired {
-            row.insert("lastSeenAtMs".into(), p["lastSeenAtMs"].clone());
-            row.insert("lastSeenReason".into(), p["lastSeenReason"].clone());
-        }
+        last_seen(&mut row, paired.as_ref(), live.as_deref());
         let approved_at = paired
             .as_ref()
             .and_then(|p| p["approvedAtMs"].as_u64())
@@ -499,6 +452,67 @@ impl Nodes {
         );
         row.insert("connected".into(), json!(live.is_some()));
         Some(strip_nulls(Value::Object(row)))
+    }
+}
+
+/// A node row's identity fields: the live connection's declaration first, else the paired
+/// (or pending) record's; a paired record's own `displayName` always wins.
+fn identity(
+    id: &str,
+    paired: Option<&Value>,
+    pending: Option<&Value>,
+    live: Option<&NodeConn>,
+) -> Map<String, Value> {
+    let base = paired.or(pending).cloned().unwrap_or(json!({}));
+    let pick = |k: &str| -> Value {
+        let from_live = live.map(|l| {
+            let d = &l.decl;
+            match k {
+                "displayName" => s(&d.display_name),
+                "platform" => json!(d.platform),
+                "version" => json!(d.version),
+                "clientId" => json!(d.client_id),
+                "clientMode" => json!(d.client_mode),
+                "deviceFamily" => s(&d.device_family),
+                "modelIdentifier" => s(&d.model_identifier),
+                "remoteIp" => s(&d.remote_ip),
+                _ => Value::Null,
+            }
+        });
+        match (k, paired) {
+            ("displayName", Some(p)) if p.get("displayName").is_some() => p["displayName"].clone(),
+            _ => from_live
+                .filter(|v| !v.is_null())
+                .unwrap_or_else(|| base.get(k).cloned().unwrap_or(Value::Null)),
+        }
+    };
+    let mut row = Map::new();
+    row.insert("nodeId".into(), json!(id));
+    for k in [
+        "displayName",
+        "platform",
+        "version",
+        "clientId",
+        "clientMode",
+        "deviceFamily",
+        "modelIdentifier",
+        "remoteIp",
+    ] {
+        row.insert(k.into(), pick(k));
+    }
+    row
+}
+
+/// When the node was last seen: now, if connected; else what its paired record says.
+fn last_seen(row: &mut Map<String, Value>, paired: Option<&Value>, live: Option<&NodeConn>) {
+    if let Some(l) = live {
+        row.insert("connectedAtMs".into(), json!(l.connected_ms));
+        row.insert("lastConnectedAtMs".into(), json!(l.connected_ms));
+        row.insert("lastSeenAtMs".into(), json!(l.connected_ms));
+        row.insert("lastSeenReason".into(), json!("connect"));
+    } else if let Some(p) = paired {
+        row.insert("lastSeenAtMs".into(), p["lastSeenAtMs"].clone());
+        row.insert("lastSeenReason".into(), p["lastSeenReason"].clone());
     }
 }
 
