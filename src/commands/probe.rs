@@ -180,27 +180,7 @@ pub async fn run(global: &GlobalArgs, a: &GatewayProbeArgs) -> i32 {
     let reachable: Vec<&TargetResult> = targets.iter().filter(|t| t.ok()).collect();
     let primary = reachable.first().copied();
     let capability = primary.and_then(|t| t.capability);
-    let limited: Vec<&str> = targets
-        .iter()
-        .filter(|t| t.scope_limited())
-        .map(|t| t.id)
-        .collect();
-    let mut warnings = Vec::new();
-    if !limited.is_empty() {
-        warnings.push(json!({
-            "code": "probe_scope_limited",
-            "message": SCOPE_WARNING,
-            "targetIds": limited,
-        }));
-    }
-    let unreachable: Vec<&str> = targets.iter().filter(|t| !t.ok()).map(|t| t.id).collect();
-    if !unreachable.is_empty() && !reachable.is_empty() {
-        warnings.push(json!({
-            "code": "probe_target_unreachable",
-            "message": "Some probe targets could not be reached.",
-            "targetIds": unreachable,
-        }));
-    }
+    let warnings = warnings(&targets, !reachable.is_empty());
     let ok = !reachable.is_empty();
     let code = i32::from(!ok);
 
@@ -218,8 +198,8 @@ pub async fn run(global: &GlobalArgs, a: &GatewayProbeArgs) -> i32 {
         }));
         return code;
     }
-    let mut t: Vec<String> = vec![
-        "Gateway Status".into(),
+    let head = [
+        "Gateway Status".to_string(),
         format!("Reachable: {}", if ok { "yes" } else { "no" }),
         format!(
             "Capability: {}",
@@ -227,10 +207,43 @@ pub async fn run(global: &GlobalArgs, a: &GatewayProbeArgs) -> i32 {
         ),
         format!("Probe budget: {budget_ms}ms"),
     ];
+    let t = text_report(head.into(), &warnings, &targets);
+    out(t.join("\n").trim_end());
+    code
+}
+
+/// Scope-limited targets, and unreachable ones next to a reachable one.
+fn warnings(targets: &[TargetResult], any_reachable: bool) -> Vec<Value> {
+    let mut warnings = Vec::new();
+    let limited: Vec<&str> = targets
+        .iter()
+        .filter(|t| t.scope_limited())
+        .map(|t| t.id)
+        .collect();
+    if !limited.is_empty() {
+        warnings.push(json!({
+            "code": "probe_scope_limited",
+            "message": SCOPE_WARNING,
+            "targetIds": limited,
+        }));
+    }
+    let unreachable: Vec<&str> = targets.iter().filter(|t| !t.ok()).map(|t| t.id).collect();
+    if !unreachable.is_empty() && any_reachable {
+        warnings.push(json!({
+            "code": "probe_target_unreachable",
+            "message": "Some probe targets could not be reached.",
+            "targetIds": unreachable,
+        }));
+    }
+    warnings
+}
+
+/// The text report after its head lines: warnings, discovery, each target.
+fn text_report(mut t: Vec<String>, warnings: &[Value], targets: &[TargetResult]) -> Vec<String> {
     if !warnings.is_empty() {
         t.push(String::new());
         t.push("Warning:".into());
-        for w in &warnings {
+        for w in warnings {
             t.push(format!("- {}", w["message"].as_str().unwrap_or("")));
         }
     }
@@ -239,7 +252,7 @@ pub async fn run(global: &GlobalArgs, a: &GatewayProbeArgs) -> i32 {
     t.push("Bonjour discovery: not supported by this build (skipped)".into());
     t.push(String::new());
     t.push("Targets".into());
-    for r in &targets {
+    for r in targets {
         t.push(format!("{} {}", r.label, r.url));
         match &r.error {
             None => t.push(format!(
@@ -254,6 +267,5 @@ pub async fn run(global: &GlobalArgs, a: &GatewayProbeArgs) -> i32 {
         }
         t.push(String::new());
     }
-    out(t.join("\n").trim_end());
-    code
+    t
 }
