@@ -13,7 +13,7 @@ use crate::agents::{canonical_key, Accepted, Submit};
 use crate::clock::now_ms;
 use crate::responder::Responder;
 use crate::server::Gateway;
-use crate::store::sessions::{get_session, transcript, MessageRow};
+use crate::store::sessions::MessageRow;
 
 /// `chat.history` page size when `limit` is absent.
 pub const DEFAULT_HISTORY_LIMIT: u64 = 200;
@@ -292,128 +292,7 @@ pub fn display_row(r: &MessageRow, max_chars: Option<usize>) -> Option<Value> {
     Some(m)
 }
 
-const HISTORY_KEYS: &[&str] = &[
-    "sessionKey",
-    "agentId",
-    "cursor",
-    "limit",
-    "offset",
-    "pendingBefore",
-    "inputRunIds",
-    "messageId",
-    "sessionId",
-    "maxChars",
-    "maxBytes",
-];
-
-/// `chat.history`.
-pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
-    let gw = &c.gw;
-    let p: Value = params(req)?;
-    check_keys(&p, HISTORY_KEYS, req.method())?;
-    let raw_key = req_str(&p, "sessionKey", req.method())?;
-    let int = |k: &str, min: u64, max: u64| -> Result<Option<u64>, ErrorShape> {
-        match p.get(k) {
-            None => Ok(None),
-            Some(v) => match v.as_u64() {
-                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(ErrorShape::invalid_params(
-                    req.method(),
-                    &format!("at /{k}: must be integer in {min}..{max}"),
-                )),
-            },
-        }
-    };
-    let limit = int("limit", 1, MAX_HISTORY_LIMIT)?.unwrap_or(DEFAULT_HISTORY_LIMIT);
-    let offset = int("offset", 0, u64::MAX)?.unwrap_or(0);
-    let max_chars = int("maxChars", 1, 500_000)?.map(|n| n as usize);
-    let max_bytes = int("maxBytes", 1024, u64::MAX)?.map(|n| n as usize);
-    let cursor = opt_str(&p, "cursor", req.method())?.map(str::to_string);
-    let agent_id = gw
-        .agents
-        .resolve_agent(opt_str(&p, "agentId", req.method())?, Some(raw_key))?;
-    let key = canonical_key(raw_key, &agent_id);
-    let k2 = key.clone();
-    let want_sid = opt_str(&p, "sessionId", req.method())?.map(str::to_string);
-    let read_offset = if cursor.is_some() { 0 } else { offset };
-    let (row, rows, total) = gw
-        .agents
-        .runs
-        .store
-        .read(move |c| {
-            let Some(row) = get_session(c, &k2)? else {
-                return Ok((None, Vec::new(), 0));
-            };
-            let sid = want_sid.unwrap_or_else(|| row.session_id.clone());
-            let (rows, total) = transcript(c, &sid, limit.max(MAX_DELTA_ROWS + 1), read_offset)?;
-            Ok((Some(row), rows, total))
-        })
-        .await
-        .map_err(|e| crate::failure::store(req.method(), e))?;
-    let active = gw.agents.runs.active_ids(&key);
-    let session_info = json!({ "hasActiveRun": !active.is_empty(), "activeRunIds": active });
-    let sid = row
-        .as_ref()
-        .map(|r| r.session_id.clone())
-        .unwrap_or_default();
-    let last_id = rows.iter().map(|r| r.id).max().unwrap_or(0);
-    let delta_cursor = format!("{sid}:{last_id}");
-    if let Some(cur) = cursor {
-        let (csid, cid) = cur.rsplit_once(':').unwrap_or(("", ""));
-        let cid: i64 = cid.parse().unwrap_or(-1);
-        let newer: Vec<&MessageRow> = rows.iter().filter(|r| r.id > cid).collect();
-        if csid != sid
-            || cid < 0
-            || newer.len() as u64 > MAX_DELTA_ROWS
-            || (newer.len() == rows.len() && total > rows.len() as u64)
-        {
-            return Ok(json!({ "kind": "reset" }));
-        }
-        let messages: Vec<Value> = newer
-            .into_iter()
-            .filter_map(|r| display_row(r, max_chars))
-            .collect();
-        return Ok(
-            json!({ "kind": "delta", "messages": messages, "deltaCursor": delta_cursor, "sessionInfo": session_info }),
-        );
-    }
-    let page: Vec<&MessageRow> = {
-        let n = rows.len().saturating_sub(limit as usize);
-        rows[n..].iter().collect()
-    };
-    let mut messages: Vec<Value> = page
-        .iter()
-        .filter_map(|r| display_row(r, max_chars))
-        .collect();
-    // `maxBytes`: keep the newest messages whose JSON fits; the rest is the next page.
-    let mut kept_rows = page.len();
-    if let Some(max) = max_bytes {
-        let mut size: usize = messages.iter().map(|m| m.to_string().len() + 1).sum();
-        while size > max && !messages.is_empty() {
-            size -= messages.remove(0).to_string().len() + 1;
-            kept_rows -= 1;
-        }
-    }
-    let has_more = offset + (kept_rows as u64) < total;
-    let mut v = json!({
-        "sessionKey": key,
-        "sessionId": row.as_ref().map(|r| Value::String(r.session_id.clone())).unwrap_or(Value::Null),
-        "messages": messages,
-        "hasMore": has_more,
-        "nextOffset": if has_more { json!(offset + kept_rows as u64) } else { Value::Null },
-        "totalMessages": total,
-        "deltaCursor": delta_cursor,
-        "sessionInfo": session_info,
-        "defaults": { "agentId": agent_id },
-    });
-    if let Some(id) = gw.agents.runs.active_ids(&key).first() {
-        if let Some(run) = gw.agents.runs.get(id) {
-            let text = run.text.lock().clone();
-            v["inFlightRun"] = json!({ "runId": run.id, "text": text });
-        }
-    }
-    Ok(v)
-}
+pub use super::chat_history::history;
 
 /// `chat.abort {sessionKey, runId?}` (also `sessions.abort {key?, runId?}`).
 pub fn abort(c: &Ctx, req: &RequestFrame<'_>, sessions_abort: bool) -> Result<Value, ErrorShape> {

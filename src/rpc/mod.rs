@@ -11,6 +11,7 @@ mod approvals;
 mod catalogs;
 mod channels;
 mod chat;
+mod chat_history;
 mod config;
 mod config_write;
 mod cron;
