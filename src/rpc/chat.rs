@@ -80,70 +80,10 @@ enum Sent {
 async fn prepare_send(c: &Ctx, req: &RequestFrame<'_>) -> Result<Sent, ErrorShape> {
     let (gw, sock) = (&c.gw, &c.sock);
     let p: Value = params(req)?;
-    // Before the schema, as the Node gateway does: a send needs a session to write to.
-    if p["sessionKey"].as_str().is_none_or(str::is_empty) {
-        return Err(ErrorShape::new(
-            ErrorCode::InvalidRequest,
-            "session mutation target is unavailable",
-        )
-        .with_details(
-            json!({ "code": "SESSION_MUTATION_TARGET_REQUIRED", "method": "chat.send" }),
-        ));
-    }
-    check_keys(&p, SEND_KEYS, "chat.send")?;
-    let raw_key = req_str(&p, "sessionKey", "chat.send")?;
-    if raw_key.len() > MAX_SESSION_KEY {
-        return Err(ErrorShape::invalid_params(
-            "chat.send",
-            "at /sessionKey: must NOT have more than 512 characters",
-        ));
-    }
-    let message = match p.get("message") {
-        Some(Value::String(s)) => s.as_str(),
-        Some(_) => {
-            return Err(ErrorShape::invalid_params(
-                "chat.send",
-                "at /message: must be string",
-            ))
-        }
-        None => {
-            return Err(ErrorShape::invalid_params(
-                "chat.send",
-                "must have required property 'message'",
-            ))
-        }
-    };
-    let idem = req_str(&p, "idempotencyKey", "chat.send")?;
-    if message.trim().is_empty() {
-        return Err(ErrorShape::new(
-            ErrorCode::InvalidRequest,
-            "message or attachment required",
-        ));
-    }
-    let queue_mode = opt_str(&p, "queueMode", "chat.send")?;
-    if let Some(m) = queue_mode {
-        if !matches!(m, "steer" | "followup" | "collect" | "interrupt") {
-            return Err(ErrorShape::invalid_params(
-                "chat.send",
-                "at /queueMode: must be equal to one of the allowed values",
-            ));
-        }
-    }
+    let sp = SendParams::parse(&p)?;
     let images = attachment_images(gw, p.get("attachments"))?;
-    let timeout = match p.get("timeoutMs") {
-        None => None,
-        Some(v) => match v.as_u64() {
-            Some(0) => None,
-            Some(ms) => Some(Duration::from_millis(ms)),
-            None => {
-                return Err(ErrorShape::invalid_params(
-                    "chat.send",
-                    "at /timeoutMs: must be integer >= 0",
-                ))
-            }
-        },
-    };
-    match gw.agents.runs.lookup(idem).await {
+    let timeout = timeout_of(&p)?;
+    match gw.agents.runs.lookup(sp.idem).await {
         Lookup::Running(run) => {
             return Ok(Sent::Answer(
                 json!({ "runId": run.id, "status": "in_flight" }),
@@ -151,15 +91,15 @@ async fn prepare_send(c: &Ctx, req: &RequestFrame<'_>) -> Result<Sent, ErrorShap
         }
         Lookup::Done(reply) => {
             let status = reply["payload"]["status"].as_str().unwrap_or("error");
-            return Ok(Sent::Answer(json!({ "runId": idem, "status": status })));
+            return Ok(Sent::Answer(json!({ "runId": sp.idem, "status": status })));
         }
         Lookup::New => {}
     }
     let agent_id = gw
         .agents
-        .resolve_agent(opt_str(&p, "agentId", "chat.send")?, Some(raw_key))?;
-    let key = canonical_key(raw_key, &agent_id);
-    if queue_mode == Some("interrupt") {
+        .resolve_agent(opt_str(&p, "agentId", "chat.send")?, Some(sp.raw_key))?;
+    let key = canonical_key(sp.raw_key, &agent_id);
+    if sp.queue_mode == Some("interrupt") {
         for r in gw.agents.runs.active_runs(&key, None) {
             r.abort(AbortReason::Rpc);
         }
@@ -167,10 +107,10 @@ async fn prepare_send(c: &Ctx, req: &RequestFrame<'_>) -> Result<Sent, ErrorShap
     let accepted = gw
         .agents
         .accept(Submit {
-            run_id: idem.to_string(),
+            run_id: sp.idem.to_string(),
             session_key: key,
             agent_id,
-            message: message.to_string(),
+            message: sp.message.to_string(),
             owner: Some((sock.conn, sock.out.clone())),
             caller_owned: false,
             timeout,
@@ -179,6 +119,75 @@ async fn prepare_send(c: &Ctx, req: &RequestFrame<'_>) -> Result<Sent, ErrorShap
         })
         .await?;
     Ok(Sent::Started(accepted))
+}
+
+/// `chat.send`'s params up to `queueMode`, checked in order, with the Node gateway's messages.
+struct SendParams<'a> {
+    raw_key: &'a str,
+    message: &'a str,
+    idem: &'a str,
+    queue_mode: Option<&'a str>,
+}
+
+impl<'a> SendParams<'a> {
+    fn parse(p: &'a Value) -> Result<SendParams<'a>, ErrorShape> {
+        // Before the schema, as the Node gateway does: a send needs a session to write to.
+        if p["sessionKey"].as_str().is_none_or(str::is_empty) {
+            return Err(ErrorShape::new(
+                ErrorCode::InvalidRequest,
+                "session mutation target is unavailable",
+            )
+            .with_details(
+                json!({ "code": "SESSION_MUTATION_TARGET_REQUIRED", "method": "chat.send" }),
+            ));
+        }
+        check_keys(p, SEND_KEYS, "chat.send")?;
+        let invalid = |m: &str| ErrorShape::invalid_params("chat.send", m);
+        let raw_key = req_str(p, "sessionKey", "chat.send")?;
+        if raw_key.len() > MAX_SESSION_KEY {
+            return Err(invalid(
+                "at /sessionKey: must NOT have more than 512 characters",
+            ));
+        }
+        let message = match p.get("message") {
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(invalid("at /message: must be string")),
+            None => return Err(invalid("must have required property 'message'")),
+        };
+        let idem = req_str(p, "idempotencyKey", "chat.send")?;
+        if message.trim().is_empty() {
+            return Err(ErrorShape::new(
+                ErrorCode::InvalidRequest,
+                "message or attachment required",
+            ));
+        }
+        let queue_mode = opt_str(p, "queueMode", "chat.send")?;
+        if queue_mode.is_some_and(|m| !matches!(m, "steer" | "followup" | "collect" | "interrupt"))
+        {
+            return Err(invalid(
+                "at /queueMode: must be equal to one of the allowed values",
+            ));
+        }
+        Ok(SendParams {
+            raw_key,
+            message,
+            idem,
+            queue_mode,
+        })
+    }
+}
+
+/// `timeoutMs` (0: none). Checked after the attachments: a send with both wrong reports the
+/// attachments first.
+fn timeout_of(p: &Value) -> Result<Option<Duration>, ErrorShape> {
+    match p.get("timeoutMs").map(Value::as_u64) {
+        None | Some(Some(0)) => Ok(None),
+        Some(Some(ms)) => Ok(Some(Duration::from_millis(ms))),
+        Some(None) => Err(ErrorShape::invalid_params(
+            "chat.send",
+            "at /timeoutMs: must be integer >= 0",
+        )),
+    }
 }
 
 /// Image attachments of `chat.send` (`{type, mimeType, content}` with base64 `content` or a
