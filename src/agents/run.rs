@@ -269,45 +269,13 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
             max_tokens: target.max_tokens,
             images: input.images.clone(),
         };
-        let mut text = String::new();
-        let mut last_persist = Instant::now();
         let called = Instant::now();
-        let mut on_delta = |d: &str| {
-            if text.is_empty() {
-                crate::metrics::provider_ttft(called.elapsed());
-            }
-            text.push_str(d);
-            run.text.lock().push_str(d);
-            let ts = now_ms();
-            if watched(agents, run) {
-                // Both events of a delta go out together: one writer wake-up per socket.
-                let a = agent_payload(run, "assistant", json!({ "text": text, "delta": d }));
-                let c = chat_payload(
-                    run,
-                    json!({ "state": "delta", "deltaText": d, "message": assistant_body(&text, ts) }),
-                );
-                agents.runs.emit_many(
-                    &run.session_key,
-                    run.owner.as_ref(),
-                    &[("agent", &a), ("chat", &c)],
-                );
-            } else {
-                run.agent_seq.fetch_add(1, Ordering::Relaxed);
-                run.chat_seq.fetch_add(1, Ordering::Relaxed);
-            }
-            if let Some(tap) = &input.tap {
-                let _ = tap.send(Tap::Delta(d.to_string()));
-            }
-            if last_persist.elapsed() >= PERSIST_INTERVAL {
-                last_persist = Instant::now();
-                agents.runs.store.assistant_progress(
-                    &run.session_key,
-                    &run.agent_id,
-                    &run.id,
-                    &assistant_body(&text, ts),
-                );
-            }
+        let mut st = Streamed {
+            text: String::new(),
+            last_persist: called,
+            called,
         };
+        let mut on_delta = |d: &str| st.delta(agents, input, d);
         let r = provider::stream_completion(
             &agents.client,
             &target.provider,
@@ -317,7 +285,7 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
         )
         .await;
         crate::metrics::provider_call(r.is_ok(), called.elapsed());
-        let streamed = !text.is_empty();
+        let streamed = !st.text.is_empty();
         match r {
             Ok(c) => return Ended::Done(c, pm.0, pm.1),
             Err(e) => {
@@ -332,6 +300,55 @@ async fn attempt(agents: &Agents, input: &Input) -> Ended {
     }
     let (f, pm) = last.unwrap_or_else(|| (model_failure("no usable model".into(), None), None));
     Ended::Failed(f, pm)
+}
+
+/// What one model call has streamed so far.
+struct Streamed {
+    text: String,
+    last_persist: Instant,
+    called: Instant,
+}
+
+impl Streamed {
+    /// A text delta: into the run's text, out as `agent` + `chat` events to whoever watches
+    /// (together: one writer wake-up per socket), to the tap, and persisted at least every
+    /// [`PERSIST_INTERVAL`].
+    fn delta(&mut self, agents: &Agents, input: &Input, d: &str) {
+        let run = &input.run;
+        if self.text.is_empty() {
+            crate::metrics::provider_ttft(self.called.elapsed());
+        }
+        self.text.push_str(d);
+        run.text.lock().push_str(d);
+        let ts = now_ms();
+        if watched(agents, run) {
+            let a = agent_payload(run, "assistant", json!({ "text": self.text, "delta": d }));
+            let c = chat_payload(
+                run,
+                json!({ "state": "delta", "deltaText": d, "message": assistant_body(&self.text, ts) }),
+            );
+            agents.runs.emit_many(
+                &run.session_key,
+                run.owner.as_ref(),
+                &[("agent", &a), ("chat", &c)],
+            );
+        } else {
+            run.agent_seq.fetch_add(1, Ordering::Relaxed);
+            run.chat_seq.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(tap) = &input.tap {
+            let _ = tap.send(Tap::Delta(d.to_string()));
+        }
+        if self.last_persist.elapsed() >= PERSIST_INTERVAL {
+            self.last_persist = Instant::now();
+            agents.runs.store.assistant_progress(
+                &run.session_key,
+                &run.agent_id,
+                &run.id,
+                &assistant_body(&self.text, ts),
+            );
+        }
+    }
 }
 
 fn model_failure(message: String, cause: Option<ProviderError>) -> Failure {
