@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 mod control_ui;
+mod embeddings;
 pub mod failure;
 pub mod hooks;
 mod hooks_actions;
@@ -195,7 +196,7 @@ async fn v1(
                     openai::chat_completions(gw, &caller, &parts.headers, body).await
                 }
                 "/v1/responses" => responses::create(gw, &caller, &parts.headers, body).await,
-                _ => openai::embeddings(gw, &caller, &parts.headers, body).await,
+                _ => embeddings::create(gw, &caller, &parts.headers, body).await,
             }
         }
         (_, "/v1/models" | "/v1/chat/completions" | "/v1/responses" | "/v1/embeddings") => {

@@ -23,13 +23,13 @@ use crate::server::Gateway;
 /// Session key prefixes a caller may not name.
 pub const RESERVED_SESSION_PREFIXES: &[&str] = &["subagent:", "cron:", "acp:"];
 
-type Resp = Response<HttpBody>;
+pub(super) type Resp = Response<HttpBody>;
 
-fn bad(msg: &str) -> Resp {
+pub(super) fn bad(msg: &str) -> Resp {
     openai_error(StatusCode::BAD_REQUEST, "invalid_request_error", msg)
 }
 
-fn json_ok(v: &Value) -> Resp {
+pub(super) fn json_ok(v: &Value) -> Resp {
     respond(StatusCode::OK, JSON_UTF8, v.to_string(), false)
 }
 
@@ -108,7 +108,7 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -402,112 +402,4 @@ pub async fn chat_completions(gw: &Gateway, caller: &Caller, h: &HeaderMap, body
     let finish = finish_reason(&outcome.stop_reason);
     let body = out::completion(&head, &outcome.text, finish, UsageOut::of(&outcome));
     respond(StatusCode::OK, JSON_UTF8, body, false)
-}
-
-/// `POST /v1/embeddings`: forwarded to the agent's provider (OpenAI-compatible
-/// `/embeddings`); `x-openclaw-model` picks the embedding model.
-pub async fn embeddings(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -> Resp {
-    let Some(agent) = body["model"].as_str().and_then(|m| agent_for_model(gw, m)) else {
-        return bad("Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.");
-    };
-    if !(body["input"].is_string()
-        || body["input"]
-            .as_array()
-            .is_some_and(|a| a.iter().all(Value::is_string)))
-    {
-        return bad("`input` must be a string or an array of strings.");
-    }
-    let cat = gw.agents.catalog();
-    let model_ref = match header(h, "x-openclaw-model") {
-        Some(_) if !caller.has("operator.admin") => return missing_scope("operator.admin"),
-        Some(m) => m.to_string(),
-        None => match cat.agent(&agent).and_then(|a| a.models.first().cloned()) {
-            Some(m) => m,
-            None => return bad("The agent has no model configured."),
-        },
-    };
-    let target = match cat.target(&model_ref) {
-        Ok(t) => t,
-        Err(e) => return bad(&e),
-    };
-    let url = format!(
-        "{}/embeddings",
-        target.provider.base_url.trim_end_matches('/')
-    );
-    let payload = json!({
-        "model": target.model, "input": body["input"],
-        "encoding_format": body.get("encoding_format").cloned().unwrap_or(json!("float")),
-    });
-    let mut req = gw
-        .agents
-        .client
-        .post(&url)
-        .header(hyper::header::CONTENT_TYPE.as_str(), "application/json")
-        .body(payload.to_string());
-    if let Some(k) = &target.provider.api_key {
-        req = req.bearer_auth(k);
-    }
-    for (k, v) in &target.provider.headers {
-        req = req.header(k, v);
-    }
-    let resp = match tokio::time::timeout(cat.idle_timeout, req.send()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            let what = if e.is_connect() {
-                "connection refused"
-            } else {
-                "request failed"
-            };
-            return openai_error(
-                StatusCode::BAD_GATEWAY,
-                "api_error",
-                &format!("embeddings upstream {what}"),
-            );
-        }
-        Err(_) => {
-            return openai_error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout_error",
-                "embeddings upstream timed out",
-            )
-        }
-    };
-    let status = resp.status().as_u16();
-    let v: Value = match resp
-        .bytes()
-        .await
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-    {
-        Some(v) => v,
-        None => {
-            return openai_error(
-                StatusCode::BAD_GATEWAY,
-                "api_error",
-                "embeddings upstream sent invalid JSON",
-            )
-        }
-    };
-    if status >= 400 {
-        let msg = v["error"]["message"]
-            .as_str()
-            .unwrap_or("embeddings request failed");
-        let code = if status < 500 {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::BAD_GATEWAY
-        };
-        return openai_error(
-            code,
-            if status < 500 {
-                "invalid_request_error"
-            } else {
-                "api_error"
-            },
-            &format!("{status} {msg}"),
-        );
-    }
-    let mut out = v;
-    out["model"] = body["model"].clone();
-    json_ok(&out)
 }
