@@ -127,90 +127,99 @@ fn authenticate(
 ) -> Result<SharedOk, ConnectFail> {
     let cfg = gw.cfg.load();
     let auth = p.auth.clone().unwrap_or_default();
+    let ok = |method, device_token_ok| SharedOk {
+        method,
+        device_token_ok,
+    };
+    let check = match cfg.auth.mode {
+        AuthMode::None => return Ok(ok("none", false)),
+        AuthMode::TrustedProxy => {
+            return trusted_proxy(gw, info).map(|_| ok("trusted-proxy", false))
+        }
+        mode => SecretCheck::of(mode, &cfg.auth, &auth),
+    };
     let ip = info.peer.ip();
     let rl = gw.rate_limit();
-    let stored = verified_device.and_then(|id| gw.devices.get(id));
-    let device_token_matches = |t: &str| stored.as_ref().is_some_and(|d| ct_eq(&d.token, t));
-    let (class, secret, provided, missing, mismatch) = match cfg.auth.mode {
-        AuthMode::None => {
-            return Ok(SharedOk {
-                method: "none",
-                device_token_ok: false,
-            })
-        }
-        AuthMode::TrustedProxy => {
-            return trusted_proxy(gw, info).map(|_| SharedOk {
-                method: "trusted-proxy",
-                device_token_ok: false,
-            })
-        }
-        AuthMode::Token => (
-            "token",
-            cfg.auth.token.as_ref().map(|s| s.expose().to_string()),
-            auth.token.clone(),
-            SecretFailure::TokenMissing,
-            SecretFailure::TokenMismatch,
-        ),
-        AuthMode::Password => (
-            "password",
-            cfg.auth.password.as_ref().map(|s| s.expose().to_string()),
-            auth.password.clone(),
-            SecretFailure::PasswordMissing,
-            SecretFailure::PasswordMismatch,
-        ),
-    };
     // A lockout of either credential class (shared secret or device token) applies.
     let locked = gw
         .limiter
-        .check(&rl, ip, class)
+        .check(&rl, ip, check.class)
         .and_then(|_| gw.limiter.check(&rl, ip, "device-token"));
     if let Err(wait) = locked {
         return Err(rate_limited(wait.as_millis() as u64));
     }
-    if let (Some(given), Some(want)) = (provided.as_deref(), secret.as_deref()) {
+    if let (Some(given), Some(want)) = (check.provided.as_deref(), check.secret.as_deref()) {
         if !want.is_empty() && ct_eq(given, want) {
-            gw.limiter.success(ip, class);
-            return Ok(SharedOk {
-                method: class,
-                device_token_ok: false,
-            });
+            gw.limiter.success(ip, check.class);
+            return Ok(ok(check.class, false));
         }
     }
     // A paired device may authenticate with its device token (in deviceToken or token).
+    let stored = verified_device.and_then(|id| gw.devices.get(id));
     let dev_tok = auth.device_token.as_deref().or(auth.token.as_deref());
-    if let Some(t) = dev_tok {
-        if device_token_matches(t) {
+    if let (Some(t), Some(d)) = (dev_tok, &stored) {
+        if ct_eq(&d.token, t) {
             gw.limiter.success(ip, "device-token");
-            return Ok(SharedOk {
-                method: "device-token",
-                device_token_ok: true,
-            });
+            return Ok(ok("device-token", true));
         }
     }
     let has_device = p.device.is_some();
-    if auth.device_token.is_some() && verified_device.is_some() && provided.is_none() {
-        // The failure that triggers a lockout is still answered as a mismatch; the lockout
-        // applies from the next attempt (stock: recordFailure, then `token_mismatch`).
-        gw.limiter.failure(&rl, ip, "device-token");
-        return Err(secret_failure(
-            SecretFailure::DeviceTokenMismatch,
-            kind,
-            has_device,
-        ));
+    let failure =
+        if auth.device_token.is_some() && verified_device.is_some() && check.provided.is_none() {
+            // The failure that triggers a lockout is still answered as a mismatch; the lockout
+            // applies from the next attempt (stock: recordFailure, then `token_mismatch`).
+            gw.limiter.failure(&rl, ip, "device-token");
+            SecretFailure::DeviceTokenMismatch
+        } else if check.provided.is_some() {
+            gw.limiter.failure(&rl, ip, check.class);
+            check.mismatch
+        } else if has_device {
+            check.missing
+        } else {
+            return Err(refuse(
+                ErrorCode::NotPaired,
+                "device identity required",
+                Some("DEVICE_IDENTITY_REQUIRED"),
+                close::POLICY_VIOLATION,
+            ));
+        };
+    Err(secret_failure(failure, kind, has_device))
+}
+
+/// The shared secret a token or password gateway checks, and what the client gave.
+struct SecretCheck {
+    class: &'static str,
+    secret: Option<String>,
+    provided: Option<String>,
+    missing: SecretFailure,
+    mismatch: SecretFailure,
+}
+
+impl SecretCheck {
+    /// For `mode` token (else password).
+    fn of(
+        mode: AuthMode,
+        cfg: &crate::config::AuthConfig,
+        auth: &openclaw_proto::connect::ConnectAuth,
+    ) -> SecretCheck {
+        let expose = |s: &Option<crate::config::Secret>| s.as_ref().map(|s| s.expose().to_string());
+        match mode {
+            AuthMode::Token => SecretCheck {
+                class: "token",
+                secret: expose(&cfg.token),
+                provided: auth.token.clone(),
+                missing: SecretFailure::TokenMissing,
+                mismatch: SecretFailure::TokenMismatch,
+            },
+            _ => SecretCheck {
+                class: "password",
+                secret: expose(&cfg.password),
+                provided: auth.password.clone(),
+                missing: SecretFailure::PasswordMissing,
+                mismatch: SecretFailure::PasswordMismatch,
+            },
+        }
     }
-    if provided.is_some() {
-        gw.limiter.failure(&rl, ip, class);
-        return Err(secret_failure(mismatch, kind, has_device));
-    }
-    if has_device {
-        return Err(secret_failure(missing, kind, has_device));
-    }
-    Err(refuse(
-        ErrorCode::NotPaired,
-        "device identity required",
-        Some("DEVICE_IDENTITY_REQUIRED"),
-        close::POLICY_VIOLATION,
-    ))
 }
 
 /// Trusted-proxy evaluation (security.md §5), first failure wins.
