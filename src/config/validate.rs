@@ -237,29 +237,7 @@ fn validate_gateway(c: &mut Checker, g: &Map<String, Value>) {
     c.string_array(g, p, "trustedProxies");
     c.boolean(g, p, "allowRealIpFallback");
     if let Some(a) = c.obj(g, p, "auth") {
-        let p = "gateway.auth";
-        c.one_of(a, p, "mode", AUTH_MODES);
-        c.secret_input(a, p, "token");
-        c.secret_input(a, p, "password");
-        c.boolean(a, p, "allowTailscale");
-        if let Some(r) = c.obj(a, p, "rateLimit") {
-            let p = "gateway.auth.rateLimit";
-            c.int_range(r, p, "maxAttempts", 1, u64::from(u32::MAX));
-            c.int_range(r, p, "windowMs", 1, u64::MAX);
-            c.int_range(r, p, "lockoutMs", 0, u64::MAX);
-            c.boolean(r, p, "exemptLoopback");
-        }
-        if let Some(t) = c.obj(a, p, "trustedProxy") {
-            let p = "gateway.auth.trustedProxy";
-            c.string(t, p, "userHeader");
-            c.string_array(t, p, "requiredHeaders");
-            c.string_array(t, p, "allowUsers");
-            c.boolean(t, p, "allowLoopback");
-            if let Some(d) = c.obj(t, p, "deviceAutoApprove") {
-                c.boolean(d, "gateway.auth.trustedProxy.deviceAutoApprove", "enabled");
-                c.string_array(d, "gateway.auth.trustedProxy.deviceAutoApprove", "scopes");
-            }
-        }
+        validate_auth(c, a);
     }
     if let Some(t) = c.obj(g, p, "tls") {
         let p = "gateway.tls";
@@ -298,19 +276,51 @@ fn validate_gateway(c: &mut Checker, g: &Map<String, Value>) {
         c.boolean(m, "gateway.metrics", "enabled");
     }
     if let Some(l) = c.obj(g, p, "limits") {
-        for (k, _) in l.iter() {
-            if !LIMIT_KEYS.contains(&k.as_str()) {
-                c.issue(
-                    &format!("gateway.limits.{k}"),
-                    format_args!("unknown key (known: {})", LIMIT_KEYS.join(", ")),
-                );
-            }
+        validate_limits(c, l);
+    }
+}
+
+/// `gateway.auth`.
+fn validate_auth(c: &mut Checker, a: &Map<String, Value>) {
+    let p = "gateway.auth";
+    c.one_of(a, p, "mode", AUTH_MODES);
+    c.secret_input(a, p, "token");
+    c.secret_input(a, p, "password");
+    c.boolean(a, p, "allowTailscale");
+    if let Some(r) = c.obj(a, p, "rateLimit") {
+        let p = "gateway.auth.rateLimit";
+        c.int_range(r, p, "maxAttempts", 1, u64::from(u32::MAX));
+        c.int_range(r, p, "windowMs", 1, u64::MAX);
+        c.int_range(r, p, "lockoutMs", 0, u64::MAX);
+        c.boolean(r, p, "exemptLoopback");
+    }
+    if let Some(t) = c.obj(a, p, "trustedProxy") {
+        let p = "gateway.auth.trustedProxy";
+        c.string(t, p, "userHeader");
+        c.string_array(t, p, "requiredHeaders");
+        c.string_array(t, p, "allowUsers");
+        c.boolean(t, p, "allowLoopback");
+        if let Some(d) = c.obj(t, p, "deviceAutoApprove") {
+            c.boolean(d, "gateway.auth.trustedProxy.deviceAutoApprove", "enabled");
+            c.string_array(d, "gateway.auth.trustedProxy.deviceAutoApprove", "scopes");
         }
-        for k in LIMIT_KEYS {
-            // A zero control-frame budget means no limit; every other limit is at least 1.
-            let min = u64::from(*k != "maxControlFramesPerSec");
-            c.int_range(l, "gateway.limits", k, min, u64::MAX);
+    }
+}
+
+/// `gateway.limits`: known keys only, each a positive integer (the control-frame budget may
+/// be 0: no limit).
+fn validate_limits(c: &mut Checker, l: &Map<String, Value>) {
+    for (k, _) in l.iter() {
+        if !LIMIT_KEYS.contains(&k.as_str()) {
+            c.issue(
+                &format!("gateway.limits.{k}"),
+                format_args!("unknown key (known: {})", LIMIT_KEYS.join(", ")),
+            );
         }
+    }
+    for k in LIMIT_KEYS {
+        let min = u64::from(*k != "maxControlFramesPerSec");
+        c.int_range(l, "gateway.limits", k, min, u64::MAX);
     }
 }
 
