@@ -226,17 +226,7 @@ async fn agent_inner(
     one_of(f, "wakeMode", &["now", "next-heartbeat"])?;
     field(f, "thinking")?;
     check_delivery(f, origin)?;
-    let timeout = match f.get("timeoutSeconds") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_u64() {
-            Some(s) if (1..=MAX_TIMEOUT_SECS).contains(&s) => Some(Duration::from_secs(s)),
-            _ => {
-                return Err(bad(format!(
-                    "timeoutSeconds must be an integer in 1..{MAX_TIMEOUT_SECS}"
-                )))
-            }
-        },
-    };
+    let timeout = timeout_of(f)?;
     let model = field(f, "model")?;
     if let Some(m) = &model {
         if gw.agents.catalog().target(m).is_err() {
@@ -249,24 +239,7 @@ async fn agent_inner(
             "idempotencyKey must not exceed {MAX_IDEMPOTENCY_KEY} characters"
         )));
     }
-    let mut key = explicit_key(hc, f, origin)?;
-    if key.is_none() && mode == "persistent" {
-        match origin {
-            Origin::Request => {
-                return Err(bad(
-                    "sessionMode \"persistent\" requires an allowed sessionKey",
-                ))
-            }
-            Origin::Mapping { .. } => match &hc.default_session_key {
-                Some(d) => key = Some(d.clone()),
-                None => {
-                    return Err(bad(
-                        "persistent mapping needs a sessionKey or hooks.defaultSessionKey",
-                    ))
-                }
-            },
-        }
-    }
+    let key = session_key(hc, f, origin, mode == "persistent")?;
     let agent = agent_of(
         gw,
         hc,
@@ -305,5 +278,43 @@ async fn agent_inner(
             Ok(same(&id))
         }
         Err((_, r)) => Err(r),
+    }
+}
+
+/// `timeoutSeconds` (1..[`MAX_TIMEOUT_SECS`]), if given.
+fn timeout_of(f: &Value) -> Result<Option<Duration>, Reply> {
+    match f.get("timeoutSeconds") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(s) if (1..=MAX_TIMEOUT_SECS).contains(&s) => Ok(Some(Duration::from_secs(s))),
+            _ => Err(bad(format!(
+                "timeoutSeconds must be an integer in 1..{MAX_TIMEOUT_SECS}"
+            ))),
+        },
+    }
+}
+
+/// The session the run writes to: the allowed `sessionKey`; a persistent mapping without one
+/// uses `hooks.defaultSessionKey`; `None`: a new isolated session.
+fn session_key(
+    hc: &HooksConfig,
+    f: &Value,
+    origin: Origin,
+    persistent: bool,
+) -> Result<Option<String>, Reply> {
+    let key = explicit_key(hc, f, origin)?;
+    if key.is_some() || !persistent {
+        return Ok(key);
+    }
+    match origin {
+        Origin::Request => Err(bad(
+            "sessionMode \"persistent\" requires an allowed sessionKey",
+        )),
+        Origin::Mapping { .. } => match &hc.default_session_key {
+            Some(d) => Ok(Some(d.clone())),
+            None => Err(bad(
+                "persistent mapping needs a sessionKey or hooks.defaultSessionKey",
+            )),
+        },
     }
 }
