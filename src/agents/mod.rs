@@ -156,7 +156,7 @@ impl Agents {
     ///
     /// # Errors
     /// `UNAVAILABLE` when the store cannot write; `INVALID_REQUEST` for a duplicate id.
-    pub async fn accept(&self, s: Submit) -> Result<Accepted, ErrorShape> {
+    pub async fn accept(&self, mut s: Submit) -> Result<Accepted, ErrorShape> {
         let cat = self.catalog();
         let agent = cat
             .agent(&s.agent_id)
@@ -174,7 +174,7 @@ impl Agents {
             s.run_id.clone(),
             s.session_key.clone(),
             s.agent_id.clone(),
-            s.owner,
+            s.owner.take(),
             s.caller_owned,
         );
         let queued = self.runs.busy(&s.session_key);
@@ -185,30 +185,7 @@ impl Agents {
             ));
         }
         let body = json!({ "role": "user", "content": s.message, "timestamp": run.accepted_ms });
-        let store = &self.runs.store;
-        let key = &s.session_key;
-        let appended = if s.new_session && !queued {
-            store
-                .append_queued(key, &s.agent_id, Some(&s.run_id), &body)
-                .map(|()| None)
-        } else {
-            store
-                .append(key, &s.agent_id, Some(&s.run_id), &body, queued)
-                .await
-                .map(Some)
-        };
-        let appended = match appended {
-            Ok(a) => a,
-            Err(e) => {
-                self.runs.retire(&run);
-                tracing::error!(target: "agents", "session store: {e}");
-                return Err(ErrorShape::new(
-                    ErrorCode::Unavailable,
-                    "session store unavailable; message not accepted",
-                )
-                .retryable(true));
-            }
-        };
+        let appended = self.persist_user(&s, &run, &body, queued).await?;
         self.runs.emit(
             &s.session_key,
             None,
@@ -242,6 +219,39 @@ impl Agents {
                 tap: s.tap,
                 images: s.images,
             },
+        })
+    }
+
+    /// Commit the user message before the run is accepted (a new session's first message is
+    /// queued instead: nothing reads it before the run). On failure the run is let go of and
+    /// the caller told to retry.
+    async fn persist_user(
+        &self,
+        s: &Submit,
+        run: &Arc<Run>,
+        body: &Value,
+        queued: bool,
+    ) -> Result<Option<crate::store::sessions::Appended>, ErrorShape> {
+        let store = &self.runs.store;
+        let key = &s.session_key;
+        let appended = if s.new_session && !queued {
+            store
+                .append_queued(key, &s.agent_id, Some(&s.run_id), body)
+                .map(|()| None)
+        } else {
+            store
+                .append(key, &s.agent_id, Some(&s.run_id), body, queued)
+                .await
+                .map(Some)
+        };
+        appended.map_err(|e| {
+            self.runs.retire(run);
+            tracing::error!(target: "agents", "session store: {e}");
+            ErrorShape::new(
+                ErrorCode::Unavailable,
+                "session store unavailable; message not accepted",
+            )
+            .retryable(true)
         })
     }
 
