@@ -205,6 +205,71 @@ struct Target {
 }
 
 pub async fn run(a: &CompareArgs, threads: Option<usize>) -> Result<Value> {
+    let mut targets = targets_of(a);
+    let scenarios: Vec<Scenario> = targets
+        .iter()
+        .map(|t| scenario_for(a, t))
+        .collect::<Result<_>>()?;
+    let name = scenarios[0].name();
+    if scenarios[0].common().json.is_some() || scenarios[0].common().svg.is_some() {
+        bail!("give --json/--svg to compare itself, before the scenario name");
+    }
+    let mut failures = Vec::new();
+    for rep in 1..=a.repeat.max(1) {
+        for (t, s) in targets.iter_mut().zip(&scenarios) {
+            let tag = format!("{} {rep}/{}", t.name, a.repeat.max(1));
+            match run_one(s, &tag, threads).await {
+                Ok(r) => t.runs.push(r),
+                Err(e) => {
+                    eprintln!("error [{tag}]: {e:#}");
+                    failures.push(format!("{tag}: {e:#}"));
+                }
+            }
+            println!();
+        }
+    }
+    let b = 1usize;
+    let (table, summary) = summarize(&targets, name, b);
+    let (ht, merged) = merge_hists(&targets);
+    println!(
+        "== compare {}: median of {} repeat(s); ratio > 1 means {} is better",
+        a.scenario.join(" "),
+        a.repeat.max(1),
+        targets[b].name
+    );
+    table.print();
+    if merged.iter().any(|(_, h)| !h.is_empty()) {
+        ht.print();
+    }
+    if a.svg.is_some() && merged.iter().all(|(_, h)| h.is_empty()) {
+        eprintln!("--svg: {name} records no latency histogram");
+    } else if let Some(p) = &a.svg {
+        let hs: Vec<(String, &hdrhistogram::Histogram<u64>)> = merged
+            .iter()
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(n, h)| (n.clone(), h))
+            .collect();
+        svg::write(p, &format!("compare: {}", a.scenario.join(" ")), &hs)?;
+    }
+    let doc = json!({
+        "compare": name,
+        "args": a.scenario,
+        "repeat": a.repeat,
+        "targets": targets.iter().map(|t| json!({"name": t.name, "port": t.port, "pid": t.pid})).collect::<Vec<_>>(),
+        "summary": summary,
+        "merged": merged.iter().map(|(n, h)| (n.clone(), hist_json(h))).collect::<serde_json::Map<_, _>>(),
+        "runs": targets.iter().map(|t| (t.name.clone(), Value::Array(t.runs.iter().map(|r| r.doc.clone()).collect()))).collect::<serde_json::Map<_, _>>(),
+        "failures": failures,
+    });
+    report::write_json(a.json.as_deref(), &doc)?;
+    if !failures.is_empty() {
+        bail!("{} run(s) failed", failures.len());
+    }
+    Ok(doc)
+}
+
+/// The targets compared: a, b, and the optional third.
+fn targets_of(a: &CompareArgs) -> Vec<Target> {
     let mut targets = vec![
         Target {
             name: a.a_name.clone(),
@@ -227,40 +292,27 @@ pub async fn run(a: &CompareArgs, threads: Option<usize>) -> Result<Value> {
             runs: Vec::new(),
         });
     }
-    let parse = |t: &Target| -> Result<Scenario> {
-        let mut argv = vec!["compare".to_string()];
-        argv.extend(a.scenario.iter().cloned());
-        argv.extend(["--port".into(), t.port.to_string()]);
-        if !a.token.is_empty() {
-            argv.extend(["--token".into(), a.token.clone()]);
-        }
-        if let Some(p) = t.pid {
-            argv.extend(["--pid".into(), p.to_string()]);
-        }
-        ScenarioCli::try_parse_from(argv)
-            .map(|c| c.s)
-            .map_err(|e| anyhow!("scenario arguments: {e}"))
-    };
-    let scenarios: Vec<Scenario> = targets.iter().map(parse).collect::<Result<_>>()?;
-    let name = scenarios[0].name();
-    if scenarios[0].common().json.is_some() || scenarios[0].common().svg.is_some() {
-        bail!("give --json/--svg to compare itself, before the scenario name");
+    targets
+}
+
+/// The scenario's arguments pointed at target `t` (its port, the token, its pid).
+fn scenario_for(a: &CompareArgs, t: &Target) -> Result<Scenario> {
+    let mut argv = vec!["compare".to_string()];
+    argv.extend(a.scenario.iter().cloned());
+    argv.extend(["--port".into(), t.port.to_string()]);
+    if !a.token.is_empty() {
+        argv.extend(["--token".into(), a.token.clone()]);
     }
-    let mut failures = Vec::new();
-    for rep in 1..=a.repeat.max(1) {
-        for (t, s) in targets.iter_mut().zip(&scenarios) {
-            let tag = format!("{} {rep}/{}", t.name, a.repeat.max(1));
-            match run_one(s, &tag, threads).await {
-                Ok(r) => t.runs.push(r),
-                Err(e) => {
-                    eprintln!("error [{tag}]: {e:#}");
-                    failures.push(format!("{tag}: {e:#}"));
-                }
-            }
-            println!();
-        }
+    if let Some(p) = t.pid {
+        argv.extend(["--pid".into(), p.to_string()]);
     }
-    let b = 1usize;
+    ScenarioCli::try_parse_from(argv)
+        .map(|c| c.s)
+        .map_err(|e| anyhow!("scenario arguments: {e}"))
+}
+
+/// The metrics table (median per target, target `b` against each other) and its JSON rows.
+fn summarize(targets: &[Target], name: &str, b: usize) -> (Table, Vec<Value>) {
     let others: Vec<usize> = (0..targets.len()).filter(|&i| i != b).collect();
     let mut headers = vec!["metric".to_string()];
     headers.extend(targets.iter().map(|t| t.name.clone()));
@@ -302,9 +354,14 @@ pub async fn run(a: &CompareArgs, threads: Option<usize>) -> Result<Value> {
             "median": values, "b_better_by": ratios}),
         );
     }
+    (table, summary)
+}
+
+/// Each target's headline histogram merged over its runs, and their table.
+fn merge_hists(targets: &[Target]) -> (Table, Vec<(String, hdrhistogram::Histogram<u64>)>) {
     let mut merged = Vec::new();
     let mut ht = Table::new(hist_headers("merged headline"));
-    for t in &targets {
+    for t in targets {
         let mut h = new_hist();
         let mut hname = String::new();
         for r in &t.runs {
@@ -318,41 +375,7 @@ pub async fn run(a: &CompareArgs, threads: Option<usize>) -> Result<Value> {
         }
         merged.push((t.name.clone(), h));
     }
-    println!(
-        "== compare {}: median of {} repeat(s); ratio > 1 means {} is better",
-        a.scenario.join(" "),
-        a.repeat.max(1),
-        targets[b].name
-    );
-    table.print();
-    if merged.iter().any(|(_, h)| !h.is_empty()) {
-        ht.print();
-    }
-    if a.svg.is_some() && merged.iter().all(|(_, h)| h.is_empty()) {
-        eprintln!("--svg: {name} records no latency histogram");
-    } else if let Some(p) = &a.svg {
-        let hs: Vec<(String, &hdrhistogram::Histogram<u64>)> = merged
-            .iter()
-            .filter(|(_, h)| !h.is_empty())
-            .map(|(n, h)| (n.clone(), h))
-            .collect();
-        svg::write(p, &format!("compare: {}", a.scenario.join(" ")), &hs)?;
-    }
-    let doc = json!({
-        "compare": name,
-        "args": a.scenario,
-        "repeat": a.repeat,
-        "targets": targets.iter().map(|t| json!({"name": t.name, "port": t.port, "pid": t.pid})).collect::<Vec<_>>(),
-        "summary": summary,
-        "merged": merged.iter().map(|(n, h)| (n.clone(), hist_json(h))).collect::<serde_json::Map<_, _>>(),
-        "runs": targets.iter().map(|t| (t.name.clone(), Value::Array(t.runs.iter().map(|r| r.doc.clone()).collect()))).collect::<serde_json::Map<_, _>>(),
-        "failures": failures,
-    });
-    report::write_json(a.json.as_deref(), &doc)?;
-    if !failures.is_empty() {
-        bail!("{} run(s) failed", failures.len());
-    }
-    Ok(doc)
+    (ht, merged)
 }
 
 #[cfg(test)]
