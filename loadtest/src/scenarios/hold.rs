@@ -251,112 +251,34 @@ pub async fn run(a: &HoldArgs) -> Result<Outcome> {
     let start = Instant::now();
     let deadline = a.common.deadline(start);
     let mut control = Conn::connect(&cfg).await?;
-    let mut opener = if many {
-        let w = workers::role_workers();
-        let limit = Duration::from_secs(a.common.max_secs + 30);
-        Opener::Workers(workers::Pool::spawn(w)?, limit)
-    } else {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        Opener::Local {
-            cfg: cfg.clone(),
-            stop_tx,
-            stop_rx,
-            alive: Arc::new(AtomicUsize::new(0)),
-            opened: 0,
-        }
-    };
+    let mut opener = opener_of(a, &cfg, many)?;
 
     tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
     let base = sample(a.common.pid, a.idle_secs).await;
-    let mut t = Table::with(&[
-        "conns",
-        "alive",
-        "open s",
-        "open/s",
-        "failed",
-        "RSS MB",
-        "main MB",
-        "KB/conn",
-        "idle CPU %",
-        "health ms",
-    ]);
+    let mut t = table_with(&base);
     let mut rows = Vec::new();
-    let cell =
-        |s: &Option<Sample>, f: &dyn Fn(&Sample) -> String| s.as_ref().map(f).unwrap_or("-".into());
-    t.row(vec![
-        "0 (base)".into(),
-        "0".into(),
-        "-".into(),
-        "-".into(),
-        "-".into(),
-        cell(&base, &|s| mb(s.rss_total_kb)),
-        cell(&base, &|s| mb(s.rss_main_kb)),
-        "-".into(),
-        cell(&base, &|s| format!("{:.2}", s.cpu_pct)),
-        "-".into(),
-    ]);
     let (mut opened, mut failed, mut errors) = (0usize, 0u64, Vec::new());
     for &target in &steps {
         if Instant::now() >= deadline {
             eprintln!("--max-secs reached; skipping step {target}");
             break;
         }
-        let st = opener.open_to(target, a.concurrency, deadline).await?;
+        let mut st = opener.open_to(target, a.concurrency, deadline).await?;
         opened += st.opened;
         failed += st.failed;
-        errors.extend(st.errors);
+        errors.extend(std::mem::take(&mut st.errors));
         let rate = st.opened as f64 / st.elapsed.as_secs_f64();
-        tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
-        let th = Instant::now();
-        let health_ms = match control.call("health", "{}").await {
-            Ok(_) => Some(r3(th.elapsed().as_secs_f64() * 1000.0)),
-            Err(e) => {
-                eprintln!("control health failed: {e:#}");
-                None
-            }
+        let (health_ms, s) = after_step(a, &mut control, target, &st).await;
+        let m = Measured {
+            target,
+            opened_total: opened,
+            rate,
+            health_ms,
+            per_conn: per_kb(&s, &base, st.alive),
+            s,
         };
-        eprintln!(
-            "step {target}: {} opened in {:.2} s ({} failed); measuring {} s idle window",
-            st.opened,
-            st.elapsed.as_secs_f64(),
-            st.failed,
-            a.idle_secs
-        );
-        progress::clear();
-        let s = sample(a.common.pid, a.idle_secs).await;
-        let live = st.alive;
-        let per_conn = match (&s, &base) {
-            (Some(s), Some(b)) if live > 0 => {
-                Some((s.rss_total_kb as f64 - b.rss_total_kb as f64) / live as f64)
-            }
-            _ => None,
-        };
-        t.row(vec![
-            target.to_string(),
-            live.to_string(),
-            format!("{:.2}", st.elapsed.as_secs_f64()),
-            format!("{rate:.0}"),
-            st.failed.to_string(),
-            cell(&s, &|s| mb(s.rss_total_kb)),
-            cell(&s, &|s| mb(s.rss_main_kb)),
-            per_conn.map(|k| format!("{k:.1}")).unwrap_or("-".into()),
-            cell(&s, &|s| format!("{:.2}", s.cpu_pct)),
-            health_ms.map(|h| format!("{h:.3}")).unwrap_or("-".into()),
-        ]);
-        rows.push(json!({
-            "target": target,
-            "opened_total": opened,
-            "alive": live,
-            "failed": st.failed,
-            "open_s": r3(st.elapsed.as_secs_f64()),
-            "open_per_s": r3(rate),
-            "rss_total_kb": s.as_ref().map(|s| s.rss_total_kb),
-            "rss_main_kb": s.as_ref().map(|s| s.rss_main_kb),
-            "rss_delta_kb_per_conn": per_conn.map(r3),
-            "idle_cpu_pct": s.as_ref().map(|s| r3(s.cpu_pct)),
-            "health_ms": health_ms,
-            "cut_short": st.cut_short,
-        }));
+        t.row(m.cells(&st));
+        rows.push(m.json(&st));
         if st.cut_short {
             break;
         }
@@ -383,4 +305,141 @@ pub async fn run(a: &HoldArgs) -> Result<Outcome> {
         "steps": rows,
         "errors": errors,
     })))
+}
+
+/// The steps' table, with the baseline (no connections) as its first row.
+fn table_with(base: &Option<Sample>) -> Table {
+    let mut t = Table::with(&[
+        "conns",
+        "alive",
+        "open s",
+        "open/s",
+        "failed",
+        "RSS MB",
+        "main MB",
+        "KB/conn",
+        "idle CPU %",
+        "health ms",
+    ]);
+    let cell =
+        |s: &Option<Sample>, f: &dyn Fn(&Sample) -> String| s.as_ref().map(f).unwrap_or("-".into());
+    t.row(vec![
+        "0 (base)".into(),
+        "0".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        cell(base, &|s| mb(s.rss_total_kb)),
+        cell(base, &|s| mb(s.rss_main_kb)),
+        "-".into(),
+        cell(base, &|s| format!("{:.2}", s.cpu_pct)),
+        "-".into(),
+    ]);
+    t
+}
+
+/// One step's measurements, for its table row and its JSON.
+struct Measured {
+    target: usize,
+    opened_total: usize,
+    rate: f64,
+    health_ms: Option<f64>,
+    s: Option<Sample>,
+    per_conn: Option<f64>,
+}
+
+/// RSS added per live connection since the baseline (KB).
+fn per_kb(s: &Option<Sample>, base: &Option<Sample>, live: usize) -> Option<f64> {
+    match (s, base) {
+        (Some(s), Some(b)) if live > 0 => {
+            Some((s.rss_total_kb as f64 - b.rss_total_kb as f64) / live as f64)
+        }
+        _ => None,
+    }
+}
+
+impl Measured {
+    fn cells(&self, st: &Step) -> Vec<String> {
+        let cell = |f: &dyn Fn(&Sample) -> String| self.s.as_ref().map(f).unwrap_or("-".into());
+        vec![
+            self.target.to_string(),
+            st.alive.to_string(),
+            format!("{:.2}", st.elapsed.as_secs_f64()),
+            format!("{:.0}", self.rate),
+            st.failed.to_string(),
+            cell(&|s| mb(s.rss_total_kb)),
+            cell(&|s| mb(s.rss_main_kb)),
+            self.per_conn
+                .map(|k| format!("{k:.1}"))
+                .unwrap_or("-".into()),
+            cell(&|s| format!("{:.2}", s.cpu_pct)),
+            self.health_ms
+                .map(|h| format!("{h:.3}"))
+                .unwrap_or("-".into()),
+        ]
+    }
+
+    fn json(&self, st: &Step) -> Value {
+        let s = self.s.as_ref();
+        json!({
+            "target": self.target,
+            "opened_total": self.opened_total,
+            "alive": st.alive,
+            "failed": st.failed,
+            "open_s": r3(st.elapsed.as_secs_f64()),
+            "open_per_s": r3(self.rate),
+            "rss_total_kb": s.map(|s| s.rss_total_kb),
+            "rss_main_kb": s.map(|s| s.rss_main_kb),
+            "rss_delta_kb_per_conn": self.per_conn.map(r3),
+            "idle_cpu_pct": s.map(|s| r3(s.cpu_pct)),
+            "health_ms": self.health_ms,
+            "cut_short": st.cut_short,
+        })
+    }
+}
+
+/// Who opens the connections: worker processes (`--workers`), or this one.
+fn opener_of(a: &HoldArgs, cfg: &ClientCfg, many: bool) -> Result<Opener> {
+    Ok(if many {
+        let w = workers::role_workers();
+        let limit = Duration::from_secs(a.common.max_secs + 30);
+        Opener::Workers(workers::Pool::spawn(w)?, limit)
+    } else {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        Opener::Local {
+            cfg: cfg.clone(),
+            stop_tx,
+            stop_rx,
+            alive: Arc::new(AtomicUsize::new(0)),
+            opened: 0,
+        }
+    })
+}
+
+/// After a step opened its connections: settle, time a `health` call on the control socket,
+/// then sample RSS and CPU over the idle window.
+async fn after_step(
+    a: &HoldArgs,
+    control: &mut Conn,
+    target: usize,
+    st: &Step,
+) -> (Option<f64>, Option<Sample>) {
+    tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+    let th = Instant::now();
+    let health_ms = match control.call("health", "{}").await {
+        Ok(_) => Some(r3(th.elapsed().as_secs_f64() * 1000.0)),
+        Err(e) => {
+            eprintln!("control health failed: {e:#}");
+            None
+        }
+    };
+    eprintln!(
+        "step {target}: {} opened in {:.2} s ({} failed); measuring {} s idle window",
+        st.opened,
+        st.elapsed.as_secs_f64(),
+        st.failed,
+        a.idle_secs
+    );
+    progress::clear();
+    (health_ms, sample(a.common.pid, a.idle_secs).await)
 }
