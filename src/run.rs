@@ -263,7 +263,8 @@ async fn listen(
 }
 
 /// Serve until a stop signal (`None`) or a restart: SIGUSR1 (unless `commands.restart` is
-/// false), a config change that needs one, or a `gateway.restart` request.
+/// false), a config file change the watcher says needs one, or a config write over RPC
+/// that needs one.
 async fn stop_or_restart(
     signals: &mut Signals,
     restart_rx: &mut tokio::sync::mpsc::Receiver<String>,

@@ -311,8 +311,8 @@ struct Streamed {
 
 impl Streamed {
     /// A text delta: into the run's text, out as `agent` + `chat` events to whoever watches
-    /// (together: one writer wake-up per socket), to the tap, and persisted at least every
-    /// [`PERSIST_INTERVAL`].
+    /// (together: one writer wake-up per socket), to the tap; the text so far is persisted on
+    /// the first delta after each [`PERSIST_INTERVAL`].
     fn delta(&mut self, agents: &Agents, input: &Input, d: &str) {
         let run = &input.run;
         if self.text.is_empty() {

@@ -1,7 +1,7 @@
 //! `POST /v1/embeddings`: forwarded to the agent's provider (its OpenAI-compatible
 //! `/embeddings`); `x-openclaw-model` (operator.admin) picks the embedding model. The answer
 //! is the provider's, with `model` as the caller named it; a provider failure becomes an
-//! OpenAI error (4xx stays a client error, the rest is a bad gateway). Routing and auth are
+//! OpenAI error (its 4xx a 400, other errors a 502, no answer within the idle timeout a 504). Routing and auth are
 //! `super`'s; the model catalog is [`crate::config::catalog`]'s.
 
 use hyper::{HeaderMap, StatusCode};
@@ -9,12 +9,13 @@ use serde_json::{json, Value};
 
 use super::auth::{missing_scope, openai_error, Caller};
 use super::openai::{agent_for_model, bad, header, json_ok, Resp};
-use crate::config::catalog::Target;
+use crate::config::catalog::{Catalog, Target};
 use crate::server::Gateway;
 
 /// `POST /v1/embeddings`.
 pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -> Resp {
-    let target = match target(gw, caller, h, &body) {
+    let cat = gw.agents.catalog();
+    let target = match target(&cat, gw, caller, h, &body) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -22,7 +23,7 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
         "model": target.model, "input": body["input"],
         "encoding_format": body.get("encoding_format").cloned().unwrap_or(json!("float")),
     });
-    let (status, v) = match call(gw, &target, payload).await {
+    let (status, v) = match call(gw, &target, payload, cat.idle_timeout).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -35,7 +36,13 @@ pub async fn create(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: Value) -
 }
 
 /// The provider and model to ask: the agent's first model, or `x-openclaw-model`.
-fn target(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: &Value) -> Result<Target, Resp> {
+fn target(
+    cat: &Catalog,
+    gw: &Gateway,
+    caller: &Caller,
+    h: &HeaderMap,
+    body: &Value,
+) -> Result<Target, Resp> {
     let Some(agent) = body["model"].as_str().and_then(|m| agent_for_model(gw, m)) else {
         return Err(bad(
             "Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.",
@@ -48,7 +55,6 @@ fn target(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: &Value) -> Result<
     if !(input.is_string() || strings) {
         return Err(bad("`input` must be a string or an array of strings."));
     }
-    let cat = gw.agents.catalog();
     let model_ref = match header(h, "x-openclaw-model") {
         Some(_) if !caller.has("operator.admin") => return Err(missing_scope("operator.admin")),
         Some(m) => m.to_string(),
@@ -60,9 +66,14 @@ fn target(gw: &Gateway, caller: &Caller, h: &HeaderMap, body: &Value) -> Result<
     cat.target(&model_ref).map_err(|e| bad(&e))
 }
 
-/// POST `payload` to the provider's `/embeddings` (bounded by the idle timeout): its status
-/// and JSON body.
-async fn call(gw: &Gateway, target: &Target, payload: Value) -> Result<(u16, Value), Resp> {
+/// POST `payload` to the provider's `/embeddings` (bounded by `idle`, the catalog's idle
+/// timeout): its status and JSON body.
+async fn call(
+    gw: &Gateway,
+    target: &Target,
+    payload: Value,
+    idle: std::time::Duration,
+) -> Result<(u16, Value), Resp> {
     let url = format!(
         "{}/embeddings",
         target.provider.base_url.trim_end_matches('/')
@@ -79,7 +90,6 @@ async fn call(gw: &Gateway, target: &Target, payload: Value) -> Result<(u16, Val
     for (k, v) in &target.provider.headers {
         req = req.header(k, v);
     }
-    let idle = gw.agents.catalog().idle_timeout;
     let resp = match tokio::time::timeout(idle, req.send()).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {

@@ -503,7 +503,8 @@ fn identity(
     row
 }
 
-/// When the node was last seen: now, if connected; else what its paired record says.
+/// When the node was last seen: when it connected, if it is connected; else what its paired
+/// record says.
 fn last_seen(row: &mut Map<String, Value>, paired: Option<&Value>, live: Option<&NodeConn>) {
     if let Some(l) = live {
         row.insert("connectedAtMs".into(), json!(l.connected_ms));

@@ -121,7 +121,7 @@ async fn prepare_send(c: &Ctx, req: &RequestFrame<'_>) -> Result<Sent, ErrorShap
     Ok(Sent::Started(accepted))
 }
 
-/// `chat.send`'s params up to `queueMode`, checked in order, with the Node gateway's messages.
+/// `chat.send`'s params up to `queueMode`, checked in order.
 struct SendParams<'a> {
     raw_key: &'a str,
     message: &'a str,
