@@ -57,6 +57,18 @@ struct Row<'a> {
     ts: u64,
 }
 
+impl<'a> Row<'a> {
+    fn of(key: &'a str, agent_id: &'a str, body: &'a str, preview: &'a str, ts: u64) -> Self {
+        Row {
+            key,
+            agent_id,
+            body,
+            preview,
+            ts,
+        }
+    }
+}
+
 /// Apply one op inside the open transaction. Returns the reply to send after commit and
 /// the change in session count.
 fn apply(c: &Connection, op: Op) -> (Reply, i64) {
@@ -72,13 +84,7 @@ fn apply(c: &Connection, op: Op) -> (Reply, i64) {
             queued,
             ack,
         } => {
-            let row = Row {
-                key: &key,
-                agent_id: &agent_id,
-                body: &body,
-                preview: &preview,
-                ts,
-            };
+            let row = Row::of(&key, &agent_id, &body, &preview, ts);
             reply(ack, append(c, &row, run_id.as_deref(), queued, &mut count))
         }
         Op::Activate { id, key, ack } => reply(ack, activate(c, id, &key)),
@@ -92,13 +98,7 @@ fn apply(c: &Connection, op: Op) -> (Reply, i64) {
             totals,
             ack,
         } => {
-            let row = Row {
-                key: &key,
-                agent_id: &agent_id,
-                body: &body,
-                preview: &preview,
-                ts,
-            };
+            let row = Row::of(&key, &agent_id, &body, &preview, ts);
             let r = assistant(c, &row, &run_id, &mut count)
                 .and_then(|()| add_totals(c, &key, totals.as_ref()));
             reply(ack, r)

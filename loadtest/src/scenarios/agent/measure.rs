@@ -156,14 +156,8 @@ fn report_runs(
     all: Tally,
     run: &RunPhase,
 ) -> Measured {
-    let RunPhase {
-        conns: c,
-        phase_s,
-        harness_cpu,
-        cpu_s,
-        rss0,
-        peak,
-    } = *run;
+    let (c, phase_s, harness_cpu) = (run.conns, run.phase_s, run.harness_cpu);
+    let (cpu_s, rss0, peak) = (run.cpu_s, run.rss0, run.peak);
     let added: Vec<u64> = all.added.iter().map(|a| a.1).collect();
     // Tokens sent once every run was streaming (after the accept/start ramp).
     let steady: Vec<u64> = match all.last_request {
