@@ -321,8 +321,6 @@ fn table_with(base: &Option<Sample>) -> Table {
         "idle CPU %",
         "health ms",
     ]);
-    let cell =
-        |s: &Option<Sample>, f: &dyn Fn(&Sample) -> String| s.as_ref().map(f).unwrap_or("-".into());
     t.row(vec![
         "0 (base)".into(),
         "0".into(),
@@ -336,6 +334,11 @@ fn table_with(base: &Option<Sample>) -> Table {
         "-".into(),
     ]);
     t
+}
+
+/// A table cell from a sample, `-` without one.
+fn cell(s: &Option<Sample>, f: &dyn Fn(&Sample) -> String) -> String {
+    s.as_ref().map(f).unwrap_or("-".into())
 }
 
 /// One step's measurements, for its table row and its JSON.
@@ -360,7 +363,7 @@ fn per_kb(s: &Option<Sample>, base: &Option<Sample>, live: usize) -> Option<f64>
 
 impl Measured {
     fn cells(&self, st: &Step) -> Vec<String> {
-        let cell = |f: &dyn Fn(&Sample) -> String| self.s.as_ref().map(f).unwrap_or("-".into());
+        let cell = |f: &dyn Fn(&Sample) -> String| cell(&self.s, f);
         vec![
             self.target.to_string(),
             st.alive.to_string(),
