@@ -16,6 +16,7 @@ pub mod events;
 pub mod frame;
 pub mod methods;
 mod methods_table;
+pub mod param_errors;
 pub mod scope;
 
 pub use connect::{

@@ -123,7 +123,7 @@ pub async fn agent(c: &Ctx, req: &RequestFrame<'_>, resp: Responder) {
     if let Err(e) = start_agent(c, req, resp).await {
         // `start_agent` gives the responder back only when it failed before handing it on.
         let (resp, e) = *e;
-        resp.reply(Err(e));
+        resp.reply(Err(super::reword(req, e)));
     }
 }
 
@@ -268,7 +268,7 @@ pub async fn wait(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
     if p.run_id.is_empty() {
         return Err(ErrorShape::invalid_params(
             "agent.wait",
-            "at /runId: must NOT have fewer than 1 characters",
+            "at /runId: must not have fewer than 1 characters",
         ));
     }
     // Capped: a wait runs beside the read loop and holds one of the socket's in-flight slots.

@@ -65,7 +65,7 @@ pub async fn send(c: &Ctx, req: &RequestFrame<'_>, resp: Responder) {
             resp.reply(Ok(json!({ "runId": accepted.run.id, "status": "started" })));
             accepted.start(&c.gw.agents);
         }
-        Err(e) => resp.reply(Err(e)),
+        Err(e) => resp.reply(Err(super::reword(req, e))),
     }
 }
 

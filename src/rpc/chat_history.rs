@@ -62,6 +62,7 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
     let gw = &c.gw;
     let p: Value = params(req)?;
     check_keys(&p, HISTORY_KEYS, req.method())?;
+    super::schema_checked(req)?;
     let raw_key = req_str(&p, "sessionKey", req.method())?;
     let pg = Paging::parse(&p, req.method())?;
     let cursor = opt_str(&p, "cursor", req.method())?.map(str::to_string);

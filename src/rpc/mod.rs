@@ -37,8 +37,10 @@ mod surface;
 mod system;
 mod ui;
 mod usage;
+mod worded;
 
 pub use dispatch::{Lane, MAX_INFLIGHT_PER_SOCKET};
+pub(crate) use worded::{reword, schema_checked, worded};
 
 use std::sync::Arc;
 

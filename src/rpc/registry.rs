@@ -95,7 +95,9 @@ impl Method {
 macro_rules! now {
     (|$c:ident, $r:ident| $body:expr) => {
         $crate::rpc::registry::Run::Now(
-            |$c: &$crate::rpc::Ctx, $r: &::openclaw_proto::RequestFrame<'_>| $body,
+            |$c: &$crate::rpc::Ctx, $r: &::openclaw_proto::RequestFrame<'_>| {
+                $crate::rpc::worded($r, $body)
+            },
         )
     };
 }
@@ -105,7 +107,7 @@ macro_rules! waits {
             |$c: $crate::rpc::Ctx, $r: ::openclaw_proto::RequestFrame<'static>| {
                 Box::pin(async move {
                     let ($c, $r) = (&$c, &$r);
-                    $body.await
+                    $crate::rpc::worded($r, $body.await)
                 })
             },
         )

@@ -244,6 +244,7 @@ pub async fn describe(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorSha
 /// with the session, the model it will use, and the inputs waiting behind its active run.
 pub async fn chat_startup(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p: Value = params(req)?;
+    super::schema_checked(req)?;
     if p.get("shortId").is_some() || p.get("slugHint").is_some() {
         // Share links (`{shortId, slugHint?}`) name sessions shared from a hosted gateway:
         // none here.

@@ -234,6 +234,7 @@ mod per_session;
 pub async fn sessions(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p: Value = params(req)?;
     check_keys(&p, SESSIONS_USAGE_KEYS, req.method())?;
+    crate::rpc::schema_checked(req)?;
     let zone = Zone::of(&p);
     let (start, end) = range(&p, zone);
     let (mut runs, mut counts) = load(c, zone, (start, end)).await?;

@@ -129,7 +129,8 @@ async fn jobs_are_added_listed_updated_and_removed_with_events() {
     let bad = c.call("cron.get", json!({})).await;
     assert_eq!(
         bad["error"]["message"],
-        "invalid cron.get params: must match a schema in anyOf"
+        "invalid cron.get params: must have required property 'id'; \
+         must have required property 'jobId'; must match a schema in anyOf"
     );
 
     assert_eq!(

@@ -20,6 +20,7 @@ mod control_frames;
 mod registry;
 // What the 2026.9.6 params we accept do (status projection, list filters, maxBytes, …).
 mod params96;
+mod params_worded;
 // Tier 1 system RPCs: scope gate, error shapes, strict params, result shapes, logs.tail.
 mod rpc;
 // Connect auth: token, password, none, failed-auth lockout, trusted-proxy.

@@ -108,6 +108,9 @@ fn sample(schema: &Value) -> Value {
         Some("integer") | Some("number") => {
             json!(schema["minimum"].as_u64().unwrap_or(1).max(1))
         }
+        Some("array") if schema["minItems"].as_u64().unwrap_or(0) > 0 => {
+            json!([sample(&schema["items"])])
+        }
         Some("array") => json!([]),
         Some("object") => json!({}),
         _ => json!("x"),
@@ -115,10 +118,15 @@ fn sample(schema: &Value) -> Value {
 }
 
 /// Params every call of the walk carries: what a method checks before its schema
-/// (`chat.send` needs a session target first), and no long waits.
-fn base(method: &str) -> Value {
+/// (`chat.send` needs a session target first), the branch of an `anyOf` of objects that
+/// `prop` belongs to (`chat.startup`: by session key, or by short id), and no long waits.
+fn base(method: &str, prop: &str) -> Value {
     match method {
         "chat.send" => json!({ "sessionKey": "walk" }),
+        "chat.startup" if matches!(prop, "shortId" | "slugHint") => {
+            json!({ "shortId": "0123abcd", "agentId": "main" })
+        }
+        "chat.startup" => json!({ "sessionKey": "walk" }),
         // An unknown run waits out its timeout, as on the Node gateway: keep it at zero.
         "agent.wait" => json!({ "timeoutMs": 0 }),
         "cron.update" => json!({ "id": "walk", "patch": {} }),
@@ -152,7 +160,7 @@ async fn every_specified_param_of_every_served_method_is_accepted() {
             openclaw_proto::required_scope(m.name) == openclaw_proto::RequiredScope::Node;
         let c = if node_role { &mut node } else { &mut op };
         for (prop, schema) in spec_properties(&m.params) {
-            let mut p = base(m.name);
+            let mut p = base(m.name, &prop);
             if prop == "jobId" {
                 p.as_object_mut().map(|o| o.remove("id"));
             }
@@ -165,7 +173,7 @@ async fn every_specified_param_of_every_served_method_is_accepted() {
         }
         // The walk can fail: a property nobody specified is refused by the strict methods
         // and ignored by the loose ones (as on the Node gateway).
-        let mut p = base(m.name);
+        let mut p = base(m.name, "");
         p["notAProperty"] = json!(1);
         let r = c.call(m.name, p).await;
         assert_eq!(

@@ -48,10 +48,19 @@ async fn chat_startup_and_describe_show_the_session_and_its_model() {
     assert_eq!(st["sessionInfo"]["hasActiveRun"], false);
     let d = c.ok("sessions.describe", json!({ "key": "main" })).await;
     assert_eq!(d["session"]["key"], "agent:main:main");
-    let bad = c.call("chat.startup", json!({ "shortId": "xyz" })).await;
+    let share = json!({ "shortId": "xyz", "agentId": "main" });
+    let bad = c.call("chat.startup", share).await;
     assert_eq!(
         bad["error"]["message"],
         "shortId must be 8-32 hexadecimal characters"
+    );
+    // Without `agentId` the params fit neither branch: the Node gateway's validator lists why.
+    let bad = c.call("chat.startup", json!({ "shortId": "xyz" })).await;
+    assert_eq!(
+        bad["error"]["message"],
+        "invalid chat.startup params: must have required property 'sessionKey'; \
+         at root: unexpected property 'shortId'; must have required property 'agentId'; \
+         must match a schema in anyOf"
     );
     g.stop().await;
 }
