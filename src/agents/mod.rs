@@ -108,6 +108,47 @@ pub fn key_agent(key: &str) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// What a session key says about its session, as the Node gateway classifies it: `kind`
+/// (`direct`, `group`, `global`, `unknown`), `classification`, whether it is the agent's main
+/// session, and whether it runs in the background (automations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyClass {
+    pub kind: &'static str,
+    pub classification: &'static str,
+    pub is_main: bool,
+    pub is_background: bool,
+}
+
+/// The class of session `key` (canonical); `exists`: a stored session (a chat someone
+/// started is `direct`, a key nobody used yet `custom`).
+pub fn key_class(key: &str, exists: bool) -> KeyClass {
+    let c = |kind, classification| KeyClass {
+        kind,
+        classification,
+        is_main: false,
+        is_background: false,
+    };
+    let rest = key
+        .strip_prefix("agent:")
+        .and_then(|r| r.split_once(':'))
+        .map(|(_, rest)| rest);
+    match (key, rest) {
+        ("global", _) => c("global", "global"),
+        (_, Some("main")) => KeyClass {
+            is_main: true,
+            ..c("direct", "main")
+        },
+        (_, Some(r)) if r.contains(":group:") || r.contains(":channel:") => c("group", "group"),
+        (_, Some(r)) if r.starts_with("cron:") => KeyClass {
+            is_background: true,
+            ..c("direct", "cron")
+        },
+        (_, Some(_)) if exists => c("direct", "direct"),
+        (_, Some(_)) => c("direct", "custom"),
+        (_, None) => c("unknown", "unknown"),
+    }
+}
+
 impl Agents {
     /// The runtime over `store`, reading the gateway's live config snapshot `cfg`.
     pub fn new(
@@ -269,5 +310,40 @@ impl Agents {
             "ts": crate::clock::now_ms(),
         });
         self.runs.emit_changed(&payload);
+    }
+}
+
+#[cfg(test)]
+mod key_class_tests {
+    use super::key_class;
+
+    /// As the Node gateway 2026.9.6 classifies these keys (`chat.history` `sessionInfo`).
+    #[test]
+    fn keys_classify_as_on_the_node_gateway() {
+        let row = |k: &str, exists| {
+            let c = key_class(k, exists);
+            (c.kind, c.classification, c.is_main, c.is_background)
+        };
+        assert_eq!(
+            row("agent:main:main", true),
+            ("direct", "main", true, false)
+        );
+        assert_eq!(row("global", false), ("global", "global", false, false));
+        assert_eq!(
+            row("agent:main:discord:group:1", false),
+            ("group", "group", false, false)
+        );
+        assert_eq!(
+            row("agent:main:cron:abc", false),
+            ("direct", "cron", false, true)
+        );
+        assert_eq!(
+            row("agent:main:s1", true),
+            ("direct", "direct", false, false)
+        );
+        assert_eq!(
+            row("agent:main:nope", false),
+            ("direct", "custom", false, false)
+        );
     }
 }

@@ -347,6 +347,37 @@ impl Runs {
             .collect()
     }
 
+    /// `running` when a run of `key` holds its lane, `queued` when its runs only wait.
+    pub fn lane_status(&self, key: &str) -> Option<&'static str> {
+        use std::sync::atomic::Ordering;
+        let a = self.active.lock();
+        let runs = a.by_session.get(key)?;
+        let running = runs.iter().any(|r| r.running.load(Ordering::Relaxed));
+        Some(if running { "running" } else { "queued" })
+    }
+
+    /// A session nobody has used yet, as `chat.history` describes it.
+    pub fn absent_row_json(&self, key: &str, agent_id: &str) -> Value {
+        let class = super::key_class(key, false);
+        let ids = self.active_ids(key);
+        let mut v = json!({
+            "key": key,
+            "kind": class.kind,
+            "classification": class.classification,
+            "agentId": agent_id,
+            "isMain": class.is_main,
+            "isBackground": class.is_background,
+            "updatedAt": null,
+            "snapshotAt": crate::clock::now_ms(),
+            "hasActiveRun": !ids.is_empty(),
+            "activeRunIds": ids,
+        });
+        if let Some(status) = self.lane_status(key) {
+            v["status"] = json!(status);
+        }
+        v
+    }
+
     /// Session keys with an active run.
     pub fn active_session_keys(&self) -> Vec<String> {
         self.active.lock().by_session.keys().cloned().collect()
@@ -355,12 +386,18 @@ impl Runs {
     /// A session row as `sessions.list` shows it (`last`: with the last message preview).
     pub fn row_json(&self, r: &crate::store::sessions::SessionRow, last: bool) -> Value {
         let ids = self.active_ids(&r.key);
+        let class = super::key_class(&r.key, true);
         let mut v = json!({
             "key": r.key,
-            "sessionId": r.session_id,
+            "kind": class.kind,
+            "classification": class.classification,
             "agentId": r.agent_id,
+            "isMain": class.is_main,
+            "isBackground": class.is_background,
+            "sessionId": r.session_id,
             "createdAt": r.created_ms,
             "updatedAt": r.updated_ms,
+            "snapshotAt": crate::clock::now_ms(),
             "hasActiveRun": !ids.is_empty(),
             "activeRunIds": ids,
             "inputTokens": r.input_tokens,
@@ -368,6 +405,12 @@ impl Runs {
             "totalTokens": r.input_tokens + r.output_tokens,
             "messageCount": r.message_count,
         });
+        if class.kind == "direct" && !class.is_background {
+            v["chatType"] = json!("direct");
+        }
+        if let Some(status) = self.lane_status(&r.key) {
+            v["status"] = json!(status);
+        }
         if let Some(l) = &r.label {
             v["label"] = json!(l);
         }

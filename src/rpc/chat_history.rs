@@ -88,8 +88,11 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
         })
         .await
         .map_err(|e| crate::failure::store(req.method(), e))?;
-    let active = gw.agents.runs.active_ids(&key);
-    let session_info = json!({ "hasActiveRun": !active.is_empty(), "activeRunIds": active });
+    let runs = &gw.agents.runs;
+    let info = match &row {
+        Some(r) => runs.row_json(r, true),
+        None => runs.absent_row_json(&key, &agent_id),
+    };
     let sid = row
         .as_ref()
         .map(|r| r.session_id.clone())
@@ -101,29 +104,51 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
             return Ok(json!({ "kind": "reset" }));
         };
         return Ok(
-            json!({ "kind": "delta", "messages": messages, "deltaCursor": delta_cursor, "sessionInfo": session_info }),
+            json!({ "kind": "delta", "messages": messages, "deltaCursor": delta_cursor, "sessionInfo": info }),
         );
     }
     let (messages, kept_rows) = page(&rows, &pg);
     let has_more = pg.offset + (kept_rows as u64) < total;
     let mut v = json!({
-        "sessionKey": key,
+        "sessionKey": raw_key,
         "sessionId": row.as_ref().map(|r| Value::String(r.session_id.clone())).unwrap_or(Value::Null),
         "messages": messages,
-        "hasMore": has_more,
-        "nextOffset": if has_more { json!(pg.offset + kept_rows as u64) } else { Value::Null },
-        "totalMessages": total,
+        // Every accepted input is in the transcript at once (queued ones are marked
+        // `__openclaw.kind: "queued"` there), so none waits outside it.
+        "pendingInputs": { "items": [], "total": 0 },
         "deltaCursor": delta_cursor,
-        "sessionInfo": session_info,
-        "defaults": { "agentId": agent_id },
+        "hasMore": has_more,
+        "totalMessages": total,
+        "defaults": defaults(c, &agent_id),
+        "sessionInfo": info,
     });
-    if let Some(id) = gw.agents.runs.active_ids(&key).first() {
-        if let Some(run) = gw.agents.runs.get(id) {
+    if has_more {
+        v["nextOffset"] = json!(pg.offset + kept_rows as u64);
+    }
+    if let Some(id) = runs.active_ids(&key).first() {
+        if let Some(run) = runs.get(id) {
             let text = run.text.lock().clone();
             v["inFlightRun"] = json!({ "runId": run.id, "text": text });
         }
     }
     Ok(v)
+}
+
+/// The model a new turn of `agent`'s sessions would use (`null`s when none is configured).
+fn defaults(c: &Ctx, agent: &str) -> Value {
+    let cat = c.gw.agents.catalog();
+    let model = cat
+        .agents
+        .iter()
+        .find(|a| a.id == agent)
+        .and_then(|a| a.models.first().cloned());
+    let target = model.as_deref().and_then(|m| cat.target(m).ok());
+    json!({
+        "modelProvider": target.as_ref().map(|t| t.provider.id.clone()),
+        "model": target.as_ref().map(|t| t.model.clone()),
+        "contextTokens": target.as_ref().and_then(|t| t.context_window()),
+        "modelSelectionTarget": "session",
+    })
 }
 
 /// The messages newer than cursor `cur` (`<sessionId>:<rowId>`); `None` when the cursor is

@@ -240,8 +240,9 @@ pub async fn describe(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorSha
     Ok(json!({ "session": row.map(|r| c.gw.agents.runs.row_json(&r, true)) }))
 }
 
-/// `chat.startup {sessionKey, …}`: the chat page's first history page (as `chat.history`)
-/// with the session, the model it will use, and the inputs waiting behind its active run.
+/// `chat.startup {sessionKey, …}`: the chat page's first history page, as `chat.history`
+/// answers it (with the session, the model it will use and the inputs waiting); share links
+/// (`{shortId, agentId}`) name nothing here.
 pub async fn chat_startup(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p: Value = params(req)?;
     super::schema_checked(req)?;
@@ -265,49 +266,7 @@ pub async fn chat_startup(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, Erro
             format!("shared session not found: {id}"),
         ));
     }
-    let mut v = super::chat::history(c, req).await?;
-    let gw = &c.gw;
-    let key = v["sessionKey"].as_str().unwrap_or("").to_string();
-    let agent = crate::agents::key_agent(&key).unwrap_or("main").to_string();
-    let queued: Vec<Value> = gw
-        .agents
-        .runs
-        .active_runs(&key, None)
-        .iter()
-        .filter(|r| !r.running.load(std::sync::atomic::Ordering::Relaxed))
-        .map(|r| json!({ "runId": r.id, "acceptedAt": r.accepted_ms }))
-        .collect();
-    v["pendingInputs"] = json!({ "total": queued.len(), "items": queued });
-    let cat = gw.agents.catalog();
-    let model = cat
-        .agents
-        .iter()
-        .find(|a| a.id == agent)
-        .and_then(|a| a.models.first().cloned());
-    let target = model.as_deref().and_then(|m| cat.target(m).ok());
-    v["defaults"] = json!({
-        "agentId": agent,
-        "modelProvider": target.as_ref().map(|t| t.provider.id.clone()),
-        "model": target.as_ref().map(|t| t.model.clone()),
-        "contextTokens": target.as_ref().and_then(|t| t.context_window()),
-        "modelSelectionTarget": "session",
-    });
-    let row = gw
-        .agents
-        .runs
-        .store
-        .session(&key)
-        .await
-        .map_err(|e| crate::failure::store(req.method(), e))?;
-    let mut info = match row {
-        Some(r) => gw.agents.runs.row_json(&r, true),
-        None => json!({ "key": key, "agentId": agent, "updatedAt": null }),
-    };
-    for (k, x) in v["sessionInfo"].as_object().cloned().unwrap_or_default() {
-        info[k] = x;
-    }
-    v["sessionInfo"] = info;
-    Ok(v)
+    super::chat::history(c, req).await
 }
 
 /// `projects.list {includeObserved?}`: each agent's workspace is its project (the checkout

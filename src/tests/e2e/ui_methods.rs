@@ -30,8 +30,38 @@ async fn chat_startup_and_describe_show_the_session_and_its_model() {
     let st = c
         .ok("chat.startup", json!({ "sessionKey": "main", "limit": 10 }))
         .await;
-    assert_eq!(st["sessionKey"], "agent:main:main");
+    // The key as asked (the Node gateway echoes it; the row carries the canonical one).
+    assert_eq!(st["sessionKey"], "main");
     assert_eq!(st["totalMessages"], 2);
+    assert!(st.get("nextOffset").is_none(), "{st}");
+    let info = &st["sessionInfo"];
+    assert_eq!(
+        (&info["key"], &info["kind"], &info["classification"]),
+        (&json!("agent:main:main"), &json!("direct"), &json!("main"))
+    );
+    assert_eq!(
+        (&info["isMain"], &info["chatType"]),
+        (&json!(true), &json!("direct"))
+    );
+    // `chat.history` answers the same page, with the same session and defaults.
+    let mut h = c
+        .ok("chat.history", json!({ "sessionKey": "main", "limit": 10 }))
+        .await;
+    let mut st2 = st.clone();
+    for v in [&mut h, &mut st2] {
+        v["sessionInfo"]["snapshotAt"] = Value::Null;
+    }
+    assert_eq!(h, st2);
+    let other = c
+        .ok("chat.history", json!({ "sessionKey": "agent:main:cron:x" }))
+        .await;
+    assert_eq!(
+        (
+            &other["sessionInfo"]["classification"],
+            &other["sessionInfo"]["isBackground"]
+        ),
+        (&json!("cron"), &json!(true))
+    );
     assert!(
         st["messages"].to_string().contains("echo: hi there"),
         "{st}"
