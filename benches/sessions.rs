@@ -40,6 +40,7 @@ fn rows(n: usize) -> Vec<SessionRow> {
                 output_tokens: 0,
                 message_count: (i % 50) as u64,
                 last_preview: None,
+                last_run: None,
             }
         })
         .collect()

@@ -408,6 +408,9 @@ impl Runs {
         if class.kind == "direct" && !class.is_background {
             v["chatType"] = json!("direct");
         }
+        if let Some(last) = &r.last_run {
+            last_run_fields(&mut v, last);
+        }
         if let Some(status) = self.lane_status(&r.key) {
             v["status"] = json!(status);
         }
@@ -528,5 +531,55 @@ impl Runs {
     pub fn emit_changed(&self, payload: &Value) {
         self.hub
             .publish_topic(&Topic::SessionList, None, &[("sessions.changed", payload)]);
+    }
+}
+
+/// What a session row says about its last finished run, in the Node gateway's terms:
+/// `status` `done` / `failed` / `timeout` / `killed` (aborted), `lastRunId`, `endedAt`, and
+/// `startedAt` / `runtimeMs` when the run's reply says how long it ran.
+fn last_run_fields(v: &mut Value, last: &crate::store::sessions::LastRun) {
+    let status = match last.status.as_str() {
+        _ if last.aborted => "killed",
+        "ok" => "done",
+        "timeout" => "timeout",
+        _ => "failed",
+    };
+    v["status"] = json!(status);
+    v["lastRunId"] = json!(last.run_id);
+    v["abortedLastRun"] = json!(last.aborted);
+    v["endedAt"] = json!(last.ended_ms);
+    if let Some(ms) = last.duration_ms {
+        v["startedAt"] = json!(last.ended_ms.saturating_sub(ms));
+        v["runtimeMs"] = json!(ms);
+    }
+}
+
+#[cfg(test)]
+mod last_run_tests {
+    use serde_json::json;
+
+    use crate::store::sessions::LastRun;
+
+    fn fields(status: &str, aborted: bool, duration_ms: Option<u64>) -> serde_json::Value {
+        let mut v = json!({});
+        let last = LastRun {
+            run_id: "r".into(),
+            status: status.into(),
+            aborted,
+            ended_ms: 1_000,
+            duration_ms,
+        };
+        super::last_run_fields(&mut v, &last);
+        v
+    }
+
+    #[test]
+    fn last_runs_read_in_node_terms() {
+        assert_eq!(fields("ok", false, Some(250))["status"], "done");
+        assert_eq!(fields("ok", false, Some(250))["startedAt"], 750);
+        assert_eq!(fields("error", false, None)["status"], "failed");
+        assert!(fields("error", false, None).get("runtimeMs").is_none());
+        assert_eq!(fields("timeout", false, None)["status"], "timeout");
+        assert_eq!(fields("timeout", true, None)["status"], "killed");
     }
 }

@@ -10,7 +10,7 @@ use super::agent::{check_keys, opt_str, req_str};
 use super::chat::{display_row, DEFAULT_HISTORY_LIMIT, MAX_DELTA_ROWS, MAX_HISTORY_LIMIT};
 use super::{params, Ctx};
 use crate::agents::canonical_key;
-use crate::store::sessions::{get_session, transcript, MessageRow};
+use crate::store::sessions::{get_session, last_run, transcript, MessageRow};
 
 const HISTORY_KEYS: &[&str] = &[
     "sessionKey",
@@ -79,9 +79,10 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
         .runs
         .store
         .read(move |c| {
-            let Some(row) = get_session(c, &k2)? else {
+            let Some(mut row) = get_session(c, &k2)? else {
                 return Ok((None, Vec::new(), 0));
             };
+            row.last_run = last_run(c, &row.key)?;
             let sid = want_sid.unwrap_or_else(|| row.session_id.clone());
             let (rows, total) = transcript(c, &sid, limit.max(MAX_DELTA_ROWS + 1), read_offset)?;
             Ok((Some(row), rows, total))

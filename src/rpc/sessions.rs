@@ -12,7 +12,7 @@ use crate::agents::canonical_key;
 use crate::agents::runs::AbortReason;
 use crate::clock::now_ms;
 use crate::server::Gateway;
-use crate::store::sessions::{get_session, transcript, ListQuery, SessionRow};
+use crate::store::sessions::{get_session, last_run, transcript, ListQuery, SessionRow};
 
 /// `sessions.list` page size when `limit` is absent (observed `limitApplied: 100`).
 pub const DEFAULT_LIST_LIMIT: u64 = 100;
@@ -231,9 +231,10 @@ pub async fn get(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
         .runs
         .store
         .read(move |c| {
-            let Some(row) = get_session(c, &k)? else {
+            let Some(mut row) = get_session(c, &k)? else {
                 return Ok(None);
             };
+            row.last_run = last_run(c, &row.key)?;
             let (rows, total) = transcript(c, &row.session_id, limit, 0)?;
             Ok(Some((row, rows, total)))
         })

@@ -13,9 +13,11 @@ use super::StoreError;
 use rusqlite::Connection;
 use serde_json::Value;
 
+mod last_run;
 mod query;
 mod writer;
 
+pub use last_run::{last_run, with_last_runs, LastRun};
 pub use query::{
     get_session, list_sessions, message_counts, run_result, run_usage, session_counts_by_agent,
     session_row, transcript, ListQuery, RunUsage, SESSION_COLS,
@@ -50,6 +52,9 @@ pub struct SessionRow {
     pub output_tokens: u64,
     pub message_count: u64,
     pub last_preview: Option<String>,
+    /// How its last run ended; read only for the rows a client is shown
+    /// ([`with_last_runs`]), `None` elsewhere.
+    pub last_run: Option<LastRun>,
 }
 
 /// One stored transcript row.
@@ -167,6 +172,7 @@ CREATE TABLE IF NOT EXISTS runs (
     ended_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_ended ON runs(ended_ms);
+CREATE INDEX IF NOT EXISTS runs_session ON runs(session_key, ended_ms);
 ";
 
 /// Handle to the session store; cheap to clone.
@@ -473,7 +479,12 @@ impl SessionStore {
     pub async fn list(&self, q: ListQuery) -> Result<(Vec<SessionRow>, u64), StoreError> {
         self.settle().await;
         let unfiltered = self.count();
-        self.read(move |c| list_sessions(c, &q, unfiltered)).await
+        self.read(move |c| {
+            let (mut rows, total) = list_sessions(c, &q, unfiltered)?;
+            with_last_runs(c, &mut rows)?;
+            Ok((rows, total))
+        })
+        .await
     }
 
     /// One session row by canonical key, off the runtime (a pooled read).
@@ -482,7 +493,12 @@ impl SessionStore {
     /// The read failed.
     pub async fn session(&self, key: &str) -> Result<Option<SessionRow>, StoreError> {
         let k = key.to_string();
-        self.read(move |c| get_session(c, &k)).await
+        self.read(move |c| {
+            let mut row = get_session(c, &k)?;
+            with_last_runs(c, row.as_mut_slice())?;
+            Ok(row)
+        })
+        .await
     }
 
     /// Run `f` on a pooled read connection on the blocking pool. It sees every write queued

@@ -24,6 +24,7 @@ pub fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         output_tokens: r.get::<_, i64>(9)? as u64,
         message_count: r.get::<_, i64>(10)? as u64,
         last_preview: r.get(11)?,
+        last_run: None,
     })
 }
 

@@ -181,6 +181,7 @@ async fn sessions_list_label_and_active_minutes_filters() {
         output_tokens: 0,
         message_count: 0,
         last_preview: None,
+        last_run: None,
     };
     let rows = vec![
         row("fresh-alpha", Some("alpha"), 0),

@@ -43,6 +43,20 @@ async fn chat_startup_and_describe_show_the_session_and_its_model() {
         (&info["isMain"], &info["chatType"]),
         (&json!(true), &json!("direct"))
     );
+    // Its last run, from the stored reply.
+    assert_eq!(
+        (&info["status"], &info["lastRunId"]),
+        (&json!("done"), &json!("s-1"))
+    );
+    let (started, ended) = (info["startedAt"].as_u64(), info["endedAt"].as_u64());
+    assert!(started.is_some() && started <= ended, "{info}");
+    assert_eq!(info["abortedLastRun"], false);
+    let list = c.ok("sessions.list", json!({})).await;
+    let row = &list["sessions"][0];
+    assert_eq!(
+        (&row["key"], &row["status"]),
+        (&json!("agent:main:main"), &json!("done"))
+    );
     // `chat.history` answers the same page, with the same session and defaults.
     let mut h = c
         .ok("chat.history", json!({ "sessionKey": "main", "limit": 10 }))
