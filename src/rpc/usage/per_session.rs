@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::super::Ctx;
 use super::Totals;
-use crate::agents::key_agent;
+use crate::agents::{key_agent, key_class};
 use crate::clock::now_ms;
 use crate::config::catalog::ModelCost;
 use crate::store::sessions::{get_session, RunUsage};
@@ -24,6 +24,16 @@ struct Messages {
 }
 
 impl Messages {
+    /// `n` more messages of `role`.
+    fn count(&mut self, role: &str, n: u64) {
+        self.total += n;
+        match role {
+            "user" => self.user += n,
+            "assistant" => self.assistant += n,
+            _ => {}
+        }
+    }
+
     fn json(&self) -> Value {
         json!({
             "total": self.total, "user": self.user, "assistant": self.assistant,
@@ -40,6 +50,11 @@ struct Session {
     days: BTreeMap<NaiveDate, Totals>,
     first_ms: u64,
     last_ms: u64,
+    /// Run durations (ms) by day.
+    latencies: BTreeMap<NaiveDate, Vec<u64>>,
+    models: BTreeMap<(String, String), Group>,
+    model_days: BTreeMap<(NaiveDate, String, String), Group>,
+    day_messages: BTreeMap<NaiveDate, Messages>,
 }
 
 /// One calendar day of the range.
@@ -52,16 +67,47 @@ struct Day {
     latencies: Vec<u64>,
 }
 
-impl Day {
-    /// `{count, avgMs, minMs, maxMs, p95Ms}` of the day's run durations.
-    fn latency(&self) -> Option<Value> {
-        let mut l = self.latencies.clone();
-        l.sort_unstable();
-        let (min, max) = (*l.first()?, *l.last()?);
-        let p95 = l[((l.len() as f64 * 0.95).ceil() as usize).clamp(1, l.len()) - 1];
-        let avg = l.iter().sum::<u64>() as f64 / l.len() as f64;
-        Some(json!({ "count": l.len(), "avgMs": avg, "minMs": min, "maxMs": max, "p95Ms": p95 }))
-    }
+/// `{count, avgMs, minMs, maxMs, p95Ms}` of run durations; `None` without any.
+fn latency<'a>(runs: impl IntoIterator<Item = &'a u64>) -> Option<Value> {
+    let mut l: Vec<u64> = runs.into_iter().copied().collect();
+    l.sort_unstable();
+    let (min, max) = (*l.first()?, *l.last()?);
+    let p95 = l[((l.len() as f64 * 0.95).ceil() as usize).clamp(1, l.len()) - 1];
+    let avg = l.iter().sum::<u64>() as f64 / l.len() as f64;
+    Some(json!({ "count": l.len(), "avgMs": avg, "minMs": min, "maxMs": max, "p95Ms": p95 }))
+}
+
+/// Per day, the latency of that day's runs, dated.
+fn dated_latency<'a>(days: impl Iterator<Item = (&'a NaiveDate, &'a Vec<u64>)>) -> Vec<Value> {
+    days.filter_map(|(date, l)| {
+        let mut v = latency(l)?;
+        v["date"] = json!(date.to_string());
+        Some(v)
+    })
+    .collect()
+}
+
+/// `{provider, model, count, totals}` per model, costliest first.
+fn model_rows(models: &BTreeMap<(String, String), Group>) -> Vec<Value> {
+    let mut rows: Vec<(Value, Totals)> = models
+        .iter()
+        .map(|((p, m), (n, t))| {
+            let v = json!({ "provider": p, "model": m, "count": n, "totals": t.json() });
+            (v, *t)
+        })
+        .collect();
+    by_cost(&mut rows);
+    rows.into_iter().map(|(v, _)| v).collect()
+}
+
+/// `{date, provider, model, tokens, cost, count}` per day and model.
+fn model_day_rows(days: &BTreeMap<(NaiveDate, String, String), Group>) -> Vec<Value> {
+    days.iter()
+        .map(|((d, p, m), (n, t))| {
+            json!({ "date": d.to_string(), "provider": p, "model": m,
+                    "tokens": t.tokens(), "cost": t.cost(), "count": n })
+        })
+        .collect()
 }
 
 /// One grouped breakdown row: `(count, totals)`.
@@ -150,6 +196,20 @@ impl Acc {
         };
         s.last_ms = s.last_ms.max(r.ended_ms);
         s.messages.errors += u64::from(!r.ok);
+        s.day_messages.entry(date).or_default().errors += u64::from(!r.ok);
+        if r.duration_ms > 0 {
+            s.latencies.entry(date).or_default().push(r.duration_ms);
+        }
+        if let (Some(p), Some(m)) = (&r.provider, &r.model) {
+            let day = (date, p.clone(), m.clone());
+            for g in [
+                s.model_days.entry(day).or_default(),
+                s.models.entry((p.clone(), m.clone())).or_default(),
+            ] {
+                g.0 += 1;
+                g.1.add(r, price);
+            }
+        }
         self.all.add(r, price);
         let day = self.daily.entry(date).or_default();
         day.totals.add(r, price);
@@ -178,18 +238,9 @@ impl Acc {
     fn add_messages(&mut self, key: &str, role: &str, date: NaiveDate, n: u64) {
         self.daily.entry(date).or_default().messages += n;
         let s = self.sessions.entry(key.to_string()).or_default();
-        s.messages.total += n;
-        self.msgs.total += n;
-        match role {
-            "user" => {
-                s.messages.user += n;
-                self.msgs.user += n;
-            }
-            "assistant" => {
-                s.messages.assistant += n;
-                self.msgs.assistant += n;
-            }
-            _ => {}
+        let day = s.day_messages.entry(date).or_default();
+        for m in [&mut s.messages, day, &mut self.msgs] {
+            m.count(role, n);
         }
     }
 
@@ -199,15 +250,7 @@ impl Acc {
             by_cost(&mut rows);
             rows.into_iter().map(|(v, _)| v).collect()
         };
-        let by_model = grouped(
-            self.models
-                .iter()
-                .map(|((p, m), (n, t))| {
-                    let v = json!({ "provider": p, "model": m, "count": n, "totals": t.json() });
-                    (v, *t)
-                })
-                .collect(),
-        );
+        let by_model = model_rows(&self.models);
         let by_provider = grouped(
             self.providers
                 .iter()
@@ -220,14 +263,7 @@ impl Acc {
                 .map(|(a, t)| (json!({ "agentId": a, "totals": t.json() }), *t))
                 .collect(),
         );
-        let model_daily: Vec<Value> = self
-            .model_days
-            .iter()
-            .map(|((d, p, m), (n, t))| {
-                json!({ "date": d.to_string(), "provider": p, "model": m,
-                        "tokens": t.tokens(), "cost": t.cost(), "count": n })
-            })
-            .collect();
+        let model_daily = model_day_rows(&self.model_days);
         json!({
             "sessionCount": 0,
             "messages": self.msgs.json(),
@@ -253,14 +289,7 @@ impl Acc {
     }
 
     fn daily_latency(&self) -> Vec<Value> {
-        self.daily
-            .iter()
-            .filter_map(|(date, d)| d.latency().map(|l| (date, l)))
-            .map(|(date, mut l)| {
-                l["date"] = json!(date.to_string());
-                l
-            })
-            .collect()
+        dated_latency(self.daily.iter().map(|(date, d)| (date, &d.latencies)))
     }
 
     fn days(&self) -> Vec<Value> {
@@ -294,12 +323,43 @@ fn session_entry(
     usage["lastActivity"] = json!(s.last_ms);
     usage["dailyBreakdown"] = json!(days);
     usage["activityDates"] = json!(s.days.keys().map(|d| d.to_string()).collect::<Vec<_>>());
-    json!({
+    usage["sessionId"] = json!(row.map(|r| r.session_id.clone()));
+    if let Some(l) = latency(s.latencies.values().flatten()) {
+        usage["latency"] = l;
+    }
+    usage["dailyLatency"] = json!(dated_latency(s.latencies.iter()));
+    usage["modelUsage"] = json!(model_rows(&s.models));
+    let day_counts: Vec<Value> = s
+        .day_messages
+        .iter()
+        .map(|(d, m)| {
+            let mut v = m.json();
+            v["date"] = json!(d.to_string());
+            v
+        })
+        .collect();
+    usage["dailyMessageCounts"] = json!(day_counts);
+    usage["dailyModelUsage"] = json!(model_day_rows(&s.model_days));
+    let mut v = json!({
         "key": key,
         "sessionId": row.map(|r| r.session_id.clone()),
-        "label": row.and_then(|r| r.label.clone()),
         "agentId": row.map_or_else(|| key_agent(key).unwrap_or("main").to_string(), |r| r.agent_id.clone()),
         "updatedAt": row.map_or(s.last_ms, |r| r.updated_ms),
         "usage": usage,
-    })
+    });
+    let class = key_class(key, row.is_some());
+    if class.kind == "direct" && !class.is_background && row.is_some() {
+        v["chatType"] = json!("direct");
+    }
+    let fields = [
+        ("label", row.and_then(|r| r.label.as_ref())),
+        ("modelProvider", row.and_then(|r| r.provider.as_ref())),
+        ("model", row.and_then(|r| r.model.as_ref())),
+    ];
+    for (k, x) in fields {
+        if let Some(x) = x {
+            v[k] = json!(x);
+        }
+    }
+    v
 }

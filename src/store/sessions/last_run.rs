@@ -3,8 +3,8 @@
 //! row on the `runs (session_key, ended_ms)` index. What a client makes of it is the row
 //! builder's business ([`crate::agents::runs`]).
 
-use rusqlite::{Connection, OptionalExtension};
 use super::SessionRow;
+use rusqlite::{Connection, OptionalExtension};
 
 /// How a session's last run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +35,9 @@ pub fn last_run(c: &Connection, key: &str) -> rusqlite::Result<Option<LastRun>> 
         Ok(LastRun {
             run_id: r.get(0)?,
             ended_ms: r.get::<_, i64>(1)?.max(0) as u64,
-            status: r.get::<_, Option<String>>(2)?.unwrap_or_else(|| "error".into()),
+            status: r
+                .get::<_, Option<String>>(2)?
+                .unwrap_or_else(|| "error".into()),
             aborted: aborted == Some(1) || summary.as_deref() == Some("aborted"),
             duration_ms: r.get::<_, Option<i64>>(5)?.map(|ms| ms.max(0) as u64),
         })

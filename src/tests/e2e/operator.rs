@@ -160,7 +160,12 @@ async fn run(c: &mut Client, key: &str, msg: &str, id: &str) -> (u64, u64) {
 
 #[tokio::test]
 async fn usage_and_cost_sum_the_recorded_runs() {
-    let up = Upstream::start(UpstreamOpts::default()).await;
+    // Chunks 2 ms apart: every run lasts long enough to record its duration.
+    let opts = UpstreamOpts {
+        chunk_delay: std::time::Duration::from_millis(2),
+        ..UpstreamOpts::default()
+    };
+    let up = Upstream::start(opts).await;
     let g = start_with(Setup::config(&priced(&up.openai_base()))).await;
     let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
     let a1 = run(&mut c, "alpha", "one two three", "u-1").await;
@@ -199,6 +204,30 @@ async fn usage_and_cost_sum_the_recorded_runs() {
     assert_eq!(alpha["usage"]["input"].as_u64(), Some(a1.0 + a2.0));
     assert_eq!(alpha["usage"]["messageCounts"]["user"], 2);
     assert_eq!(alpha["usage"]["messageCounts"]["assistant"], 2);
+    // Its model, per model and per day, and how long its runs took (as the Node gateway
+    // reports them per session).
+    assert_eq!(
+        (alpha["modelProvider"].as_str(), alpha["chatType"].as_str()),
+        (Some("fake"), Some("direct"))
+    );
+    let mu = &alpha["usage"]["modelUsage"][0];
+    assert_eq!(
+        (mu["model"].as_str(), mu["count"].as_u64()),
+        (Some("echo-1"), Some(2))
+    );
+    assert_eq!(mu["totals"]["input"].as_u64(), Some(a1.0 + a2.0));
+    assert_eq!(alpha["usage"]["dailyModelUsage"][0]["count"], 2);
+    let dm = &alpha["usage"]["dailyMessageCounts"][0];
+    assert_eq!(
+        (dm["user"].as_u64(), dm["assistant"].as_u64()),
+        (Some(2), Some(2)),
+        "{alpha}"
+    );
+    let lat = &alpha["usage"]["latency"];
+    assert_eq!(lat["count"], 2, "{alpha}");
+    assert!(lat["minMs"].as_u64() <= lat["maxMs"].as_u64(), "{lat}");
+    assert_eq!(alpha["usage"]["dailyLatency"][0]["count"], 2);
+    assert!(alpha.get("label").is_none(), "{alpha}");
     let by_model = &su["aggregates"]["byModel"][0];
     assert_eq!(
         (by_model["provider"].as_str(), by_model["count"].as_u64()),
