@@ -105,7 +105,8 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
             return Ok(json!({ "kind": "reset" }));
         };
         return Ok(
-            json!({ "kind": "delta", "messages": messages, "deltaCursor": delta_cursor, "sessionInfo": info }),
+            json!({ "kind": "delta", "messages": messages, "deltaCursor": delta_cursor,
+                          "pendingInputs": no_pending(), "sessionInfo": info }),
         );
     }
     let (messages, kept_rows) = page(&rows, &pg);
@@ -114,9 +115,7 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
         "sessionKey": raw_key,
         "sessionId": row.as_ref().map(|r| Value::String(r.session_id.clone())).unwrap_or(Value::Null),
         "messages": messages,
-        // Every accepted input is in the transcript at once (queued ones are marked
-        // `__openclaw.kind: "queued"` there), so none waits outside it.
-        "pendingInputs": { "items": [], "total": 0 },
+        "pendingInputs": no_pending(),
         "deltaCursor": delta_cursor,
         "hasMore": has_more,
         "totalMessages": total,
@@ -133,6 +132,12 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
         }
     }
     Ok(v)
+}
+
+/// The inputs waiting outside the transcript: none. Every accepted input is in the
+/// transcript at once (a queued one marked `__openclaw.kind: "queued"`).
+fn no_pending() -> Value {
+    json!({ "items": [], "total": 0 })
 }
 
 /// The model a new turn of `agent`'s sessions would use (`null`s when none is configured).

@@ -254,6 +254,10 @@ async fn chat_send_history_and_persistence_across_restart() {
         (d["kind"].as_str(), d["messages"].as_array().map(Vec::len)),
         (Some("delta"), Some(0))
     );
+    // A delta also says which inputs wait outside the transcript (none: inputs are in it at
+    // once), and carries the session row.
+    assert_eq!(d["pendingInputs"], json!({ "items": [], "total": 0 }));
+    assert_eq!(d["sessionInfo"]["key"], "agent:main:main");
     c.ok(
         "chat.send",
         json!({ "sessionKey": "main", "message": "second", "idempotencyKey": "c-2" }),
