@@ -215,12 +215,7 @@ pub static SURFACE: &[Method] = &[
     ),
     m(
         "sessions.catalog.list",
-        Observed(&[
-            "agentId",
-            "limitPerHost",
-            "progressId",
-            "allowPartialResults",
-        ]),
+        Schema96("SessionsCatalogListParams"),
         now!(|c, r| ui::empty(c, r)),
     ),
     m(

@@ -66,13 +66,19 @@ pub fn empty(_: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
         "sessions.companion.state" => (session, &["sessionKey"], json!({ "exchanges": [] })),
         "sessions.branches.list" => (session, &["sessionKey"], json!({ "branches": [] })),
         "sessions.observer.visibility" => (&["visible"], &["visible"], json!({ "ok": true })),
-        // The stock UI sends these (observed); no external session catalog is served here.
+        // No external session catalog is served here (the stock UI sends `metadataOnly` at
+        // boot, `limitPerHost`/`allowPartialResults` on its sessions page).
         "sessions.catalog.list" => (
             &[
+                "catalogId",
+                "metadataOnly",
+                "cursors",
                 "agentId",
-                "limitPerHost",
                 "progressId",
                 "allowPartialResults",
+                "search",
+                "limitPerHost",
+                "hostIds",
             ],
             &[],
             json!({ "catalogs": [] }),

@@ -157,6 +157,12 @@ async fn features_we_lack_answer_as_the_node_gateway_does() {
             json!({}),
             json!({ "catalogs": [] }),
         ),
+        // What the stock UI sends at boot.
+        (
+            "sessions.catalog.list",
+            json!({ "agentId": "main", "metadataOnly": true }),
+            json!({ "catalogs": [] }),
+        ),
         (
             "users.prefs.get",
             json!({ "keys": ["theme"] }),
