@@ -1,6 +1,7 @@
 //! Gateway HTTP auth for `/v1/*` and `/tools/invoke` (http.md §2): a Bearer token or
 //! password grants the full operator scope set; trusted-proxy and `none` honour
-//! `x-openclaw-scopes`. Wrong credentials count toward the failed-auth lockout.
+//! `x-openclaw-scopes`; the Control UI's own reads also take a paired operator device's
+//! token. Wrong credentials count toward the failed-auth lockout.
 
 use hyper::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use hyper::{HeaderMap, Response, StatusCode};
@@ -116,6 +117,30 @@ pub fn authenticate(
             }
         }
     }
+}
+
+/// Authenticate a Control UI read (its `control-ui-config.json`): what [`authenticate`]
+/// accepts, or the device token of a paired operator device as the Bearer (the stock UI
+/// sends the token its device was issued at `connect`), with that device's scopes.
+pub fn authenticate_ui_read(
+    gw: &Gateway,
+    h: &HeaderMap,
+    info: &ConnInfo,
+) -> Result<Caller, Response<HttpBody>> {
+    if let Some(given) = bearer(h).filter(|t| !t.is_empty()) {
+        let device =
+            gw.devices.list().into_iter().find(|d| {
+                d.role.split(',').any(|r| r.trim() == "operator") && ct_eq(&d.token, given)
+            });
+        if let Some(d) = device {
+            gw.limiter.success(info.peer.ip(), LIMIT_CLASS);
+            return Ok(Caller {
+                scopes: d.scopes,
+                subject: format!("device:{}", d.device_id),
+            });
+        }
+    }
+    authenticate(gw, h, info)
 }
 
 /// `429` with `Retry-After` seconds.

@@ -134,7 +134,7 @@ async fn routed(
             metrics::serve(gw, req.headers(), info, head).await
         }
         (true, p) if control_ui::is_config(gw, p) => {
-            match auth::authenticate(gw, req.headers(), info) {
+            match auth::authenticate_ui_read(gw, req.headers(), info) {
                 Ok(_) => control_ui::config_json(gw, head),
                 Err(refused) => refused,
             }

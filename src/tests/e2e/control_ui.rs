@@ -141,5 +141,20 @@ async fn the_ui_config_document_needs_the_gateway_token() {
         ),
         (Some(false), Some(false))
     );
+    // The stock UI asks with the token its paired device was issued at `connect`.
+    let dev = crate::device_key::Device::new();
+    let device_token = crate::devices::pair(g.addr, &dev).await["auth"]["deviceToken"]
+        .as_str()
+        .expect("a paired device gets a token")
+        .to_string();
+    let with = |t: &str| http_client().get(&url).bearer_auth(t.to_string()).send();
+    let r = bounded("config with the device token", with(&device_token))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = bounded("config with another token", with("not-a-device-token"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
     g.stop().await;
 }
