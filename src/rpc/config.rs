@@ -85,6 +85,14 @@ pub fn models_list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape>
         }
     }
     let cfg = gw.cfg.load();
+    let cat = gw.agents.catalog();
+    // The default agent's first model is tagged `default`, as the Node gateway tags it.
+    let default = cat
+        .default_agent()
+        .models
+        .first()
+        .and_then(|r| cat.target(r).ok())
+        .map(|t| (t.provider.id.clone(), t.model));
     let mut models = Vec::new();
     if let Some(providers) = cfg
         .parsed
@@ -108,7 +116,19 @@ pub fn models_list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape>
                     "id": id,
                     "name": m.get("name").and_then(Value::as_str).unwrap_or(id),
                     "provider": provider,
+                    "reasoning": m.get("reasoning").and_then(Value::as_bool).unwrap_or(false),
                 });
+                if default
+                    .as_ref()
+                    .is_some_and(|(p, d)| p == provider && d == id)
+                {
+                    e["tags"] = json!(["default"]);
+                }
+                // No request here carries a thinking level to a provider: every model runs
+                // with thinking off, whatever it could do.
+                e["thinkingLevels"] = json!([{ "id": "off", "label": "off" }]);
+                e["thinkingDefault"] = json!("off");
+                e["available"] = json!(cat.target(&format!("{provider}/{id}")).is_ok());
                 if let Some(cw) = m.get("contextWindow").and_then(Value::as_u64) {
                     e["contextWindow"] = json!(cw);
                 }

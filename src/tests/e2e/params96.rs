@@ -94,6 +94,17 @@ async fn models_history_and_reset_params() {
         )
         .await;
     assert_eq!(m["models"][0]["id"], "echo-1");
+    // As the Node gateway lists a configured model: the default tagged, callable, and (no
+    // thinking level reaches a provider here) thinking off.
+    let e = &m["models"][0];
+    assert_eq!(
+        (&e["tags"], &e["available"]),
+        (&json!(["default"]), &json!(true))
+    );
+    assert_eq!(
+        (&e["reasoning"], &e["thinkingDefault"]),
+        (&json!(false), &json!("off"))
+    );
     let m = c.ok("models.list", json!({ "provider": "other" })).await;
     assert_eq!(m["models"], json!([]));
 
