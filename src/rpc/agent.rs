@@ -393,6 +393,8 @@ pub fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let gw = &c.gw;
     let _: Empty = params(req)?;
     let cat = gw.agents.catalog();
+    let ws = super::catalogs::workspace(gw);
+    let git = ws.join(".git").exists();
     let agents: Vec<Value> = cat
         .agents
         .iter()
@@ -401,6 +403,9 @@ pub fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
             if let Some(n) = &a.name {
                 e["name"] = json!(n);
             }
+            e["workspace"] = json!(ws.display().to_string());
+            e["workspaceGit"] = json!(git);
+            super::config::thinking_off(&mut e, true);
             if let Some(i) = &a.identity {
                 let mut ident = serde_json::Map::new();
                 for k in ["name", "theme", "emoji", "avatar", "avatarUrl"] {
@@ -411,13 +416,19 @@ pub fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
                 e["identity"] = Value::Object(ident);
             }
             if let Some((primary, fallbacks)) = a.models.split_first() {
-                e["model"] = json!({ "primary": primary, "fallbacks": fallbacks });
+                e["model"] = json!({ "primary": primary });
+                if !fallbacks.is_empty() {
+                    e["model"]["fallbacks"] = json!(fallbacks);
+                }
             }
             e
         })
         .collect();
+    // One owner (the gateway's operators), and a default agent: no choice is required.
     Ok(json!({
         "defaultId": cat.default_agent,
+        "ownership": "sole",
+        "selectionRequired": false,
         "mainKey": "main",
         "scope": "per-sender",
         "agents": agents,

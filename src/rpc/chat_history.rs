@@ -149,12 +149,14 @@ fn defaults(c: &Ctx, agent: &str) -> Value {
         .find(|a| a.id == agent)
         .and_then(|a| a.models.first().cloned());
     let target = model.as_deref().and_then(|m| cat.target(m).ok());
-    json!({
+    let mut v = json!({
         "modelProvider": target.as_ref().map(|t| t.provider.id.clone()),
         "model": target.as_ref().map(|t| t.model.clone()),
         "contextTokens": target.as_ref().and_then(|t| t.context_window()),
-        "modelSelectionTarget": "session",
-    })
+    });
+    super::config::thinking_off(&mut v, true);
+    v["modelSelectionTarget"] = json!("session");
+    v
 }
 
 /// The messages newer than cursor `cur` (`<sessionId>:<rowId>`); `None` when the cursor is

@@ -63,6 +63,17 @@ struct ModelsListParams {
     include_default_models: Option<bool>,
 }
 
+/// The thinking levels a model, an agent or a new session offers: just `off`, because no
+/// request here carries a thinking level to a provider (whatever the model could do).
+/// `options`: also the flat `thinkingOptions` list (agents and session defaults carry it).
+pub(crate) fn thinking_off(v: &mut Value, options: bool) {
+    v["thinkingLevels"] = json!([{ "id": "off", "label": "off" }]);
+    if options {
+        v["thinkingOptions"] = json!(["off"]);
+    }
+    v["thinkingDefault"] = json!("off");
+}
+
 /// `models.list`: the configured model catalogue (`models.providers.*.models`).
 pub fn models_list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let gw = &c.gw;
@@ -124,10 +135,7 @@ pub fn models_list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape>
                 {
                     e["tags"] = json!(["default"]);
                 }
-                // No request here carries a thinking level to a provider: every model runs
-                // with thinking off, whatever it could do.
-                e["thinkingLevels"] = json!([{ "id": "off", "label": "off" }]);
-                e["thinkingDefault"] = json!("off");
+                thinking_off(&mut e, false);
                 e["available"] = json!(cat.target(&format!("{provider}/{id}")).is_ok());
                 if let Some(cw) = m.get("contextWindow").and_then(Value::as_u64) {
                     e["contextWindow"] = json!(cw);

@@ -135,6 +135,9 @@ pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
         .cloned()
         .unwrap_or_default();
     let (provider, model) = primary.split_once('/').unwrap_or(("", primary.as_str()));
+    let mut defaults = json!({ "modelProvider": provider, "model": model });
+    super::config::thinking_off(&mut defaults, true);
+    defaults["modelSelectionTarget"] = json!("session");
     Ok(json!({
         "ts": now_ms(),
         "path": gw.sessions_path(),
@@ -144,7 +147,7 @@ pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
         "nextOffset": if has_more { json!(offset + rows.len() as u64) } else { Value::Null },
         "hasMore": has_more,
         "owners": [],
-        "defaults": { "modelProvider": provider, "model": model, "modelSelectionTarget": "session" },
+        "defaults": defaults,
         "sessions": sessions,
     }))
 }
