@@ -448,10 +448,15 @@ async fn persist_reply(agents: &Arc<Agents>, run: &Run, o: &Outcome, ended_ms: u
     if o.text.is_empty() {
         return;
     }
+    let api = o.provider.as_deref().and_then(|p| {
+        let cat = agents.catalog();
+        cat.providers.get(p).map(|p| p.api.as_str())
+    });
     let body = json!({
         "role": "assistant",
         "content": [{ "type": "text", "text": o.text }],
         "timestamp": ended_ms,
+        "api": api,
         "provider": o.provider,
         "model": o.model,
         "usage": { "input": o.input_tokens, "output": o.output_tokens, "totalTokens": o.input_tokens + o.output_tokens },

@@ -291,6 +291,13 @@ pub fn display_row(r: &MessageRow, max_chars: Option<usize>) -> Option<Value> {
         }
         _ => {}
     }
+    // A user message carries the key of the send that wrote it (`<runId>:user`), as the
+    // Node gateway's do.
+    if let (Some("user"), Some(run)) = (m["role"].as_str(), &r.run_id) {
+        if m.get("idempotencyKey").is_none() {
+            m["idempotencyKey"] = json!(format!("{run}:user"));
+        }
+    }
     let mut meta = json!({ "id": r.id.to_string() });
     if let Some(s) = r.seq {
         meta["seq"] = json!(s);

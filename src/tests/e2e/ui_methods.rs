@@ -34,6 +34,10 @@ async fn chat_startup_and_describe_show_the_session_and_its_model() {
     assert_eq!(st["sessionKey"], "main");
     assert_eq!(st["totalMessages"], 2);
     assert!(st.get("nextOffset").is_none(), "{st}");
+    // The user message carries its send's key; the reply, the API it came through.
+    let (user, reply) = (&st["messages"][0], &st["messages"][1]);
+    assert_eq!(user["idempotencyKey"], "s-1:user", "{user}");
+    assert_eq!(reply["api"], "openai-completions", "{reply}");
     let info = &st["sessionInfo"];
     assert_eq!(
         (&info["key"], &info["kind"], &info["classification"]),
