@@ -99,7 +99,8 @@ pub async fn status(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
     let active_runs = gw.agents.runs.active_count();
     let mut v = json!({
         "runtimeVersion": VERSION,
-        "hostDesktop": { "enabled": false, "state": "disabled", "port": null },
+        // No host desktop is served; the Node gateway reports it so, with its default port.
+        "hostDesktop": { "enabled": false, "state": "disabled", "port": 5900 },
         "heartbeat": {
             "defaultAgentId": agent,
             // Heartbeat replies are delivered through a chat channel; with none configured
@@ -137,7 +138,9 @@ pub async fn status(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
         "shutdownBudget": {
             "timeoutMs": cfg.limits.shutdown_drain_ms,
             "reserveMs": 0,
-            "nativeStopBudget": cfg.limits.shutdown_drain_ms,
+            // The budget is this gateway's own (`gateway.limits`), not a service
+            // manager's stop timeout (systemd `TimeoutStopUSec`, launchd `ExitTimeOut`).
+            "nativeStopBudget": false,
             "activeWork": { "rootRequests": active_runs, "cronRuns": 0, "sessionMutations": 0, "terminalPersistence": 0, "lifecycleWrites": 0 },
             "writeCustody": [],
         },

@@ -201,7 +201,7 @@ async fn status_result_shape() {
     assert_eq!(st["heartbeat"]["agents"][0]["everyMs"], 1_800_000);
     assert_eq!(
         st["hostDesktop"],
-        json!({ "enabled": false, "state": "disabled", "port": null })
+        json!({ "enabled": false, "state": "disabled", "port": 5900 })
     );
     assert_eq!(st["channelSummary"], json!([]));
     assert_eq!(st["queuedSystemEvents"], json!([]));
@@ -210,10 +210,8 @@ async fn status_result_shape() {
     assert_eq!(st["taskAudit"]["total"], 0);
     assert_eq!(st["eventLoop"]["intervalMs"], 500);
     assert_eq!(st["shutdownBudget"]["activeWork"]["rootRequests"], 0);
-    assert_eq!(
-        st["shutdownBudget"]["timeoutMs"],
-        st["shutdownBudget"]["nativeStopBudget"]
-    );
+    assert_eq!(st["shutdownBudget"]["timeoutMs"], 5000);
+    assert_eq!(st["shutdownBudget"]["nativeStopBudget"], false);
     assert_eq!(st["processMemory"]["heapUsedBytes"], 0);
     assert!(st["processMemory"]["rssBytes"].as_u64().unwrap() > 0);
     // Admin callers see where the config lives.
