@@ -30,7 +30,9 @@ pub(crate) fn loose(req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
 pub fn health(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let gw = &c.gw;
     let p = loose(req)?;
-    Ok(gw.health_snapshot(p["probe"] == true))
+    let mut v = gw.health_snapshot(p["probe"] == true);
+    v["modelRuntime"] = crate::health::model_runtime();
+    Ok(v)
 }
 
 /// `status` reads `includeCliProjection` (adds `cliProjection`, what `openclaw status --json`
@@ -107,8 +109,7 @@ pub async fn status(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
             // there is no route yet (the Node gateway's answer for the same situation).
             "agents": [{ "agentId": agent, "enabled": enabled, "every": every_string(every), "everyMs": every, "waitingForRoute": true }],
         },
-        // Model runtimes load nothing in the background here: none is pending or degraded.
-        "modelRuntime": { "degraded": false, "pendingAgents": [] },
+        "modelRuntime": crate::health::model_runtime(),
         "channelSummary": [],
         "queuedSystemEvents": [],
         "degradedSecretOwners": [],

@@ -59,7 +59,14 @@ fn schemas() -> &'static Schemas {
             "properties": { "kind": { "type": "string" }, "label": { "type": "string" } }
         });
         // Snapshot.health is the health payload's only published shape.
-        let health = doc["definitions"]["Snapshot"]["properties"]["health"].clone();
+        let mut health = doc["definitions"]["Snapshot"]["properties"]["health"].clone();
+        // The `health` method's answer on the Node gateway 2026.9.6 also carries
+        // `modelRuntime {degraded, pendingAgents}` (observed; the hello-ok snapshot does not).
+        health["properties"]["modelRuntime"] = json!({
+            "type": "object", "required": ["degraded", "pendingAgents"],
+            "properties": { "degraded": { "type": "boolean" }, "pendingAgents": { "type": "array" } },
+            "additionalProperties": false
+        });
         doc["definitions"]["__Health"] = health;
         let entry = json!({ "$ref": "#/definitions/PresenceEntry" });
         doc["definitions"]["__PresenceEvent"] = json!({

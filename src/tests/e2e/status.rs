@@ -91,6 +91,9 @@ async fn status_and_health_report_real_sessions_after_runs() {
     assert_eq!(keys(&st["sessions"]["recent"]), ["agent:main:first"]);
     let h = c.ok("health", json!({ "probe": true })).await;
     assert_eq!(keys(&h["sessions"]["recent"]), ["agent:main:first"]);
+    // The model runtime's readiness, in `health` as in `status`.
+    let ready = json!({ "degraded": false, "pendingAgents": [] });
+    assert_eq!((&h["modelRuntime"], &st["modelRuntime"]), (&ready, &ready));
     gw.stop().await;
 }
 
