@@ -228,8 +228,13 @@ pub fn config_json(gw: &Gateway, head: bool) -> Response<HttpBody> {
     let cfg = gw.cfg.load();
     let cat = gw.agents.catalog();
     let agent = cat.default_agent();
-    let name = agent.name.clone().unwrap_or_else(|| "Assistant".into());
     let identity = agent.identity.clone().unwrap_or(serde_json::Value::Null);
+    // The identity's name, as `agent.identity.get` answers it (a plain `name` is not it).
+    let name = identity["name"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("Assistant")
+        .to_string();
     let avatar = identity["emoji"]
         .as_str()
         .map(str::to_string)

@@ -344,42 +344,40 @@ pub fn identity(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
         .cloned()
         .unwrap_or_else(|| cat.default_agent().clone());
     let mut v = json!({ "agentId": a.id });
-    match &a.name {
-        Some(n) => {
-            v["name"] = json!(n);
-            v["nameSource"] = json!("config");
-        }
-        None => {
-            v["name"] = json!("Assistant");
-            v["nameSource"] = json!("default");
-        }
-    }
-    if let Some(i) = &a.identity {
-        if let Some(e) = i
-            .get("emoji")
+    // The identity's name (`agents.list[].identity.name`); an agent's plain `name` is not
+    // its identity (observed on the Node gateway 2026.9.6).
+    let ident = |k: &str| {
+        a.identity
+            .as_ref()
+            .and_then(|i| i.get(k))
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-        {
-            v["emoji"] = json!(e);
-        }
-        if let Some(av) = i
-            .get("avatar")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
-            v["avatar"] = json!(av);
-            v["avatarSource"] = json!("config");
-            v["avatarStatus"] = json!(if av.starts_with("http") {
-                "remote"
-            } else if av.starts_with("data:") {
-                "data"
-            } else {
-                "local"
-            });
-        }
+    };
+    let name = ident("name").unwrap_or("Assistant");
+    v["name"] = json!(name);
+    v["nameSource"] = json!(if ident("name").is_some() {
+        "agent"
+    } else {
+        "default"
+    });
+    if let Some(av) = ident("avatar") {
+        v["avatar"] = json!(av);
+        let (source, status) = if av.starts_with("http") {
+            ("remote URL", "remote")
+        } else if av.starts_with("data:") {
+            ("config", "data")
+        } else {
+            ("config", "local")
+        };
+        v["avatarSource"] = json!(source);
+        v["avatarStatus"] = json!(status);
+    } else {
+        // No picture: the emoji, else the name's first letter (as the Node gateway shows it).
+        let letter = name.chars().next().map(|c| c.to_uppercase().to_string());
+        v["avatar"] = json!(ident("emoji").map(str::to_string).or(letter));
     }
-    if v.get("avatar").is_none() {
-        v["avatarStatus"] = json!("none");
+    if let Some(e) = ident("emoji") {
+        v["emoji"] = json!(e);
     }
     Ok(v)
 }
@@ -395,9 +393,11 @@ pub fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let cat = gw.agents.catalog();
     let ws = super::catalogs::workspace(gw);
     let git = ws.join(".git").exists();
-    let agents: Vec<Value> = cat
-        .agents
-        .iter()
+    // The default agent first, then by id (the Node gateway's order).
+    let mut order: Vec<&crate::config::catalog::AgentDef> = cat.agents.iter().collect();
+    order.sort_by_key(|a| (a.id != cat.default_agent, a.id.clone()));
+    let agents: Vec<Value> = order
+        .into_iter()
         .map(|a| {
             let mut e = json!({ "id": a.id });
             if let Some(n) = &a.name {
@@ -411,6 +411,12 @@ pub fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
                 for k in ["name", "theme", "emoji", "avatar", "avatarUrl"] {
                     if let Some(s) = i.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()) {
                         ident.insert(k.into(), json!(s));
+                    }
+                }
+                // A picture given as a URL is also its `avatarUrl`.
+                if let Some(Value::String(u)) = ident.get("avatar").cloned() {
+                    if u.starts_with("http") && !ident.contains_key("avatarUrl") {
+                        ident.insert("avatarUrl".into(), json!(u));
                     }
                 }
                 e["identity"] = Value::Object(ident);

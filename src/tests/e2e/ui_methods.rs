@@ -237,3 +237,55 @@ async fn features_we_lack_answer_as_the_node_gateway_does() {
     );
     g.stop().await;
 }
+
+/// Agent identities as the Node gateway 2026.9.6 shows them (observed with the same
+/// config): an identity's name and picture, the emoji or the name's first letter when there
+/// is no picture, an agent's plain `name` not being its identity; agents listed default first,
+/// then by id.
+#[tokio::test]
+async fn agent_identities_and_their_order() {
+    let cfg = r#"{ gateway: { mode: "local" },
+      agents: { list: [ { id: "main", default: true },
+        { id: "emo", identity: { name: "Zed", emoji: "🦊" } },
+        { id: "nm", name: "Named" },
+        { id: "both", name: "Top", identity: { name: "Inner", avatar: "https://x.example/a.png" } } ] } }"#;
+    let g = start_with(Setup::config(cfg)).await;
+    let (mut c, _) = operator(g.addr, ALL_SCOPES).await;
+    let id = |a: &str| json!({ "agentId": a });
+    let expect = [
+        (
+            "main",
+            json!({ "agentId": "main", "name": "Assistant", "nameSource": "default", "avatar": "A" }),
+        ),
+        (
+            "emo",
+            json!({ "agentId": "emo", "name": "Zed", "nameSource": "agent", "avatar": "🦊", "emoji": "🦊" }),
+        ),
+        (
+            "nm",
+            json!({ "agentId": "nm", "name": "Assistant", "nameSource": "default", "avatar": "A" }),
+        ),
+        (
+            "both",
+            json!({ "agentId": "both", "name": "Inner", "nameSource": "agent",
+                         "avatar": "https://x.example/a.png", "avatarSource": "remote URL",
+                         "avatarStatus": "remote" }),
+        ),
+    ];
+    for (a, want) in expect {
+        assert_eq!(c.ok("agent.identity.get", id(a)).await, want, "{a}");
+    }
+    let list = c.ok("agents.list", json!({})).await;
+    let ids: Vec<&str> = list["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["main", "both", "emo", "nm"]);
+    assert_eq!(
+        list["agents"][1]["identity"]["avatarUrl"],
+        "https://x.example/a.png"
+    );
+    g.stop().await;
+}
