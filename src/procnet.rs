@@ -1,7 +1,7 @@
 //! Linux socket tables: who listens on a TCP port (`/proc/net/tcp{,6}` LISTEN rows, their
 //! inodes, and the process whose `/proc/<pid>/fd` holds each). Used by `gateway status`
 //! (what is listening) and `gateway run --force` (what to stop). Best effort: a row we cannot
-//! attribute has no pid.
+//! attribute has no pid. Also the host's first external IPv4 address (presence).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -126,6 +126,36 @@ fn pid_of_socket(inode: &str) -> Option<u32> {
             })
             .unwrap_or(false)
     })
+}
+
+/// The host's first IPv4 address that is up and not loopback, in interface order (what the
+/// gateway's presence entry shows, as the Node gateway's does); `None` when there is none.
+pub fn primary_ipv4() -> Option<std::net::Ipv4Addr> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = head;
+    while !cur.is_null() && found.is_none() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        let up = ifa.ifa_flags & (libc::IFF_UP as u32) != 0;
+        let lo = ifa.ifa_flags & (libc::IFF_LOOPBACK as u32) != 0;
+        // SAFETY: a non-null ifa_addr points at a sockaddr whose family says its type.
+        let v4 = !ifa.ifa_addr.is_null()
+            && unsafe { (*ifa.ifa_addr).sa_family } == libc::AF_INET as libc::sa_family_t;
+        if up && !lo && v4 {
+            // SAFETY: family AF_INET: the address is a sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            found = Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    found
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct Boot {
     pub started_ms: u64,
     /// Host name.
     pub host: String,
+    /// The host's first external IPv4 address, if any (presence).
+    pub ip: Option<String>,
     /// `linux <kernel release>`.
     pub platform: String,
     /// Our instance id (presence).
@@ -176,6 +178,7 @@ impl Gateway {
             started: Instant::now(),
             started_ms,
             host,
+            ip: crate::procnet::primary_ipv4().map(|a| a.to_string()),
             platform,
             instance_id: uuid::Uuid::new_v4().to_string(),
         };
@@ -419,12 +422,16 @@ fn sessions_path(c: &GatewayConfig) -> std::path::PathBuf {
 
 /// The gateway's own presence entry.
 fn self_presence(boot: &Boot, ts: u64) -> Map<String, Value> {
-    let text = format!(
-        "Gateway: {} · app {VERSION} · mode gateway · reason self",
-        boot.host
-    );
-    let v = json!({
-        "host": boot.host,
+    let at = match &boot.ip {
+        Some(ip) => format!("{} ({ip})", boot.host),
+        None => boot.host.clone(),
+    };
+    let text = format!("Gateway: {at} · app {VERSION} · mode gateway · reason self");
+    let mut v = json!({ "host": boot.host });
+    if let Some(ip) = &boot.ip {
+        v["ip"] = json!(ip);
+    }
+    let rest = json!({
         "version": VERSION,
         "platform": boot.platform,
         "deviceFamily": "Linux",
@@ -434,8 +441,11 @@ fn self_presence(boot: &Boot, ts: u64) -> Map<String, Value> {
         "text": text,
         "ts": ts,
     });
-    match v {
-        Value::Object(m) => m,
+    match (v, rest) {
+        (Value::Object(mut m), Value::Object(r)) => {
+            m.extend(r);
+            m
+        }
         _ => Map::new(),
     }
 }

@@ -238,7 +238,22 @@ async fn presence_system_event_and_last_heartbeat() {
             .contains("mode gateway · reason self"),
         "{me}"
     );
-    assert!(me.get("ip").is_none(), "no ip for the loopback self entry");
+    // The host's first external IPv4 address, also in the text (as on the Node gateway,
+    // which shows it even when bound to loopback); none on a host without one.
+    match openclaw::procnet::primary_ipv4() {
+        Some(ip) => {
+            assert_eq!(me["ip"], ip.to_string(), "{me}");
+            assert!(
+                me["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!(" ({ip}) · ")),
+                "{me}"
+            );
+            assert!(!ip.is_loopback(), "{ip}");
+        }
+        None => assert!(me.get("ip").is_none(), "{me}"),
+    }
 
     assert!(
         c.ok("last-heartbeat", json!({})).await.is_null(),
