@@ -63,6 +63,21 @@ fn cli_projection(gw: &Gateway) -> Value {
     })
 }
 
+/// `status.shutdownBudget`: how long a stop may drain (`gateway.limits.shutdownDrainMs`) and
+/// the work it would wait for.
+fn shutdown_budget(drain_ms: u64, active_runs: usize) -> Value {
+    json!({
+        "timeoutMs": drain_ms,
+        "reserveMs": 0,
+        // The budget is this gateway's own, not a service manager's stop timeout
+        // (systemd `TimeoutStopUSec`, launchd `ExitTimeOut`).
+        "nativeStopBudget": false,
+        "activeWork": { "rootRequests": active_runs, "cronRuns": 0, "sessionMutations": 0,
+                        "terminalPersistence": 0, "lifecycleWrites": 0 },
+        "writeCustody": [],
+    })
+}
+
 /// Rows listed under `sessions.recent` of `status` (the Node gateway's 10).
 const STATUS_RECENT_SESSIONS: usize = crate::store::sessions::RECENT_SESSIONS;
 
@@ -136,15 +151,7 @@ pub async fn status(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape
         "processMemory": { "rssBytes": rss_bytes(), "heapUsedBytes": 0, "heapTotalBytes": 0, "externalBytes": 0, "arrayBuffersBytes": 0 },
         "connections": { "sockets": gw.hub.len(), "live": gw.shutdown.live() },
         "pid": std::process::id(),
-        "shutdownBudget": {
-            "timeoutMs": cfg.limits.shutdown_drain_ms,
-            "reserveMs": 0,
-            // The budget is this gateway's own (`gateway.limits`), not a service
-            // manager's stop timeout (systemd `TimeoutStopUSec`, launchd `ExitTimeOut`).
-            "nativeStopBudget": false,
-            "activeWork": { "rootRequests": active_runs, "cronRuns": 0, "sessionMutations": 0, "terminalPersistence": 0, "lifecycleWrites": 0 },
-            "writeCustody": [],
-        },
+        "shutdownBudget": shutdown_budget(cfg.limits.shutdown_drain_ms, active_runs),
     });
     if p["includeCliProjection"] == true {
         v["cliProjection"] = cli_projection(gw);

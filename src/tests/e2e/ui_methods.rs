@@ -245,7 +245,9 @@ async fn features_we_lack_answer_as_the_node_gateway_does() {
 #[tokio::test]
 async fn agent_identities_and_their_order() {
     let cfg = r#"{ gateway: { mode: "local" },
-      agents: { list: [ { id: "main", default: true },
+      models: { providers: { fake: { baseUrl: "http://127.0.0.1:9/v1", apiKey: "k",
+        api: "openai-completions", models: [{ id: "echo-1" }] } } },
+      agents: { defaults: { model: "fake/echo-1" }, list: [ { id: "main", default: true },
         { id: "emo", identity: { name: "Zed", emoji: "🦊" } },
         { id: "nm", name: "Named" },
         { id: "both", name: "Top", identity: { name: "Inner", avatar: "https://x.example/a.png" } } ] } }"#;
@@ -287,5 +289,22 @@ async fn agent_identities_and_their_order() {
         list["agents"][1]["identity"]["avatarUrl"],
         "https://x.example/a.png"
     );
+    // One owner and a default agent; each agent's workspace, whether it is a git checkout,
+    // thinking just off; fallbacks only when configured.
+    assert_eq!(
+        (&list["ownership"], &list["selectionRequired"]),
+        (&json!("sole"), &json!(false))
+    );
+    let main = &list["agents"][0];
+    let ws = main["workspace"].as_str().unwrap_or("");
+    assert!(ws.ends_with("/workspace"), "{main}");
+    let git = std::path::Path::new(ws).join(".git").exists();
+    assert_eq!(
+        (&main["workspaceGit"], &main["thinkingDefault"]),
+        (&json!(git), &json!("off"))
+    );
+    assert_eq!(main["model"], json!({ "primary": "fake/echo-1" }), "{main}");
+    let defaults = &c.ok("sessions.list", json!({})).await["defaults"];
+    assert_eq!(defaults["thinkingOptions"], json!(["off"]), "{defaults}");
     g.stop().await;
 }
