@@ -17,7 +17,8 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 
 /// The raw error budget of one validation (TypeBox's `maxErrors`): later errors are dropped,
-/// and a subschema met at the limit is not walked.
+/// and a subschema met at the limit is not walked (the branches of `not`, `allOf` and
+/// `anyOf` are walked with budgets of their own, as in TypeBox).
 pub const MAX_ERRORS: usize = 8;
 
 static PARAMS_JSON: &str = include_str!("../schema/params-2026.9.6.json");
@@ -28,8 +29,17 @@ fn definitions() -> &'static Map<String, Value> {
 }
 
 /// Whether the embedded extract has definition `def`.
-pub fn has_definition(def: &str) -> bool {
+#[cfg(test)]
+fn has_definition(def: &str) -> bool {
     definitions().contains_key(def)
+}
+
+/// Whether definition `def` refuses properties it does not name (`additionalProperties:
+/// false` at its root); `false` when it is not embedded.
+pub fn refuses_unknown(def: &str) -> bool {
+    definitions()
+        .get(def)
+        .is_some_and(|d| d.get("additionalProperties") == Some(&Value::Bool(false)))
 }
 
 /// The Node gateway's text for why `params` fail definition `def` (without the
@@ -37,7 +47,7 @@ pub fn has_definition(def: &str) -> bool {
 pub fn params_errors(def: &str, params: &Value) -> Option<String> {
     let schema = definitions().get(def)?;
     let mut ctx = Errors::default();
-    if walk(&mut ctx, "", schema, params) {
+    if walk(&mut ctx, &At::Root, schema, params) {
         return None;
     }
     Some(format(&normalize(ctx.list)))
@@ -54,7 +64,8 @@ struct Raw {
 #[derive(Clone, Debug)]
 enum Detail {
     None,
-    /// The first missing, or unexpected, property name (the formatter shows one).
+    /// The missing, or unexpected, property names (the formatter shows the first that is
+    /// not blank).
     Names(Vec<String>),
     Text(String),
 }
@@ -70,7 +81,7 @@ impl Errors {
     }
 
     /// Records an error (dropped at capacity) and answers `false` (the schema failed).
-    fn add(&mut self, keyword: &'static str, path: &str, detail: Detail) -> bool {
+    fn add(&mut self, keyword: &'static str, path: &At<'_>, detail: Detail) -> bool {
         if !self.full() {
             self.list.push(Raw {
                 keyword,
@@ -80,14 +91,40 @@ impl Errors {
         }
         false
     }
+
+    /// Records an error found by a branch walk (dropped at capacity).
+    fn push(&mut self, e: Raw) {
+        if !self.full() {
+            self.list.push(e);
+        }
+    }
 }
 
 fn text(s: String) -> Detail {
     Detail::Text(s)
 }
 
+/// Where in the params a value is: a chain of keys and indices on the walker's stack, written
+/// out (`/a/0/b`, unescaped, as TypeBox writes it) only when an error is recorded.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Root,
+    Key(&'p At<'p>, &'p str),
+    Index(&'p At<'p>, usize),
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Root => Ok(()),
+            At::Key(up, k) => write!(f, "{up}/{k}"),
+            At::Index(up, i) => write!(f, "{up}/{i}"),
+        }
+    }
+}
+
 /// Walks `schema` over `v` at `path`; `true` when `v` passes.
-fn walk(ctx: &mut Errors, path: &str, schema: &Value, v: &Value) -> bool {
+fn walk(ctx: &mut Errors, path: &At<'_>, schema: &Value, v: &Value) -> bool {
     if ctx.full() {
         return false;
     }
@@ -144,7 +181,7 @@ fn type_message(t: &Value) -> String {
     }
 }
 
-fn object(ctx: &mut Errors, path: &str, s: &Map<String, Value>, o: &Map<String, Value>) -> bool {
+fn object(ctx: &mut Errors, path: &At<'_>, s: &Map<String, Value>, o: &Map<String, Value>) -> bool {
     let mut ok = true;
     if let Some(Value::Array(req)) = s.get("required") {
         let missing: Vec<String> = req
@@ -163,14 +200,14 @@ fn object(ctx: &mut Errors, path: &str, s: &Map<String, Value>, o: &Map<String, 
     if let Some(Value::Object(pp)) = s.get("patternProperties") {
         for (pat, sub) in pp {
             for (k, x) in o.iter().filter(|(k, _)| matches(pat, k)) {
-                ok &= walk(ctx, &format!("{path}/{k}"), sub, x);
+                ok &= walk(ctx, &At::Key(path, k), sub, x);
             }
         }
     }
     if let Some(Value::Object(props)) = s.get("properties") {
         for (k, sub) in props {
             if let Some(x) = o.get(k) {
-                ok &= walk(ctx, &format!("{path}/{k}"), sub, x);
+                ok &= walk(ctx, &At::Key(path, k), sub, x);
             }
         }
     }
@@ -189,7 +226,7 @@ fn object(ctx: &mut Errors, path: &str, s: &Map<String, Value>, o: &Map<String, 
 /// `boolean` error per key, which [`normalize`] folds away), then one aggregate error.
 fn additional(
     ctx: &mut Errors,
-    path: &str,
+    path: &At<'_>,
     s: &Map<String, Value>,
     extra: &Value,
     o: &Map<String, Value>,
@@ -200,24 +237,24 @@ fn additional(
     for (k, x) in o {
         let known = props.is_some_and(|p| p.contains_key(k))
             || pats.is_some_and(|p| p.keys().any(|pat| matches(pat, k)));
-        if !known && !walk(ctx, &format!("{path}/{k}"), extra, x) {
+        if !known && !walk(ctx, &At::Key(path, k), extra, x) {
             unexpected.push(k.clone());
         }
     }
     unexpected.is_empty() || ctx.add("additionalProperties", path, Detail::Names(unexpected))
 }
 
-fn array(ctx: &mut Errors, path: &str, s: &Map<String, Value>, a: &[Value]) -> bool {
+fn array(ctx: &mut Errors, path: &At<'_>, s: &Map<String, Value>, a: &[Value]) -> bool {
     let mut ok = true;
     match s.get("items") {
         Some(Value::Array(subs)) => {
             for (i, (sub, x)) in subs.iter().zip(a).enumerate() {
-                ok &= walk(ctx, &format!("{path}/{i}"), sub, x);
+                ok &= walk(ctx, &At::Index(path, i), sub, x);
             }
         }
         Some(sub) => {
             for (i, x) in a.iter().enumerate() {
-                ok &= walk(ctx, &format!("{path}/{i}"), sub, x);
+                ok &= walk(ctx, &At::Index(path, i), sub, x);
             }
         }
         None => {}
@@ -230,13 +267,15 @@ fn array(ctx: &mut Errors, path: &str, s: &Map<String, Value>, a: &[Value]) -> b
         ok &= n >= min || ctx.add("minItems", path, limit(min));
     }
     if s.get("uniqueItems") == Some(&Value::Bool(true)) {
-        let dup = a.iter().enumerate().any(|(i, x)| a[..i].contains(x));
+        // One pass with a set (the array is as long as the client made it).
+        let mut seen = std::collections::HashSet::with_capacity(a.len());
+        let dup = !a.iter().all(|x| seen.insert(x.to_string()));
         ok &= !dup || ctx.add("uniqueItems", path, Detail::None);
     }
     ok
 }
 
-fn string(ctx: &mut Errors, path: &str, s: &Map<String, Value>, st: &str) -> bool {
+fn string(ctx: &mut Errors, path: &At<'_>, s: &Map<String, Value>, st: &str) -> bool {
     let mut ok = true;
     let n = st.chars().count() as f64;
     if let Some(max) = s.get("maxLength").and_then(Value::as_f64) {
@@ -251,7 +290,7 @@ fn string(ctx: &mut Errors, path: &str, s: &Map<String, Value>, st: &str) -> boo
     ok
 }
 
-fn number(ctx: &mut Errors, path: &str, s: &Map<String, Value>, n: f64) -> bool {
+fn number(ctx: &mut Errors, path: &At<'_>, s: &Map<String, Value>, n: f64) -> bool {
     let mut ok = true;
     let mut bound = |key: &'static str, cmp: &str, pass: fn(f64, f64) -> bool| {
         if let Some(lim) = s.get(key) {
@@ -267,7 +306,7 @@ fn number(ctx: &mut Errors, path: &str, s: &Map<String, Value>, n: f64) -> bool 
 }
 
 /// `const`, `enum`, `not`, `allOf`, `anyOf`: the keywords that apply whatever the type.
-fn applicators(ctx: &mut Errors, path: &str, s: &Map<String, Value>, v: &Value) -> bool {
+fn applicators(ctx: &mut Errors, path: &At<'_>, s: &Map<String, Value>, v: &Value) -> bool {
     let mut ok = true;
     if let Some(c) = s.get("const") {
         ok &= c == v || ctx.add("const", path, Detail::None);
@@ -281,17 +320,13 @@ fn applicators(ctx: &mut Errors, path: &str, s: &Map<String, Value>, v: &Value) 
     if let Some(Value::Array(subs)) = s.get("allOf") {
         let failed = branches(path, subs, v);
         let all = failed.is_empty();
-        failed.into_iter().flatten().for_each(|e| {
-            ctx.add(e.keyword, &e.path, e.detail);
-        });
+        failed.into_iter().flatten().for_each(|e| ctx.push(e));
         ok &= all;
     }
     if let Some(Value::Array(subs)) = s.get("anyOf") {
         let failed = branches(path, subs, v);
         if failed.len() == subs.len() {
-            failed.into_iter().flatten().for_each(|e| {
-                ctx.add(e.keyword, &e.path, e.detail);
-            });
+            failed.into_iter().flatten().for_each(|e| ctx.push(e));
             ok &= ctx.add("anyOf", path, Detail::None);
         }
     }
@@ -299,7 +334,7 @@ fn applicators(ctx: &mut Errors, path: &str, s: &Map<String, Value>, v: &Value) 
 }
 
 /// The errors of each failing branch, each walked with its own budget.
-fn branches(path: &str, subs: &[Value], v: &Value) -> Vec<Vec<Raw>> {
+fn branches(path: &At<'_>, subs: &[Value], v: &Value) -> Vec<Vec<Raw>> {
     subs.iter()
         .filter_map(|sub| {
             let mut c = Errors::default();
@@ -312,30 +347,48 @@ fn limit(n: f64) -> Detail {
     Detail::Text(Value::from(n as u64).to_string())
 }
 
-/// Whether `pat` (an ECMAScript pattern, unanchored) matches `s`; a pattern that does not
-/// compile matches nothing, as a property-name pattern, and everything, as a value check.
+/// Whether `pat` (an ECMAScript pattern of the embedded schema, unanchored) matches `s`.
+/// `\d` means `[0-9]`, as in ECMAScript. A pattern that does not compile, or fails at run
+/// time, counts as matching (no error is reported for it).
 fn matches(pat: &str, s: &str) -> bool {
-    static CACHE: OnceLock<patterns::Cache> = OnceLock::new();
-    CACHE.get_or_init(patterns::Cache::default).matches(pat, s)
+    match patterns().get(pat) {
+        Some(Some(re)) => re.is_match(s).unwrap_or(true),
+        Some(None) => true,
+        // Not in the table: not one of the embedded schema's patterns (cannot happen: only
+        // the schema names patterns); compiled on the spot, not kept.
+        None => compile(pat).is_none_or(|re| re.is_match(s).unwrap_or(true)),
+    }
 }
 
-mod patterns {
-    //! Compiled patterns, kept (the extract has a handful).
-    use super::HashMap;
-    use std::sync::Mutex;
+fn compile(pat: &str) -> Option<fancy_regex::Regex> {
+    fancy_regex::Regex::new(&pat.replace(r"\d", "[0-9]")).ok()
+}
 
-    #[derive(Default)]
-    pub(super) struct Cache(Mutex<HashMap<String, Option<fancy_regex::Regex>>>);
-
-    impl Cache {
-        pub(super) fn matches(&self, pat: &str, s: &str) -> bool {
-            let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            let re = m
-                .entry(pat.to_string())
-                .or_insert_with(|| fancy_regex::Regex::new(pat).ok());
-            re.as_ref().is_none_or(|re| re.is_match(s).unwrap_or(true))
+/// Every `pattern` and `patternProperties` key of the embedded schema, compiled once.
+fn patterns() -> &'static HashMap<String, Option<fancy_regex::Regex>> {
+    static TABLE: OnceLock<HashMap<String, Option<fancy_regex::Regex>>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        fn collect(v: &Value, out: &mut HashMap<String, Option<fancy_regex::Regex>>) {
+            match v {
+                Value::Object(o) => {
+                    if let Some(Value::String(p)) = o.get("pattern") {
+                        out.entry(p.clone()).or_insert_with(|| compile(p));
+                    }
+                    if let Some(Value::Object(pp)) = o.get("patternProperties") {
+                        for p in pp.keys() {
+                            out.entry(p.clone()).or_insert_with(|| compile(p));
+                        }
+                    }
+                    o.values().for_each(|x| collect(x, out));
+                }
+                Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+                _ => {}
+            }
         }
-    }
+        let mut out = HashMap::new();
+        definitions().values().for_each(|d| collect(d, &mut out));
+        out
+    })
 }
 
 /// Folds the `boolean` errors of refused extra keys into the `additionalProperties` error
@@ -408,8 +461,10 @@ fn format(list: &[Raw]) -> String {
 fn message(e: &Raw) -> String {
     let d = match &e.detail {
         Detail::Text(t) => t.as_str(),
-        Detail::Names(n) => return format!("must have required properties {}", n.join(", ")),
-        Detail::None => "",
+        Detail::Names(n) if e.keyword == "required" => {
+            return format!("must have required properties {}", n.join(", "))
+        }
+        _ => "",
     };
     match e.keyword {
         "additionalProperties" => "must not have additional properties".into(),

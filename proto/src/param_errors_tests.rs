@@ -199,3 +199,30 @@ fn several_properties_and_patterns() {
         "at /query: must not have fewer than 1 characters",
     );
 }
+
+#[test]
+fn blank_names_ascii_digits_and_long_arrays() {
+    // Observed on the Node gateway 2026.9.6, 2026-12-08.
+    check(
+        "ChatHistoryParams",
+        json!({"sessionKey": "s", "": 1}),
+        "must not have additional properties",
+    );
+    check(
+        "SessionsUsageParams",
+        json!({"startDate": "٢٠٢٦-01-01"}),
+        r#"at /startDate: must match pattern "^\d{4}-\d{2}-\d{2}$""#,
+    );
+    check(
+        "UsersPrefsGetParams",
+        json!({"keys": ["a", "b", "a"]}),
+        "at /keys: must not have duplicate items",
+    );
+    // A long array is checked for duplicates in one pass (and still refused for its length).
+    let keys: Vec<String> = (0..200_000).map(|i| format!("k{i}")).collect();
+    check(
+        "UsersPrefsGetParams",
+        json!({ "keys": keys }),
+        "at /keys: must not have more than 32 items",
+    );
+}

@@ -119,6 +119,35 @@ pub struct AgentDef {
     pub identity: Option<Value>,
 }
 
+impl AgentDef {
+    /// A non-empty string of the agent's `identity` (`name`, `emoji`, `avatar`, …).
+    pub fn identity_str(&self, key: &str) -> Option<&str> {
+        self.identity
+            .as_ref()?
+            .get(key)?
+            .as_str()
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The name it answers to: its identity's name, else "Assistant" (an agent's plain
+    /// `name` is not its identity, as on the Node gateway).
+    pub fn display_name(&self) -> &str {
+        self.identity_str("name").unwrap_or("Assistant")
+    }
+
+    /// Its avatar when it has no picture: the identity's emoji, else the name's first letter.
+    pub fn fallback_avatar(&self) -> String {
+        match self.identity_str("emoji") {
+            Some(e) => e.to_string(),
+            None => self
+                .display_name()
+                .chars()
+                .next()
+                .map_or_else(|| "A".into(), |c| c.to_uppercase().to_string()),
+        }
+    }
+}
+
 /// Providers and agents of one config snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {

@@ -127,6 +127,10 @@ pub fn authenticate_ui_read(
     h: &HeaderMap,
     info: &ConnInfo,
 ) -> Result<Caller, Response<HttpBody>> {
+    let limits = gw.rate_limit();
+    if let Err(wait) = gw.limiter.check(&limits, info.peer.ip(), LIMIT_CLASS) {
+        return Err(too_many(wait.as_secs().max(1)));
+    }
     if let Some(given) = bearer(h).filter(|t| !t.is_empty()) {
         let device =
             gw.devices.list().into_iter().find(|d| {

@@ -228,21 +228,7 @@ pub fn config_json(gw: &Gateway, head: bool) -> Response<HttpBody> {
     let cfg = gw.cfg.load();
     let cat = gw.agents.catalog();
     let agent = cat.default_agent();
-    let identity = agent.identity.clone().unwrap_or(serde_json::Value::Null);
-    // The identity's name, as `agent.identity.get` answers it (a plain `name` is not it).
-    let name = identity["name"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("Assistant")
-        .to_string();
-    let avatar = identity["emoji"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            name.chars()
-                .next()
-                .map_or("A".into(), |c| c.to_uppercase().to_string())
-        });
+    let (name, avatar) = (agent.display_name(), agent.fallback_avatar());
     let body = serde_json::json!({
         "basePath": cfg.control_ui_base_path.trim_end_matches('/'),
         "assistantName": name, "assistantAvatar": avatar, "assistantAvatarSource": null,

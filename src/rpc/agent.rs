@@ -344,17 +344,8 @@ pub fn identity(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
         .cloned()
         .unwrap_or_else(|| cat.default_agent().clone());
     let mut v = json!({ "agentId": a.id });
-    // The identity's name (`agents.list[].identity.name`); an agent's plain `name` is not
-    // its identity (observed on the Node gateway 2026.9.6).
-    let ident = |k: &str| {
-        a.identity
-            .as_ref()
-            .and_then(|i| i.get(k))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let name = ident("name").unwrap_or("Assistant");
-    v["name"] = json!(name);
+    let ident = |k: &str| a.identity_str(k);
+    v["name"] = json!(a.display_name());
     v["nameSource"] = json!(if ident("name").is_some() {
         "agent"
     } else {
@@ -372,9 +363,8 @@ pub fn identity(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
         v["avatarSource"] = json!(source);
         v["avatarStatus"] = json!(status);
     } else {
-        // No picture: the emoji, else the name's first letter (as the Node gateway shows it).
-        let letter = name.chars().next().map(|c| c.to_uppercase().to_string());
-        v["avatar"] = json!(ident("emoji").map(str::to_string).or(letter));
+        // No picture (as the Node gateway shows it).
+        v["avatar"] = json!(a.fallback_avatar());
     }
     if let Some(e) = ident("emoji") {
         v["emoji"] = json!(e);
@@ -386,13 +376,17 @@ pub fn identity(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-/// `agents.list`.
-pub fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+/// `agents.list` (beside the read loop: whether the workspace is a git checkout is a file
+/// system look).
+pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let gw = &c.gw;
     let _: Empty = params(req)?;
     let cat = gw.agents.catalog();
     let ws = super::catalogs::workspace(gw);
-    let git = ws.join(".git").exists();
+    let dot_git = ws.join(".git");
+    let git = tokio::task::spawn_blocking(move || dot_git.exists())
+        .await
+        .unwrap_or(false);
     // The default agent first, then by id (the Node gateway's order).
     let mut order: Vec<&crate::config::catalog::AgentDef> = cat.agents.iter().collect();
     order.sort_by_key(|a| (a.id != cat.default_agent, a.id.clone()));

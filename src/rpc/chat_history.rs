@@ -10,7 +10,7 @@ use super::agent::{check_keys, opt_str, req_str};
 use super::chat::{display_row, DEFAULT_HISTORY_LIMIT, MAX_DELTA_ROWS, MAX_HISTORY_LIMIT};
 use super::{params, Ctx};
 use crate::agents::canonical_key;
-use crate::store::sessions::{get_session, last_run, transcript, MessageRow};
+use crate::store::sessions::{get_session, transcript, with_last_runs, MessageRow};
 
 const HISTORY_KEYS: &[&str] = &[
     "sessionKey",
@@ -59,10 +59,16 @@ impl Paging {
 
 /// `chat.history`.
 pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
+    super::schema_checked(req)?;
+    page_of(c, req).await
+}
+
+/// The history page of `req`'s params, already checked against their definition (by
+/// `chat.history`, or by `chat.startup`, which answers the same page).
+pub async fn page_of(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let gw = &c.gw;
     let p: Value = params(req)?;
     check_keys(&p, HISTORY_KEYS, req.method())?;
-    super::schema_checked(req)?;
     let raw_key = req_str(&p, "sessionKey", req.method())?;
     let pg = Paging::parse(&p, req.method())?;
     let cursor = opt_str(&p, "cursor", req.method())?.map(str::to_string);
@@ -82,7 +88,7 @@ pub async fn history(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShap
             let Some(mut row) = get_session(c, &k2)? else {
                 return Ok((None, Vec::new(), 0));
             };
-            row.last_run = last_run(c, &row.key)?;
+            with_last_runs(c, std::slice::from_mut(&mut row))?;
             let sid = want_sid.unwrap_or_else(|| row.session_id.clone());
             let (rows, total) = transcript(c, &sid, limit.max(MAX_DELTA_ROWS + 1), read_offset)?;
             Ok((Some(row), rows, total))
@@ -140,8 +146,9 @@ fn no_pending() -> Value {
     json!({ "items": [], "total": 0 })
 }
 
-/// The model a new turn of `agent`'s sessions would use (`null`s when none is configured).
-fn defaults(c: &Ctx, agent: &str) -> Value {
+/// The model a new turn of `agent`'s sessions would use (`null`s when none is configured),
+/// as `chat.history` and `sessions.list` show it.
+pub(super) fn defaults(c: &Ctx, agent: &str) -> Value {
     let cat = c.gw.agents.catalog();
     let model = cat
         .agents

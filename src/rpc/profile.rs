@@ -80,6 +80,8 @@ pub fn user_self(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
 /// `users.prefs.get {keys?}`.
 pub fn prefs_get(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
     let p = strict(req, &["keys"], &[])?;
+    // At most 32 keys of 1 to 256 characters, no key twice (the definition says it all).
+    super::schema_checked(req)?;
     let keys = match p.get("keys") {
         None => None,
         Some(Value::Array(a)) if a.iter().all(Value::is_string) => Some(

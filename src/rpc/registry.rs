@@ -227,7 +227,7 @@ pub static METHODS: &[Method] = &[
     m(
         "agents.list",
         Schema96("AgentsListParams"),
-        now!(|c, r| agent::list(c, r)),
+        waits!(Waits, |c, r| agent::list(c, r)),
     ),
     // Chat.
     m(

@@ -12,7 +12,7 @@ use crate::agents::canonical_key;
 use crate::agents::runs::AbortReason;
 use crate::clock::now_ms;
 use crate::server::Gateway;
-use crate::store::sessions::{get_session, last_run, transcript, ListQuery, SessionRow};
+use crate::store::sessions::{get_session, transcript, with_last_runs, ListQuery, SessionRow};
 
 /// `sessions.list` page size when `limit` is absent (observed `limitApplied: 100`).
 pub const DEFAULT_LIST_LIMIT: u64 = 100;
@@ -127,17 +127,7 @@ pub async fn list(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> 
         .map(|r| gw.agents.runs.row_json(r, include_last))
         .collect();
     let has_more = offset + (rows.len() as u64) < total;
-    let cat = gw.agents.catalog();
-    let primary = cat
-        .default_agent()
-        .models
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let (provider, model) = primary.split_once('/').unwrap_or(("", primary.as_str()));
-    let mut defaults = json!({ "modelProvider": provider, "model": model });
-    super::config::thinking_off(&mut defaults, true);
-    defaults["modelSelectionTarget"] = json!("session");
+    let defaults = super::chat_history::defaults(c, &gw.agents.catalog().default_agent);
     Ok(json!({
         "ts": now_ms(),
         "path": gw.sessions_path(),
@@ -237,7 +227,7 @@ pub async fn get(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, ErrorShape> {
             let Some(mut row) = get_session(c, &k)? else {
                 return Ok(None);
             };
-            row.last_run = last_run(c, &row.key)?;
+            with_last_runs(c, std::slice::from_mut(&mut row))?;
             let (rows, total) = transcript(c, &row.session_id, limit, 0)?;
             Ok(Some((row, rows, total)))
         })

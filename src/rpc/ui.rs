@@ -272,7 +272,7 @@ pub async fn chat_startup(c: &Ctx, req: &RequestFrame<'_>) -> Result<Value, Erro
             format!("shared session not found: {id}"),
         ));
     }
-    super::chat::history(c, req).await
+    super::chat_history::page_of(c, req).await
 }
 
 /// `projects.list {includeObserved?}`: each agent's workspace is its project (the checkout

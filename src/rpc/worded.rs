@@ -2,11 +2,12 @@
 //! the params are walked against the method's 2026.9.6 definition
 //! ([`openclaw_proto::param_errors`]) and the answer carries every problem the Node gateway's
 //! validator lists, in its order and words. Handlers keep deciding *whether* params are
-//! acceptable (the success path pays nothing); this decides only how a refusal reads.
+//! acceptable (their success path pays nothing for this, apart from the few that call
+//! [`schema_checked`]); this decides only how a refusal reads.
 //! Methods without a 2026.9.6 definition (observed-only, or only in the 2026.9.1 file) keep
 //! the handler's own message.
 
-use openclaw_proto::param_errors::params_errors;
+use openclaw_proto::param_errors::{params_errors, refuses_unknown};
 use openclaw_proto::{ErrorCode, ErrorShape, RequestFrame};
 use serde_json::Value;
 
@@ -58,9 +59,15 @@ pub(crate) fn schema_checked(req: &RequestFrame<'_>) -> Result<(), ErrorShape> {
 /// Why `req`'s params fail its method's 2026.9.6 definition; `None` when they pass, or the
 /// method has no such definition, or the params are not JSON.
 fn walk(req: &RequestFrame<'_>) -> Option<String> {
-    let Params::Schema96(def) = registry::lookup(req.method())?.params else {
+    let m = registry::lookup(req.method())?;
+    let Params::Schema96(def) = m.params else {
         return None;
     };
+    // A method whose Node handler checks fields by hand and ignores unknown ones is not
+    // validated against a definition that refuses them.
+    if !m.strict && refuses_unknown(def) {
+        return None;
+    }
     let params: Value = match req.params_raw() {
         None | Some("null") => Value::Object(Default::default()),
         Some(raw) => serde_json::from_str(raw).ok()?,

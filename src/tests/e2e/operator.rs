@@ -225,7 +225,6 @@ async fn usage_and_cost_sum_the_recorded_runs() {
     );
     let lat = &alpha["usage"]["latency"];
     assert_eq!(lat["count"], 2, "{alpha}");
-    assert!(lat["minMs"].as_u64() <= lat["maxMs"].as_u64(), "{lat}");
     assert_eq!(alpha["usage"]["dailyLatency"][0]["count"], 2);
     assert!(alpha.get("label").is_none(), "{alpha}");
     let by_model = &su["aggregates"]["byModel"][0];

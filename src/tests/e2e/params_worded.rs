@@ -26,6 +26,8 @@ const CASES: &[(&str, &str, &str)] = &[
         r#"{"sessionKey":"s","inputRunIds":["a","a"]}"#,
         "at /inputRunIds: must not have duplicate items",
     ),
+    ("chat.history", r#"{"sessionKey":"s","":1}"#, "must not have additional properties"),
+    ("users.prefs.get", r#"{"keys":["a","b","a"]}"#, "at /keys: must not have duplicate items"),
     ("chat.send", r#"{"sessionKey":"s1","message":"x","idempotencyKey":"k","timeoutMs":-1}"#, "at /timeoutMs: must be >= 0"),
     (
         "agent",
